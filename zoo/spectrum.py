@@ -1,0 +1,63 @@
+"""The one in-memory form of a spectrum that every reader returns."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import astropy.units as u
+import numpy as np
+
+__all__ = ["Spectrum"]
+
+
+@dataclass
+class Spectrum:
+    """A 1-D spectrum as read from a file.
+
+    Attributes
+    ----------
+    wavelength : astropy Quantity, shape (n,)
+        Pixel wavelengths, any length unit (readers give Angstrom).
+    flux : ndarray, shape (n,)
+        Flux in the file's own units (rectified, raw counts, ...).
+    error : ndarray or None
+        1-sigma flux errors, same units as ``flux``.
+    mask : ndarray of bool or None
+        True where a pixel is bad or missing (outside the observed range,
+        flagged by the pipeline, chip gaps).
+    medium : {"air", "vacuum"}
+        Medium of the wavelengths.
+    meta : dict
+        Header labels and provenance (file name, object, survey labels).
+    """
+
+    wavelength: u.Quantity
+    flux: np.ndarray
+    error: np.ndarray | None = None
+    mask: np.ndarray | None = None
+    medium: str = "air"
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not isinstance(self.wavelength, u.Quantity):
+            self.wavelength = np.asarray(self.wavelength, dtype=float) * u.AA
+        self.flux = np.asarray(self.flux, dtype=float)
+        if self.error is not None:
+            self.error = np.asarray(self.error, dtype=float)
+        if self.mask is not None:
+            self.mask = np.asarray(self.mask, dtype=bool)
+        if self.medium not in ("air", "vacuum"):
+            raise ValueError(f"medium must be 'air' or 'vacuum', not {self.medium!r}")
+        n = self.flux.shape[-1]
+        for name in ("wavelength", "error", "mask"):
+            arr = getattr(self, name)
+            if arr is not None and arr.shape[-1] != n:
+                raise ValueError(f"{name} has {arr.shape[-1]} pixels but flux has {n}")
+
+    @property
+    def angstrom(self) -> np.ndarray:
+        """Wavelengths as plain floats in Angstrom."""
+        return self.wavelength.to_value(u.AA)
+
+    def __len__(self):
+        return self.flux.shape[-1]
