@@ -1,0 +1,1 @@
+"""Keras model factories, one module per paper family; shared blocks in :mod:`.layers`."""

@@ -1,0 +1,256 @@
+"""Bring spectra to a model's input contract, or refuse them with a reason.
+
+The pipeline every model shares (:func:`to_contract`):
+
+1. validate: finite flux, matching lengths, wavelengths a length (astropy
+   Quantity in any unit, or floats in Angstrom), strictly increasing, covering
+   the contract's range;
+2. convert air <-> vacuum when the spectrum's medium differs from the model's;
+3. resample onto the contract grid (linear interpolation), carrying the mask;
+4. normalize the flux (``contract.flux_normalization``, see :data:`NORMALIZATIONS`);
+5. fill missing pixels: interior gaps by linear interpolation between the
+   nearest good pixels, leading/trailing runs outside the observed range with
+   ``contract.fill_value`` — never with the zeros that mark them in files.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import astropy.units as u
+import numpy as np
+
+from .card import InputContract
+from .errors import (NonFiniteFluxError, NonMonotonicWavelengthError, SpectrumLengthError,
+                     WavelengthCoverageError, WavelengthUnitError)
+
+__all__ = ["Prepared", "to_contract", "to_angstrom", "air_to_vacuum", "vacuum_to_air",
+           "fill_missing", "resample", "check_finite", "NORMALIZATIONS",
+           "register_normalization"]
+
+
+@dataclass
+class Prepared:
+    """Spectra on a model's grid, ready for the network."""
+
+    flux: np.ndarray            # (n, n_pixels) float32, normalized and filled
+    error: np.ndarray | None    # (n, n_pixels) normalized 1-sigma errors, or None
+    mask: np.ndarray            # (n, n_pixels) bool, True where a pixel was filled
+
+
+# --------------------------------------------------------------------------- units
+def to_angstrom(wavelength, expected: tuple[float, float] | None = None) -> np.ndarray:
+    """Wavelengths as float Angstrom.
+
+    A Quantity may be in any length unit.  Plain floats are taken as Angstrom;
+    when ``expected`` (lo, hi) in Angstrom is given and floats look like nm,
+    um or m instead, :class:`WavelengthUnitError` says so.
+    """
+    if isinstance(wavelength, u.Quantity):
+        if not wavelength.unit.is_equivalent(u.AA):
+            raise WavelengthUnitError(
+                f"wavelength has unit {wavelength.unit}, which is not a length; "
+                "give wavelengths in a length unit (e.g. u.AA, u.nm, u.um)")
+        return np.asarray(wavelength.to_value(u.AA), dtype=float)
+    wave = np.asarray(wavelength, dtype=float)
+    if expected is not None and wave.size and np.all(np.isfinite(wave)):
+        lo, hi = expected
+        med = float(np.median(wave))
+        if not (lo / 3 <= med <= hi * 3):
+            for unit, factor in (("nm", 10.0), ("um", 1e4), ("m", 1e10), ("cm", 1e8)):
+                if lo / 3 <= med * factor <= hi * 3:
+                    raise WavelengthUnitError(
+                        f"wavelengths (median {med:g}) look like {unit}, but plain floats are "
+                        f"read as Angstrom; pass an astropy Quantity, e.g. wavelength * u.{unit}")
+            raise WavelengthUnitError(
+                f"wavelengths (median {med:g}) are not Angstrom for a model that reads "
+                f"{lo:g}-{hi:g} A; pass an astropy Quantity with its unit")
+    return wave
+
+
+def air_to_vacuum(wave_air) -> np.ndarray:
+    """Air -> vacuum wavelengths in Angstrom (Morton 2000, ApJS 130, 403, Eq. 3)."""
+    wave_air = np.asarray(wave_air, dtype=float)
+    s2 = (1e4 / wave_air) ** 2
+    n = 1 + 8.336624212083e-5 + 2.408926869968e-2 / (130.1065924522 - s2) \
+        + 1.599740894897e-4 / (38.92568793293 - s2)
+    return wave_air * n
+
+
+def vacuum_to_air(wave_vac) -> np.ndarray:
+    """Vacuum -> air wavelengths in Angstrom (Morton 2000, Eq. 3; IAU standard)."""
+    wave_vac = np.asarray(wave_vac, dtype=float)
+    s2 = (1e4 / wave_vac) ** 2
+    n = 1 + 0.0000834254 + 0.02406147 / (130 - s2) + 0.00015998 / (38.9 - s2)
+    return wave_vac / n
+
+
+# --------------------------------------------------------------------------- checks
+def check_finite(flux, what="flux") -> None:
+    bad = ~np.isfinite(flux)
+    if bad.any():
+        rows = np.unique(np.nonzero(bad)[0]) if flux.ndim == 2 else [0]
+        raise NonFiniteFluxError(
+            f"{what} has {int(bad.sum())} NaN or inf pixel(s) in spectrum row(s) "
+            f"{list(map(int, rows[:10]))}; mask them (pass mask=) or set them to 0 to mark them missing")
+
+
+def _check_wavelength(wave: np.ndarray, n_flux: int, contract: InputContract, medium: str) -> None:
+    if wave.ndim != 1:
+        raise SpectrumLengthError(f"wavelength must be 1-D, got shape {wave.shape}")
+    if wave.size != n_flux:
+        raise SpectrumLengthError(f"wavelength has {wave.size} pixels but flux has {n_flux}")
+    if not np.all(np.isfinite(wave)):
+        raise WavelengthUnitError("wavelength contains NaN or inf")
+    if np.any(np.diff(wave) <= 0):
+        i = int(np.nonzero(np.diff(wave) <= 0)[0][0])
+        raise NonMonotonicWavelengthError(
+            f"wavelengths must increase strictly; pixel {i + 1} ({wave[i + 1]:.4f} A) "
+            f"is not above pixel {i} ({wave[i]:.4f} A)")
+    grid = contract.wavelength()
+    half = 0.5 * (grid[1] - grid[0])
+    if wave[0] > grid[0] + half or wave[-1] < grid[-1] - half:
+        raise WavelengthCoverageError(
+            f"spectrum covers {wave[0]:.2f}-{wave[-1]:.2f} A ({medium}) but the model needs "
+            f"{grid[0]:.2f}-{grid[-1]:.2f} A ({contract.medium}); pad pixels outside the "
+            "observed range with flux 0 (or mask=True) to mark them missing")
+
+
+# --------------------------------------------------------------------------- resampling
+def resample(flux: np.ndarray, wave_in: np.ndarray, wave_out: np.ndarray,
+             mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Linear interpolation of each row of ``flux`` from ``wave_in`` to ``wave_out``.
+
+    Returns the resampled flux and a mask that is True wherever an output pixel
+    draws on a masked input pixel (or lies outside ``wave_in``).
+    """
+    flux = np.atleast_2d(flux)
+    mask = np.zeros(flux.shape, bool) if mask is None else np.atleast_2d(mask)
+    out = np.empty((flux.shape[0], wave_out.size))
+    out_mask = np.empty((flux.shape[0], wave_out.size), bool)
+    for i in range(flux.shape[0]):
+        good = ~mask[i]
+        if good.sum() >= 2:
+            out[i] = np.interp(wave_out, wave_in[good], flux[i, good])
+        else:
+            out[i] = 0.0
+        out_mask[i] = np.interp(wave_out, wave_in, mask[i].astype(float), left=1.0, right=1.0) > 0
+    return out, out_mask
+
+
+def fill_missing(flux: np.ndarray, mask: np.ndarray, fill_value: float) -> np.ndarray:
+    """Fill masked pixels: interior gaps linearly, edge runs with ``fill_value``."""
+    flux = np.array(flux, dtype=float, copy=True)
+    flux2, mask2 = np.atleast_2d(flux), np.atleast_2d(mask)
+    x = np.arange(flux2.shape[1])
+    for i in np.nonzero(mask2.any(axis=1))[0]:
+        good = ~mask2[i]
+        if not good.any():
+            flux2[i] = fill_value
+            continue
+        flux2[i, ~good] = np.interp(x[~good], x[good], flux2[i, good],
+                                    left=fill_value, right=fill_value)
+    return flux2.reshape(flux.shape)
+
+
+# --------------------------------------------------------------------------- normalizations
+Normalization = Callable[[np.ndarray, "np.ndarray | None", np.ndarray],
+                         "tuple[np.ndarray, np.ndarray | None]"]
+NORMALIZATIONS: dict[str, Normalization] = {}
+
+
+def register_normalization(name: str):
+    """Decorator: a flux normalization ``f(flux, error, mask) -> (flux, error)``."""
+    def deco(fn):
+        NORMALIZATIONS[name] = fn
+        return fn
+    return deco
+
+
+@register_normalization("rectified")
+def _rectified(flux, error, mask):
+    """The flux is already continuum-rectified (continuum = 1): nothing to do."""
+    return flux, error
+
+
+def _normalization(name: str) -> Normalization:
+    if name not in NORMALIZATIONS:
+        # normalizations of survey families register on import of their module
+        if name.startswith("apogee"):
+            from . import continuum  # noqa: F401
+    if name not in NORMALIZATIONS:
+        raise ValueError(f"unknown flux normalization {name!r}; known: {sorted(NORMALIZATIONS)}")
+    return NORMALIZATIONS[name]
+
+
+# --------------------------------------------------------------------------- the pipeline
+def to_contract(flux, contract: InputContract, wavelength=None, *, error=None, mask=None,
+                medium: str | None = None) -> Prepared:
+    """Validate spectra and bring them onto ``contract``'s grid and normalization.
+
+    Parameters
+    ----------
+    flux : array_like, shape (n_pixels,) or (n, n_pixels)
+    contract : InputContract
+    wavelength : astropy Quantity or array_like of float (Angstrom), optional
+        Shared wavelength grid of all rows.  Without it, flux must already be
+        on the contract grid (exactly ``contract.n_pixels`` pixels).
+    error, mask : array_like, optional
+        Per-pixel 1-sigma errors and a bad-pixel mask (True = bad).  Pixels of
+        exactly zero flux are always treated as missing.
+    medium : {"air", "vacuum"}, optional
+        Medium of ``wavelength``; defaults to the contract's.
+
+    Raises
+    ------
+    NonFiniteFluxError, SpectrumLengthError, WavelengthUnitError,
+    NonMonotonicWavelengthError, WavelengthCoverageError
+    """
+    flux = np.asarray(flux, dtype=float)
+    if flux.ndim == 1:
+        flux = flux[None, :]
+    if flux.ndim != 2:
+        raise SpectrumLengthError(f"flux must be 1-D or 2-D (n, pixels), got shape {flux.shape}")
+    error = None if error is None else np.atleast_2d(np.asarray(error, dtype=float))
+    mask = np.zeros(flux.shape, bool) if mask is None else np.atleast_2d(np.asarray(mask, bool))
+    for name, arr in (("error", error), ("mask", mask)):
+        if arr is not None and arr.shape[-1] != flux.shape[-1]:
+            raise SpectrumLengthError(f"{name} has {arr.shape[-1]} pixels but flux has {flux.shape[-1]}")
+    mask = np.broadcast_to(mask, flux.shape).copy()
+    bad = ~np.isfinite(flux) & mask   # NaN under an explicit mask is fine
+    flux = np.where(bad, 0.0, flux)
+    check_finite(flux)
+    if error is not None:
+        error = np.broadcast_to(error, flux.shape)
+        err_bad = ~np.isfinite(error)
+        mask |= err_bad
+        error = np.where(err_bad, 0.0, error)
+    mask |= flux == 0.0
+
+    if wavelength is None:
+        if flux.shape[1] != contract.n_pixels:
+            raise SpectrumLengthError(
+                f"flux has {flux.shape[1]} pixels but the model takes {contract.n_pixels} "
+                f"({contract.wavelength_start}-{contract.wavelength_end:.1f} A); "
+                "pass wavelength= to resample")
+    else:
+        grid = contract.wavelength()
+        wave = to_angstrom(wavelength, expected=(grid[0], grid[-1]))
+        medium = medium or contract.medium
+        if medium not in ("air", "vacuum"):
+            raise ValueError(f"medium must be 'air' or 'vacuum', not {medium!r}")
+        _check_wavelength(wave, flux.shape[1], contract, medium)
+        if medium != contract.medium:
+            wave = air_to_vacuum(wave) if contract.medium == "vacuum" else vacuum_to_air(wave)
+            _check_wavelength(wave, flux.shape[1], contract, contract.medium)
+        same = wave.size == grid.size and np.allclose(wave, grid, rtol=0, atol=1e-6 * grid[0])
+        if not same:
+            if error is not None:
+                error, _ = resample(error, wave, grid, mask)
+            flux, mask = resample(flux, wave, grid, mask)
+
+    flux, error = _normalization(contract.flux_normalization)(flux, error, mask)
+    flux = fill_missing(flux, mask, contract.fill_value)
+    if error is not None:
+        error = np.where(mask, 0.0, error).astype(np.float32)
+    return Prepared(flux=flux.astype(np.float32), error=error, mask=mask)
