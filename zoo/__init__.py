@@ -1,0 +1,53 @@
+"""The stellar-spectra model zoo.
+
+>>> import zoo
+>>> zoo.list_models()
+>>> zoo.load_model("autoclassmk").predict(flux, wavelength=wave)
+
+Flow: read (:mod:`zoo.io`) -> preprocess to the card's input contract
+(:mod:`zoo.preprocess`) -> model (:mod:`zoo.models`) -> labels with units and
+uncertainties (:mod:`zoo.predictor`) -> export (:mod:`zoo.export`).
+Importing ``zoo`` does not import TensorFlow; the ONNX backend never does.
+"""
+from __future__ import annotations
+
+import os as _os
+
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from .card import ModelCard, load_preset
+from .errors import *  # noqa: F401,F403
+from .registry import list_models
+
+__all__ = ["list_models", "create_model", "load_model", "get_card", "ModelCard"]
+__version__ = "0.1.0"
+
+
+def create_model(name: str, **overrides):
+    """The untrained Keras model of ``name`` from its factory (overrides go to the factory)."""
+    from .registry import get_entry
+    return get_entry(name).build(**overrides)
+
+
+def get_card(name: str, trained: bool = True) -> ModelCard:
+    """The exported card of a trained model, or (``trained=False`` or none exported) its preset."""
+    import os
+    from .predictor import exported_dir
+    from .registry import get_entry
+    entry = get_entry(name)
+    path = os.path.join(exported_dir(name), "card.json")
+    if trained and os.path.exists(path):
+        return ModelCard.from_json(path)
+    return load_preset(entry.card)
+
+
+def load_model(name: str, backend: str = "keras", directory=None, verify: bool = True):
+    """A :class:`~zoo.predictor.Predictor` over the trained artifacts of ``name``.
+
+    ``backend``: ``"keras"``, ``"onnx"`` (no TensorFlow needed) or ``"savedmodel"``.
+    ``directory`` defaults to ``exported/<name>`` (or ``$ZOO_EXPORTED/<name>``).
+    """
+    from .predictor import Predictor, exported_dir
+    from .registry import get_entry
+    get_entry(name)  # clear error for unknown names
+    return Predictor(directory or exported_dir(name), backend=backend, verify=verify)

@@ -1,0 +1,255 @@
+"""One predictor for every model: spectra in, labels with units (and uncertainties) out.
+
+``load_model(name, backend=...)`` returns a :class:`Predictor` over the
+artifacts in ``exported/<name>/``.  The card's input contract brings any
+spectrum to the model's grid (:func:`zoo.preprocess.to_contract`); the card's
+outputs turn network outputs into class names or physical units.  Backends:
+
+- ``"keras"``:      ``model.keras`` (safe_mode on) through a compiled ``tf.function``;
+- ``"onnx"``:       ``model.onnx`` through ONNX Runtime (TensorFlow is never imported);
+- ``"savedmodel"``: the TF SavedModel's serving signature.
+
+All give the same answers to float32 round-off (tested on real spectra).
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from .card import ModelCard
+from .errors import ArtifactError, ChecksumMismatchError, SpectrumFileError
+from .preprocess import Prepared, to_contract
+from .spectrum import Spectrum
+
+__all__ = ["Predictor", "exported_dir", "BACKENDS"]
+
+BACKENDS = ("keras", "onnx", "savedmodel")
+
+
+def exported_dir(name: str | None = None) -> str:
+    """``$ZOO_EXPORTED`` or the repository's ``exported/`` (optionally ``/<name>``)."""
+    root = os.environ.get("ZOO_EXPORTED") or os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "exported")
+    return os.path.join(root, name) if name else root
+
+
+class Predictor:
+    """Predict with a trained zoo model.
+
+    Parameters
+    ----------
+    directory : path of the exported model (``card.json`` and artifacts).
+    backend : ``"keras"``, ``"onnx"`` or ``"savedmodel"``.
+    verify : check each artifact's sha256 against the card before loading it.
+    """
+
+    def __init__(self, directory, backend: str = "keras", verify: bool = True):
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+        self.directory = os.fspath(directory)
+        card_file = os.path.join(self.directory, "card.json")
+        if not os.path.exists(card_file):
+            raise ArtifactError(f"{self.directory}: no card.json; train and export the model first "
+                                "(python -m training.<model>)")
+        self.card: ModelCard = ModelCard.from_json(card_file)
+        self.backend = backend
+        self._run = {"keras": self._load_keras, "onnx": self._load_onnx,
+                     "savedmodel": self._load_savedmodel}[backend](verify)
+
+    # ------------------------------------------------------------------ loading
+    def _artifact(self, rel: str, verify: bool) -> str:
+        path = os.path.join(self.directory, rel)
+        if not os.path.exists(path):
+            hint = f" (regenerate with `python -m zoo export {self.card.name}`)" if rel.startswith("saved") else ""
+            raise ArtifactError(f"{path}: missing{hint}")
+        if verify and os.path.isfile(path):
+            expected = self.card.artifacts.get(rel, {}).get("sha256")
+            if expected is None:
+                raise ArtifactError(f"{rel}: the card records no sha256 for it")
+            from .export import sha256
+            got = sha256(path)
+            if got != expected:
+                raise ChecksumMismatchError(
+                    f"{path}: sha256 {got[:16]}... does not match the card's {expected[:16]}...; "
+                    "the file is damaged or not the one the card describes")
+        return path
+
+    def _load_keras(self, verify):
+        import keras
+        import tensorflow as tf
+
+        from .models import layers  # noqa: F401  (registers the zoo's serializable layers)
+        path = self._artifact("model.keras", verify)
+        try:
+            model = keras.saving.load_model(path, safe_mode=True, compile=False)
+        except Exception as exc:
+            raise ArtifactError(f"{path}: cannot load the Keras model ({exc})") from exc
+        self.model = model
+        fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+
+        def run(x):
+            return {k: np.asarray(v) for k, v in fn(tf.constant(x)).items()}
+        return run
+
+    def _load_onnx(self, verify):
+        import onnxruntime as ort
+        path = self._artifact("model.onnx", verify)
+        try:
+            sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise ArtifactError(f"{path}: not a loadable ONNX model ({exc})") from exc
+        names = [o.name for o in sess.get_outputs()]
+        missing = set(self.card.output_names) - set(names)
+        if missing:
+            raise ArtifactError(f"{path}: outputs {names} lack {sorted(missing)}")
+        inp = sess.get_inputs()[0].name
+        self.session = sess
+
+        def run(x):
+            return dict(zip(names, sess.run(names, {inp: x})))
+        return run
+
+    def _load_savedmodel(self, verify):
+        import tensorflow as tf
+        path = self._artifact("saved_model", verify=False)
+        sig = tf.saved_model.load(path).signatures["serving_default"]
+
+        def run(x):
+            return {k: v.numpy() for k, v in sig(flux=tf.constant(x)).items()}
+        return run
+
+    # ------------------------------------------------------------------ inputs
+    @property
+    def labels(self) -> dict[str, list[str]]:
+        return self.card.labels
+
+    def prepare(self, X, wavelength=None, *, error=None, mask=None, medium=None) -> Prepared:
+        """Bring input to the contract: arrays (with optional wavelengths), a Spectrum,
+        a path, or a list of paths / Spectrum objects."""
+        items = self._as_spectra(X)
+        contract = self.card.input
+        if items is None:
+            return to_contract(X, contract, wavelength, error=error, mask=mask, medium=medium)
+        parts = [to_contract(s.flux, contract, s.wavelength, error=s.error, mask=s.mask,
+                             medium=s.medium) for s in items]
+        errs = [p.error for p in parts]
+        return Prepared(np.concatenate([p.flux for p in parts]),
+                        None if any(e is None for e in errs) else np.concatenate(errs),
+                        np.concatenate([p.mask for p in parts]))
+
+    @staticmethod
+    def _as_spectra(X):
+        from .io import read
+        if isinstance(X, (str, os.PathLike)):
+            return [read(X)]
+        if isinstance(X, Spectrum):
+            return [X]
+        if isinstance(X, Sequence) and len(X) and all(isinstance(x, (str, os.PathLike, Spectrum)) for x in X):
+            return [x if isinstance(x, Spectrum) else read(x) for x in X]
+        return None
+
+    # ------------------------------------------------------------------ running
+    def _forward(self, flux: np.ndarray, batch_size: int = 1024) -> dict[str, np.ndarray]:
+        outs: dict[str, list] = {}
+        for i in range(0, flux.shape[0], batch_size):
+            for k, v in self._run(np.ascontiguousarray(flux[i:i + batch_size], np.float32)).items():
+                outs.setdefault(k, []).append(np.asarray(v))
+        return {k: np.concatenate(v) for k, v in outs.items()}
+
+    def predict_raw(self, X, wavelength=None, **kw) -> dict[str, np.ndarray]:
+        """Network outputs by name (probabilities, standardized regressions)."""
+        return self._forward(self.prepare(X, wavelength, **kw).flux)
+
+    def predict_proba(self, X, wavelength=None, **kw) -> dict[str, np.ndarray]:
+        """Per-head class probabilities, (n, n_classes) each, columns in ``labels`` order."""
+        heads = [o.name for o in self.card.outputs if o.kind == "class"]
+        if not heads:
+            raise TypeError(f"{self.card.name} is a regressor; it has no class probabilities")
+        raw = self.predict_raw(X, wavelength, **kw)
+        return {h: raw[h] for h in heads}
+
+    def _decode(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        result = {}
+        for o in self.card.outputs:
+            v = raw[o.name]
+            if o.kind == "class":
+                result[o.name] = np.asarray(o.classes)[np.argmax(v, axis=-1)]
+            else:
+                v = np.asarray(v, float)
+                if o.mean is not None:
+                    v = np.asarray(o.mean) + np.asarray(o.std) * v
+                for j, lab in enumerate(o.labels):
+                    result[lab] = v[:, j]
+        return result
+
+    def predict(self, X, wavelength=None, *, error=None, mask=None, medium=None,
+                return_uncertainty: bool = False, n_realizations: int = 100,
+                error_cap: float = 5.0, seed: int = 0, batch_size: int = 1024) -> dict[str, np.ndarray]:
+        """Labels for spectra.
+
+        Parameters
+        ----------
+        X : (n, pixels) or (pixels,) flux, a Spectrum, a file path, or a list of those.
+        wavelength : Quantity (any length unit) or floats in Angstrom; when given,
+            the flux is validated against the input contract and resampled to it.
+        error, mask : per-pixel 1-sigma errors and bad-pixel mask for array input.
+        return_uncertainty : regression models only.  Olney et al. (2020) Sec. 3.5:
+            ``n_realizations`` copies of each spectrum with Gaussian noise drawn from
+            its per-pixel errors, each error capped at ``error_cap`` times the
+            spectrum's mean error; returns the mean as the label and ``<label>_std``.
+
+        Returns
+        -------
+        dict: class-name arrays for classifier heads; float arrays in the card's
+        units for each regressed label (plus ``<label>_std`` with uncertainties).
+        """
+        prep = self.prepare(X, wavelength, error=error, mask=mask, medium=medium)
+        if not return_uncertainty:
+            return self._decode(self._forward(prep.flux, batch_size))
+        if any(o.kind == "class" for o in self.card.outputs):
+            raise TypeError("return_uncertainty is for regression models")
+        if prep.error is None:
+            raise ValueError("return_uncertainty needs per-pixel errors: pass error= or read a "
+                             "file that has them")
+        rng = np.random.default_rng(seed)
+        err = prep.error.astype(float)
+        good = ~prep.mask & (err > 0)
+        mean_err = np.array([e[g].mean() if g.any() else 0.0 for e, g in zip(err, good)])
+        err = np.where(good, np.minimum(err, error_cap * mean_err[:, None]), 0.0)
+        draws = []
+        for _ in range(n_realizations):
+            noisy = prep.flux + rng.normal(size=prep.flux.shape) * err
+            draws.append(self._decode(self._forward(noisy.astype(np.float32), batch_size)))
+        result = {}
+        for k in draws[0]:
+            stack = np.stack([d[k] for d in draws])
+            result[k] = stack.mean(axis=0)
+            result[f"{k}_std"] = stack.std(axis=0)
+        return result
+
+    def predict_files(self, paths, on_error: str = "skip", progress: bool = False, **kw):
+        """Predict file by file; a bad file is reported and skipped, never losing the rest.
+
+        Returns ``(rows, failures)``: one dict per good file (``file`` plus the
+        predictions) and ``(path, error message)`` for each file that failed.
+        """
+        from tqdm.auto import tqdm
+        from .errors import ZooError
+        rows, failures = [], []
+        for path in tqdm(list(paths), disable=not progress, unit="file", desc=self.card.name):
+            try:
+                pred = self.predict(path, **kw)
+            except (ZooError, OSError, ValueError) as exc:
+                if on_error == "raise":
+                    raise
+                failures.append((os.fspath(path), f"{type(exc).__name__}: {exc}"))
+                continue
+            rows.append({"file": os.fspath(path), **{k: v[0] for k, v in pred.items()}})
+        return rows, failures
+
+    def __repr__(self):
+        return f"Predictor({self.card.name!r}, backend={self.backend!r})"
+
+
