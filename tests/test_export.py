@@ -1,0 +1,80 @@
+"""Keras / SavedModel / ONNX round trip of a small model, and damaged artifacts."""
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+import zoo
+from zoo.card import load_preset
+from zoo.errors import ArtifactError, ChecksumMismatchError
+from zoo.export import export_model, read_test_data
+
+
+@pytest.fixture(scope="module")
+def exported_small(tmp_path_factory):
+    d = str(tmp_path_factory.mktemp("small"))
+    model = zoo.create_model("autoclassmk", hidden=(16, 8), seed=1)
+    x = np.random.default_rng(0).normal(1.0, 0.05, (5, 1600)).astype(np.float32)
+    card = export_model(model, load_preset("autoclassmk"), d, x)
+    return d, x, card, model
+
+
+def test_artifacts_and_card(exported_small):
+    d, x, card, _ = exported_small
+    for f in ("model.keras", "model.onnx", "card.json", "saved_model", "test_data_set_0"):
+        assert os.path.exists(os.path.join(d, f))
+    assert set(card.artifacts) >= {"model.keras", "model.onnx", "test_data_set_0/input_0.pb"}
+    assert card.versions["onnx_opset"] == 17 and card.versions["tf2onnx"] == "1.17.0"
+    assert sorted(card.artifacts["model.onnx"]["outputs"]) == ["luminosity_class", "spectral_class"]
+
+
+def test_onnx_checker_and_test_data(exported_small):
+    import onnx
+    d, x, card, model = exported_small
+    onnx.checker.check_model(onnx.load(os.path.join(d, "model.onnx")), full_check=True)
+    flux, outs = read_test_data(d)
+    np.testing.assert_array_equal(flux, x)
+    ref = model.predict_on_batch(x)
+    for k in card.output_names:
+        np.testing.assert_allclose(outs[k], ref[k], atol=1e-6)
+
+
+def test_backends_agree(exported_small):
+    d, x, card, _ = exported_small
+    probs = {b: zoo.load_model("autoclassmk", backend=b, directory=d).predict_proba(x)
+             for b in ("keras", "onnx", "savedmodel")}
+    for b in ("onnx", "savedmodel"):
+        for k in card.output_names:
+            np.testing.assert_allclose(probs[b][k], probs["keras"][k], atol=1e-5)
+    labels = zoo.load_model("autoclassmk", backend="onnx", directory=d).predict(x)
+    assert labels["spectral_class"].dtype.kind == "U" and labels["luminosity_class"][0] in ("I", "III", "V")
+
+
+def test_truncated_onnx_and_checksum(exported_small, tmp_path):
+    d, *_ = exported_small
+    bad = str(tmp_path / "bad")
+    shutil.copytree(d, bad)
+    onnx_path = os.path.join(bad, "model.onnx")
+    with open(onnx_path, "rb") as fh:
+        data = fh.read()
+    with open(onnx_path, "wb") as fh:
+        fh.write(data[: len(data) // 3])
+    with pytest.raises(ChecksumMismatchError, match="sha256"):
+        zoo.load_model("autoclassmk", backend="onnx", directory=bad)
+    with pytest.raises(ArtifactError, match="ONNX"):
+        zoo.load_model("autoclassmk", backend="onnx", directory=bad, verify=False)
+
+
+def test_missing_card(tmp_path):
+    with pytest.raises(ArtifactError, match="card.json"):
+        zoo.load_model("autoclassmk", directory=str(tmp_path))
+
+
+def test_safe_mode_keras_file_has_no_lambda(exported_small):
+    import zipfile
+    d, *_ = exported_small
+    with zipfile.ZipFile(os.path.join(d, "model.keras")) as z:
+        config = json.loads(z.read("config.json"))
+    assert "Lambda" not in json.dumps(config)

@@ -1,0 +1,95 @@
+"""The committed, trained AutoClassMK: loads offline, both backends agree on real spectra, CLI."""
+import os
+import subprocess
+import sys
+
+import astropy.units as u
+import numpy as np
+import pytest
+
+import zoo
+from zoo.atlas import atlas_dir, load_atlas
+from zoo.errors import SpectrumLengthError, WavelengthCoverageError
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def models(autoclassmk_exported):
+    return {b: zoo.load_model("autoclassmk", backend=b) for b in ("keras", "onnx")}
+
+
+def test_keras_and_onnx_agree_on_real_atlas(models):
+    atlas = load_atlas("libr18_27")
+    from zoo.preprocess import fill_missing
+    x = fill_missing(atlas.flux, atlas.mask, 1.0)
+    pk = models["keras"].predict_proba(x)
+    po = models["onnx"].predict_proba(x)
+    for k in pk:
+        assert np.max(np.abs(pk[k] - po[k])) < 1e-4
+
+
+def test_predict_files_and_labels(models):
+    files = [os.path.join(atlas_dir("libr18_27"), f) for f in ("t100l50p00.rbn", "t300l30p00.rbn")]
+    out = models["onnx"].predict(files)
+    assert out["spectral_class"].shape == (2,) and set(out) == {"spectral_class", "luminosity_class"}
+    assert models["onnx"].labels["luminosity_class"] == ["I", "III", "V"]
+    # clean standards are classified close to their MK type (within 2 subclasses)
+    classes = models["onnx"].labels["spectral_class"]
+    for f, sc in zip(files, out["spectral_class"]):
+        true = zoo.io.read(f).meta["spectral_type"]
+        assert abs(classes.index(sc) - classes.index(true)) <= 2
+
+
+def test_quantity_wavelengths_and_bad_input(models):
+    s = zoo.io.read(os.path.join(atlas_dir("libr18"), "t200l50p00.rbn"))
+    a = models["onnx"].predict_proba(s.flux, wavelength=s.wavelength)
+    b = models["onnx"].predict_proba(s.flux, wavelength=s.wavelength.to(u.nm))
+    np.testing.assert_allclose(a["spectral_class"], b["spectral_class"], atol=1e-6)
+    with pytest.raises(SpectrumLengthError):
+        models["onnx"].predict(s.flux)                                     # 1640 px without wavelengths
+    with pytest.raises(WavelengthCoverageError):
+        models["onnx"].predict(s.flux[200:], wavelength=s.wavelength[200:])
+
+
+def _cli(*args):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, "-m", "zoo", *args], capture_output=True, text=True, cwd=REPO,
+                          env=env, timeout=300)
+
+
+def test_cli_predict_skips_bad_file(autoclassmk_exported, tmp_path):
+    bad = tmp_path / "broken.rbn"
+    bad.write_text("3800.0 1.0\nnot numbers\n")
+    good = os.path.join(atlas_dir("libr18_27"), "t100l50p00.rbn")
+    out = tmp_path / "table.csv"
+    r = _cli("predict", "autoclassmk", good, str(bad), "--backend", "onnx", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "skipped" in r.stderr and "broken.rbn" in r.stderr and "CorruptFileError" in r.stderr
+    lines = out.read_text().splitlines()
+    assert lines[0] == "file,spectral_class,luminosity_class" and len(lines) == 2
+
+
+def test_cli_list_info_verify(autoclassmk_exported):
+    r = _cli("list")
+    assert r.returncode == 0 and "autoclassmk" in r.stdout and "trained" in r.stdout
+    r = _cli("info", "autoclassmk")
+    assert r.returncode == 0 and "3800.0" in r.stdout and "sha256" in r.stdout
+    r = _cli("verify", "autoclassmk")
+    assert r.returncode == 0 and "checksums ok" in r.stdout
+
+
+def test_cli_export_regenerates_savedmodel(autoclassmk_exported, tmp_path):
+    import shutil
+    d = tmp_path / "autoclassmk"
+    shutil.copytree(autoclassmk_exported, d, ignore=shutil.ignore_patterns("saved_model"))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "ZOO_EXPORTED": str(tmp_path)}
+    r = subprocess.run([sys.executable, "-m", "zoo", "export", "autoclassmk"], capture_output=True,
+                       text=True, cwd=REPO, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    sm = zoo.load_model("autoclassmk", backend="savedmodel", directory=str(d))
+    on = zoo.load_model("autoclassmk", backend="onnx", directory=str(d))
+    x = load_atlas("libr18_27").flux[:5]
+    x = np.where(x == 0, 1.0, x)
+    for k, v in sm.predict_proba(x).items():
+        assert np.max(np.abs(v - on.predict_proba(x)[k])) < 1e-4

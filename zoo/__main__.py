@@ -1,0 +1,165 @@
+"""Command line: ``python -m zoo {demo, list, info, predict, export, verify}``.
+
+    python -m zoo demo                        # the bundled real spectra through every trained model
+    python -m zoo list
+    python -m zoo info autoclassmk
+    python -m zoo predict autoclassmk spectra/*.rbn --backend onnx --out table.csv
+    python -m zoo export autoclassmk          # regenerate the SavedModel from model.keras
+    python -m zoo verify autoclassmk          # checksums + ONNX test_data_set_0 on ONNX Runtime
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _cmd_list(args):
+    import zoo
+    from zoo.predictor import exported_dir
+    from zoo.registry import get_entry
+    for name in zoo.list_models():
+        trained = os.path.exists(os.path.join(exported_dir(name), "card.json"))
+        print(f"{name:24s} {'trained' if trained else 'untrained':9s} {get_entry(name).description}")
+    return 0
+
+
+def _cmd_info(args):
+    import zoo
+    print(zoo.get_card(args.name).to_markdown())
+    return 0
+
+
+def _fmt(v):
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _cmd_predict(args):
+    import numpy as np
+    import zoo
+    model = zoo.load_model(args.name, backend=args.backend)
+    kw = {"return_uncertainty": True} if args.uncertainty else {}
+    rows, failures = model.predict_files(args.files, on_error="skip",
+                                         progress=len(args.files) > 1 and not args.no_progress, **kw)
+    for path, why in failures:
+        print(f"skipped {path}: {why}", file=sys.stderr)
+    if rows:
+        cols = list(rows[0])
+        rows = [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()} for r in rows]
+        if args.out:
+            with open(args.out, "w", newline="") as fh:
+                w = csv.DictWriter(fh, fieldnames=cols)
+                w.writeheader()
+                w.writerows(rows)
+            print(f"wrote {len(rows)} rows to {args.out}")
+        else:
+            width = {c: max(len(c), *(len(_fmt(r[c])) if c != "file" else len(os.path.basename(r[c]))
+                                      for r in rows)) for c in cols}
+            print("  ".join(c.ljust(width[c]) for c in cols))
+            for r in rows:
+                print("  ".join((os.path.basename(r[c]) if c == "file" else _fmt(r[c])).ljust(width[c])
+                                for c in cols))
+    print(f"{len(rows)} predicted, {len(failures)} skipped", file=sys.stderr)
+    return 0 if rows or not failures else 1
+
+
+def _cmd_demo(args):
+    """Classify the bundled real spectra with every trained model and print tables."""
+    import glob
+    from importlib import resources
+
+    import numpy as np
+    import zoo
+    from zoo.io import read
+    from zoo.predictor import exported_dir
+    data = resources.files("zoo") / "data"
+    demos = {
+        "autoclassmk": sorted(glob.glob(str(data / "mk_atlas" / "libr18_27" / "*.rbn")))[::8],
+        "apogeenet": sorted(glob.glob(str(data / "apogee" / "*.fits"))),
+        "starnet": sorted(glob.glob(str(data / "apogee" / "*.fits"))),
+    }
+    for name, files in demos.items():
+        if name not in zoo.list_models() or not os.path.exists(os.path.join(exported_dir(name), "card.json")):
+            continue
+        model = zoo.load_model(name, backend=args.backend)
+        card = model.card
+        print(f"\n{card.title} [{name}, {args.backend}] on {len(files)} bundled real spectra")
+        if name == "autoclassmk":
+            print(f"{'file':18s} {'MK standard':14s} {'predicted':12s}")
+            pred = model.predict(files)
+            for f, sc, lc in zip(files, pred["spectral_class"], pred["luminosity_class"]):
+                m = read(f).meta
+                print(f"{os.path.basename(f):18s} {m['spectral_type'] + ' ' + m['luminosity_type']:14s} {sc} {lc}")
+            sc_acc = np.mean([read(f).meta["spectral_type"] == s for f, s in zip(files, pred["spectral_class"])])
+            print(f"exact spectral-class matches: {sc_acc:.2f} (libr18_27 is lower resolution than training)")
+        else:
+            pred = model.predict(files, return_uncertainty=True, n_realizations=20)
+            print(f"{'star':34s} {'Teff [K]':>14s} {'log g':>12s} {'[Fe/H]':>12s}")
+            for i, f in enumerate(files):
+                print(f"{os.path.basename(f)[:34]:34s} {pred['teff'][i]:8.0f} +-{pred['teff_std'][i]:4.0f} "
+                      f"{pred['logg'][i]:6.2f} +-{pred['logg_std'][i]:4.2f} {pred['feh'][i]:6.2f} +-{pred['feh_std'][i]:4.2f}")
+    return 0
+
+
+def _cmd_export(args):
+    import keras
+    from zoo.card import ModelCard
+    from zoo.export import export_saved_model
+    from zoo.models import layers  # noqa: F401
+    from zoo.predictor import Predictor, exported_dir
+    d = exported_dir(args.name)
+    Predictor(d, backend="onnx")  # verifies the checksums on the way
+    card = ModelCard.from_json(os.path.join(d, "card.json"))
+    model = keras.saving.load_model(os.path.join(d, "model.keras"), safe_mode=True, compile=False)
+    path = export_saved_model(model, d, card.input.n_pixels)
+    print(f"wrote {path}")
+    return 0
+
+
+def _cmd_verify(args):
+    import numpy as np
+    from zoo.export import read_test_data
+    from zoo.predictor import Predictor, exported_dir
+    d = exported_dir(args.name)
+    p = Predictor(d, backend="onnx")
+    flux, expected = read_test_data(d)
+    got = p._forward(flux)
+    worst = max(float(np.max(np.abs(got[k] - v))) for k, v in expected.items())
+    print(f"{args.name}: checksums ok; ONNX Runtime vs stored outputs: max |diff| = {worst:.2e}")
+    return 0 if worst < 1e-4 else 1
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m zoo", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("list", help="registered models and whether they are trained")
+    p = sub.add_parser("info", help="print a model's card")
+    p.add_argument("name")
+    p = sub.add_parser("predict", help="predict labels for spectrum files")
+    p.add_argument("name")
+    p.add_argument("files", nargs="+", help="spectrum files (.rbn, apStar FITS, ...)")
+    p.add_argument("--backend", default="keras", choices=["keras", "onnx", "savedmodel"])
+    p.add_argument("--out", help="write a CSV table here instead of printing")
+    p.add_argument("--uncertainty", action="store_true", help="regressors: add <label>_std columns")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p = sub.add_parser("demo", help="classify the bundled real spectra with the trained models")
+    p.add_argument("--backend", default="onnx", choices=["keras", "onnx", "savedmodel"])
+    p = sub.add_parser("export", help="regenerate the SavedModel of an exported model")
+    p.add_argument("name")
+    p = sub.add_parser("verify", help="check checksums and the ONNX test data of an exported model")
+    p.add_argument("name")
+    args = parser.parse_args(argv)
+    from zoo.errors import ZooError
+    try:
+        return {"list": _cmd_list, "info": _cmd_info, "demo": _cmd_demo, "predict": _cmd_predict,
+                "export": _cmd_export, "verify": _cmd_verify}[args.cmd](args)
+    except ZooError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
