@@ -97,6 +97,51 @@ def plot_sc_per_lc(true_sc, pred_sc, true_lc, sc_classes, lc_classes, path, titl
     plt.close(fig)
 
 
+# ----------------------------------------------------------------------------- report
+def report_lines(model_name: str, n_test: int, results: dict) -> list[str]:
+    """Table 1 of the paper beside ours and the chi^2 baseline, plus classification reports."""
+    lines = [f"AutoClassMK ({model_name}) on the augmented libr18_27 test set ({n_test} spectra)", "",
+             f"{'':34s}{'SC acc':>8s}{'SC F1':>8s}{'LC acc':>8s}{'LC F1':>8s}"]
+
+    def row(label, r):
+        return (f"{label:34s}{r['spectral_class']['accuracy']:8.3f}{r['spectral_class']['macro_f1']:8.3f}"
+                f"{r['luminosity_class']['accuracy']:8.3f}{r['luminosity_class']['macro_f1']:8.3f}")
+    lines.append(row("paper Table 1", PAPER_TABLE1))
+    for key, label in (("best_checkpoint", "this model"), ("exported", "exported model")):
+        if key in results:
+            ep = results[key].get("epoch")
+            lines.append(row(f"{label}" + (f" (best ckpt, epoch {ep})" if ep else ""), results[key]))
+    es = results.get("early_stopping", {})
+    if "spectral_class" in es:
+        lines.append(row(f"early stopping (stops at ep {es['would_stop_at_epoch']})", es))
+    lines.append(row("chi2 nearest libr18 standard", results["chi2_baseline"]))
+    main_key = "best_checkpoint" if "best_checkpoint" in results else "exported"
+    for h in HEADS:
+        lines += ["", f"classification_report, {h}:", results[main_key][h]["report"]]
+    return lines
+
+
+def evaluate_exported(args) -> dict:
+    """Rebuild the test set (same seed) and score the committed model against the paper."""
+    import zoo
+    card = zoo.get_card(args.model)
+    t0 = time.time()
+    sets, train_atlas, _, aug = build_datasets(card, 0, 0, args.test_variants, args.seed)
+    model = zoo.load_model(args.model, backend=args.backend)
+    probs = model.predict_proba(sets["test"]["x"])
+    names = {h: np.asarray(card.output(h).classes) for h in HEADS}
+    results = {"exported": {h: classification_summary(names[h][sets["test"]["y"][h]],
+                                                      names[h][np.argmax(probs[h], 1)], list(names[h]))
+                            for h in HEADS}}
+    base = chi2_template_baseline(sets["test"]["x"], train_atlas, card.input.fill_value, aug.gain)
+    results["chi2_baseline"] = {h: classification_summary(names[h][sets["test"]["y"][h]], base[h],
+                                                          list(names[h])) for h in HEADS}
+    lines = report_lines(args.model, len(sets["test"]["x"]), results)
+    lines.append(f"evaluated with backend {args.backend} in {time.time() - t0:.0f} s on {machine_description()}")
+    print("\n".join(lines))
+    return results
+
+
 # ----------------------------------------------------------------------------- main
 def evaluate(model, sets, card) -> dict:
     probs = model.predict(sets["test"]["x"], batch_size=2048, verbose=0)
@@ -123,7 +168,12 @@ def main(argv=None):
                    help="patience of the early-stopping probe (reports when it would stop)")
     p.add_argument("--docs", action="store_true",
                    help="also write figures and results into docs/ (the committed run)")
+    p.add_argument("--evaluate", action="store_true",
+                   help="only score the exported model on the test set (paper's Table 1 protocol)")
+    p.add_argument("--backend", default="onnx", choices=["keras", "onnx"], help="backend for --evaluate")
     args = p.parse_args(argv)
+    if args.evaluate:
+        return evaluate_exported(args)
     if args.quick:
         args.epochs, args.variants, args.val_variants, args.test_variants = 3, 20, 5, 5
     t_start = time.time()
@@ -180,21 +230,7 @@ def main(argv=None):
     results["paper_table1"] = PAPER_TABLE1
 
     # ---- report
-    lines = [f"AutoClassMK ({args.model}) on the augmented libr18_27 test set "
-             f"({len(sets['test']['x'])} spectra)", "",
-             f"{'':28s}{'SC acc':>8s}{'SC F1':>8s}{'LC acc':>8s}{'LC F1':>8s}"]
-
-    def row(label, r):
-        return (f"{label:28s}{r['spectral_class']['accuracy']:8.3f}{r['spectral_class']['macro_f1']:8.3f}"
-                f"{r['luminosity_class']['accuracy']:8.3f}{r['luminosity_class']['macro_f1']:8.3f}")
-    lines.append(row("paper Table 1", PAPER_TABLE1))
-    lines.append(row(f"this run, best ckpt (ep {best_epoch})", results["best_checkpoint"]))
-    if "spectral_class" in results["early_stopping"]:
-        lines.append(row(f"early stopping (ep {es['would_stop_at_epoch']})", results["early_stopping"]))
-    lines.append(row("chi2 nearest libr18 standard", results["chi2_baseline"]))
-    for h in HEADS:
-        lines += ["", f"classification_report, {h} (best checkpoint):",
-                  results["best_checkpoint"][h]["report"]]
+    lines = report_lines(args.model, len(sets["test"]["x"]), results)
     per_epoch = float(np.median(timer.times)) if timer.times else float("nan")
     lines += ["", f"wall time: data {t_data:.0f} s, training {t_train:.0f} s ({per_epoch:.1f} s/epoch, "
                   f"{args.epochs} epochs), total {time.time() - t_start:.0f} s on {machine_description()}"]
