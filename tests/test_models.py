@@ -9,6 +9,7 @@ from zoo.errors import UnknownModelError
 EXPECTED_PARAMS = {
     "autoclassmk": 1_445_350,          # 1600-768-256-64, heads 35 + 3
     "autoclassmk_kerasinit": 1_445_350,
+    "autoclassmk_broad": 1_445_350,
     # Appendix B: 12 convs (32,424) + Dense 8512x512, 512x512, 512x3
     "apogeenet": 4_655_275,
 }

@@ -32,7 +32,11 @@ PAPER_TABLE1 = {"spectral_class": {"accuracy": 0.88, "macro_f1": 0.86},
 # ----------------------------------------------------------------------------- data
 def build_datasets(card, n_train: int = 300, n_val: int = 30, n_test: int = 30, seed: int = 0,
                    config=None):
-    """Augmented train / validation (libr18) and test (libr18_27) sets on the card's grid."""
+    """Augmented train / validation (libr18) and test (libr18_27) sets on the card's grid.
+
+    ``config`` perturbs train and validation; the test set always uses the
+    paper's Sec. II perturbations, so every variant is scored on one protocol.
+    """
     from zoo.atlas import load_atlas, prune_complete
     from zoo.augment import AugmentConfig, augment_dataset
     config = config or AugmentConfig()
@@ -52,7 +56,8 @@ def build_datasets(card, n_train: int = 300, n_val: int = 30, n_test: int = 30, 
     sets = {}
     for name, atlas, n, s in (("train", train_atlas, n_train, seed), ("val", train_atlas, n_val, seed + 1),
                               ("test", test_atlas, n_test, seed + 2)):
-        x, y, src = augment_dataset(atlas.flux, labels(atlas), wave, n, s, config, atlas.mask, fill)
+        cfg = AugmentConfig() if name == "test" else config
+        x, y, src = augment_dataset(atlas.flux, labels(atlas), wave, n, s, cfg, atlas.mask, fill)
         sets[name] = {"x": x, "y": y, "source": src}
     return sets, train_atlas, test_atlas, config
 
@@ -164,6 +169,9 @@ def main(argv=None):
     p.add_argument("--variants", type=int, default=300, help="augmentations per libr18 spectrum")
     p.add_argument("--val-variants", type=int, default=30, help="held-out libr18 augmentations per spectrum")
     p.add_argument("--test-variants", type=int, default=30, help="augmentations per libr18_27 spectrum")
+    p.add_argument("--broadening-sigma", type=float, default=None,
+                   help="sigma (px) of the half-normal distribution of broadening kernel widths "
+                        "(paper: 0.3; default: the registered variant's recipe)")
     p.add_argument("--patience", type=int, default=20,
                    help="patience of the early-stopping probe (reports when it would stop)")
     p.add_argument("--docs", action="store_true",
@@ -185,12 +193,17 @@ def main(argv=None):
     from zoo.export import export_model
     from zoo.preprocess import fill_missing
 
+    from zoo.augment import AugmentConfig
     entry = zoo.registry.get_entry(args.model)
-    card = load_preset(entry.card)
+    card = load_preset(entry.card).replace(name=args.model)
+    aug_overrides = dict(entry.training)
+    if args.broadening_sigma is not None:
+        aug_overrides["broadening_sigma_px"] = args.broadening_sigma
     os.makedirs(args.out, exist_ok=True)
     t0 = time.time()
     sets, train_atlas, test_atlas, aug = build_datasets(card, args.variants, args.val_variants,
-                                                       args.test_variants, args.seed)
+                                                       args.test_variants, args.seed,
+                                                       AugmentConfig(**aug_overrides))
     t_data = time.time() - t0
     print(f"data: train {len(sets['train']['x'])}, val {len(sets['val']['x'])}, "
           f"test {len(sets['test']['x'])} spectra in {t_data:.1f} s "
@@ -281,9 +294,10 @@ def main(argv=None):
         recipe = {**card.recipe, "learning_rate": args.lr, "epochs": args.epochs, "batch_size": args.batch,
                   "head_weights": [w_sc, w_lc], "seed": args.seed, "variants": args.variants,
                   "init": entry.defaults.get("init")}
+        recipe["augmentation_config"] = aug.to_dict()
+        if args.model != "autoclassmk":
+            card = card.replace(title=f"{card.title} — variant {args.model}: {entry.description}")
         card = card.replace(metrics=metrics, recipe=recipe)
-        if args.model != card.name:
-            card = card.replace(name=args.model)
         export_model(best, card, export_dir, test_flux)
         print(f"exported to {export_dir}")
     return results

@@ -22,6 +22,7 @@ class ModelEntry:
     card: str                       # preset card name in zoo/cards
     defaults: dict = field(default_factory=dict)
     description: str = ""
+    training: dict = field(default_factory=dict)   # recipe overrides of a variant (e.g. augmentation)
 
     def build(self, **overrides):
         kwargs = {**self.defaults, **overrides}
@@ -32,13 +33,19 @@ _REGISTRY: dict[str, ModelEntry] = {}
 _FAMILIES = ("autoclassmk", "apogeenet", "starnet")  # modules under zoo.models
 
 
-def register_model(name: str, card: str | None = None, description: str = "", **defaults):
-    """Decorator registering a Keras model factory under ``name``."""
+def register_model(name: str, card: str | None = None, description: str = "",
+                   training: dict | None = None, **defaults):
+    """Decorator registering a Keras model factory under ``name``.
+
+    ``defaults`` are factory arguments; ``training`` holds recipe overrides of a
+    variant that its training script applies (e.g. a wider augmentation).
+    """
     def deco(factory):
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} registered twice")
         _REGISTRY[name] = ModelEntry(name, factory, card or name, dict(defaults),
-                                     description or (factory.__doc__ or "").strip().split("\n")[0])
+                                     description or (factory.__doc__ or "").strip().split("\n")[0],
+                                     dict(training or {}))
         return factory
     return deco
 

@@ -16,6 +16,10 @@ __all__ = ["autoclassmk"]
 
 
 @register_model("autoclassmk", card="autoclassmk", init="normal")
+@register_model("autoclassmk_broad", card="autoclassmk", init="normal",
+                training={"broadening_sigma_px": 1.5},
+                description="AutoClassMK (exact architecture) trained with broadening up to the "
+                            "resolution of libr18_27: kernel sigma ~ |N(0, 1.5 px)|")
 @register_model("autoclassmk_kerasinit", card="autoclassmk", init="keras",
                 description="AutoClassMK with Keras' default (Glorot) initialization")
 def autoclassmk(n_pixels: int = 1600, hidden=(768, 256, 64), n_spectral: int = 35,
