@@ -142,6 +142,14 @@ def evaluate_exported(args) -> dict:
     results["chi2_baseline"] = {h: classification_summary(names[h][sets["test"]["y"][h]], base[h],
                                                           list(names[h])) for h in HEADS}
     lines = report_lines(args.model, len(sets["test"]["x"]), results)
+    # MK types are ordered: how often is the spectral class right to within one class step?
+    order = {c: i for i, c in enumerate(names["spectral_class"])}
+    true_i = sets["test"]["y"]["spectral_class"]
+    for label, pred in (("exported model", names["spectral_class"][np.argmax(probs["spectral_class"], 1)]),
+                        ("chi2 baseline", base["spectral_class"])):
+        within = float(np.mean(np.abs(np.array([order[c] for c in pred]) - true_i) <= 1))
+        results.setdefault("sc_within_one_class", {})[label] = within
+        lines.append(f"spectral class within +-1 class step, {label}: {within:.3f}")
     lines.append(f"evaluated with backend {args.backend} in {time.time() - t0:.0f} s on {machine_description()}")
     print("\n".join(lines))
     return results

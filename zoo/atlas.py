@@ -13,7 +13,7 @@ from importlib import resources
 
 import numpy as np
 
-from .io.rbn import read_rbn
+from .io.rbn import EDGE_GUARD, read_rbn
 
 __all__ = ["LUMINOSITY_RELABEL", "LUMINOSITY_CLASSES", "AtlasSet", "load_atlas",
            "prune_complete", "atlas_dir"]
@@ -71,8 +71,13 @@ def atlas_dir(name: str) -> str:
     return str(resources.files("zoo") / "data" / "mk_atlas" / name)
 
 
-def load_atlas(name: str = "libr18", directory: str | None = None) -> AtlasSet:
-    """Read every ``.rbn`` file of an atlas and clip it to 3800.0-4599.5 A."""
+def load_atlas(name: str = "libr18", directory: str | None = None,
+               edge_guard: int = EDGE_GUARD) -> AtlasSet:
+    """Read every ``.rbn`` file of an atlas and clip it to 3800.0-4599.5 A.
+
+    ``edge_guard`` pixels after a leading (before a trailing) zero-flux run are
+    masked too (:func:`zoo.preprocess.guard_edges`, as :func:`read_rbn` does).
+    """
     directory = directory or atlas_dir(name)
     files = sorted(f for f in os.listdir(directory) if f.endswith(".rbn"))
     if not files:
@@ -80,7 +85,7 @@ def load_atlas(name: str = "libr18", directory: str | None = None) -> AtlasSet:
     grid = START + STEP * np.arange(NPIX)
     flux, mask, st, sc, lt = [], [], [], [], []
     for f in files:
-        s = read_rbn(os.path.join(directory, f))
+        s = read_rbn(os.path.join(directory, f), edge_guard=edge_guard)
         wave = s.angstrom
         i0 = int(np.searchsorted(wave, START - 1e-6))
         if wave.size < i0 + NPIX or not np.allclose(wave[i0:i0 + NPIX], grid, atol=1e-6):

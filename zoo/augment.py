@@ -94,8 +94,11 @@ def augment(flux: np.ndarray, wavelength: np.ndarray, rng: np.random.Generator,
     if config.gain > 0:
         out = rng.poisson(np.clip(out, 0.0, None) * config.gain) / config.gain
 
-    if mask is not None:
-        out[mask] = fill_value
+    # present the result exactly as zoo.preprocess.to_contract would: flux 0 marks
+    # a missing pixel there, so a Poisson zero is filled the same way here
+    missing = out == 0.0 if mask is None else mask | (out == 0.0)
+    if missing.any():
+        out = fill_missing(out, missing, fill_value)
     return out
 
 

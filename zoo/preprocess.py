@@ -25,7 +25,7 @@ from .errors import (NonFiniteFluxError, NonMonotonicWavelengthError, SpectrumLe
                      WavelengthCoverageError, WavelengthUnitError)
 
 __all__ = ["Prepared", "to_contract", "to_angstrom", "air_to_vacuum", "vacuum_to_air",
-           "fill_missing", "resample", "check_finite", "NORMALIZATIONS",
+           "fill_missing", "guard_edges", "resample", "check_finite", "NORMALIZATIONS",
            "register_normalization"]
 
 
@@ -151,6 +151,25 @@ def fill_missing(flux: np.ndarray, mask: np.ndarray, fill_value: float) -> np.nd
         flux2[i, ~good] = np.interp(x[~good], x[good], flux2[i, good],
                                     left=fill_value, right=fill_value)
     return flux2.reshape(flux.shape)
+
+
+def guard_edges(mask: np.ndarray, n: int) -> np.ndarray:
+    """Extend every leading and trailing run of missing pixels by ``n`` pixels.
+
+    A spectrum degraded in resolution after zero-padding (as the MKCLASS atlas
+    libr18_27 is) has the padding's zeros smeared into its first observed
+    pixels: a ramp from ~0 up to the continuum that is not stellar flux.
+    """
+    mask = np.array(mask, dtype=bool, copy=True)
+    for row in np.atleast_2d(mask):
+        good = np.nonzero(~row)[0]
+        if good.size == 0 or n <= 0:
+            continue
+        if good[0] > 0:
+            row[good[0]:good[0] + n] = True
+        if good[-1] < row.size - 1:
+            row[max(good[-1] - n + 1, 0):good[-1] + 1] = True
+    return mask
 
 
 # --------------------------------------------------------------------------- normalizations
