@@ -12,6 +12,9 @@ EXPECTED_PARAMS = {
     "autoclassmk_broad": 1_445_350,
     # Appendix B: 12 convs (32,424) + Dense 8512x512, 512x512, 512x3
     "apogeenet": 4_655_275,
+    # Fabbro et al. 2018: Conv1D(4, 8) 36 + Conv1D(16, 8) 528, MaxPool 4 (8575 -> 2143),
+    # Dense 2143*16 -> 256 (8,777,984), 256 -> 128 (32,896), 128 -> 3 (387)
+    "starnet": 8_811_831,
 }
 
 

@@ -182,6 +182,10 @@ def main(argv=None):
                         "(paper: 0.3; default: the registered variant's recipe)")
     p.add_argument("--patience", type=int, default=20,
                    help="patience of the early-stopping probe (reports when it would stop)")
+    p.add_argument("--min-delta", type=float, default=0.0,
+                   help="smallest validation-loss decrease that counts as an improvement for the probe")
+    p.add_argument("--stop-early", action="store_true",
+                   help="let the probe really stop training (default: it only reports)")
     p.add_argument("--docs", action="store_true",
                    help="also write figures and results into docs/ (the committed run)")
     p.add_argument("--evaluate", action="store_true",
@@ -224,7 +228,8 @@ def main(argv=None):
                   loss={h: "sparse_categorical_crossentropy" for h in HEADS},
                   loss_weights={"spectral_class": w_sc / (w_sc + w_lc), "luminosity_class": w_lc / (w_sc + w_lc)},
                   metrics={h: ["accuracy"] for h in HEADS})
-    probe = early_stopping_probe(monitor="val_loss", patience=args.patience)
+    probe = early_stopping_probe(monitor="val_loss", patience=args.patience, min_delta=args.min_delta,
+                                 stop=args.stop_early)
     timer = EpochTimer.make()
     cbs = standard_callbacks(args.out, schedule=step_decay(args.lr, 0.5, args.lr_halving)) + [probe, timer]
     hist = model.fit(sets["train"]["x"], sets["train"]["y"], batch_size=args.batch, epochs=args.epochs,
@@ -254,7 +259,7 @@ def main(argv=None):
     lines = report_lines(args.model, len(sets["test"]["x"]), results)
     per_epoch = float(np.median(timer.times)) if timer.times else float("nan")
     lines += ["", f"wall time: data {t_data:.0f} s, training {t_train:.0f} s ({per_epoch:.1f} s/epoch, "
-                  f"{args.epochs} epochs), total {time.time() - t_start:.0f} s on {machine_description()}"]
+                  f"{len(history['loss'])} epochs), total {time.time() - t_start:.0f} s on {machine_description()}"]
     report = "\n".join(lines)
     print(report)
     with open(os.path.join(args.out, "report.txt"), "w") as fh:

@@ -39,14 +39,16 @@ def _make_probe_class():
     class _Probe(keras.callbacks.Callback):
         """Records when early stopping *would* fire, without stopping.
 
-        Tracks ``monitor`` with ``patience``; at the epoch it would stop it keeps
+        Tracks ``monitor`` with ``patience`` and ``min_delta`` (an improvement
+        must exceed it, as in ``keras.callbacks.EarlyStopping``); at the epoch it would stop it keeps
         a copy of the best weights so far, so one run answers "does early
-        stopping reach the same accuracy sooner?".
+        stopping reach the same accuracy sooner?".  ``stop=True`` makes it a
+        real early stop (training ends there).
         """
 
-        def __init__(self, monitor="val_loss", patience=20, min_delta=0.0):
+        def __init__(self, monitor="val_loss", patience=20, min_delta=0.0, stop=False):
             super().__init__()
-            self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
+            self.monitor, self.patience, self.min_delta, self.stop = monitor, patience, min_delta, stop
             self.best, self.best_epoch, self.wait = np.inf, -1, 0
             self.stopped_epoch, self.best_weights, self.weights_at_stop = None, None, None
 
@@ -62,9 +64,12 @@ def _make_probe_class():
                 if self.wait >= self.patience:
                     self.stopped_epoch = epoch
                     self.weights_at_stop = self.best_weights
+                    if self.stop:  # a real early stop, not only a probe
+                        self.model.stop_training = True
 
         def summary(self):
-            return {"monitor": self.monitor, "patience": self.patience,
+            return {"monitor": self.monitor, "patience": self.patience, "min_delta": self.min_delta,
+                    "stopped_training": bool(self.stop and self.stopped_epoch is not None),
                     "would_stop_at_epoch": None if self.stopped_epoch is None else self.stopped_epoch + 1,
                     "best_epoch_before_stop": self.best_epoch + 1}
     return _Probe

@@ -78,6 +78,7 @@ def _cmd_demo(args):
     data = resources.files("zoo") / "data"
     demos = {
         "autoclassmk": sorted(glob.glob(str(data / "mk_atlas" / "libr18_27" / "*.rbn")))[::8],
+        "autoclassmk_broad": sorted(glob.glob(str(data / "mk_atlas" / "libr18_27" / "*.rbn")))[::8],
         "apogeenet": sorted(glob.glob(str(data / "apogee" / "*.fits"))),
         "starnet": sorted(glob.glob(str(data / "apogee" / "*.fits"))),
     }
@@ -87,7 +88,7 @@ def _cmd_demo(args):
         model = zoo.load_model(name, backend=args.backend)
         card = model.card
         print(f"\n{card.title} [{name}, {args.backend}] on {len(files)} bundled real spectra")
-        if name == "autoclassmk":
+        if name.startswith("autoclassmk"):
             print(f"{'file':18s} {'MK standard':14s} {'predicted':12s}")
             pred = model.predict(files)
             for f, sc, lc in zip(files, pred["spectral_class"], pred["luminosity_class"]):

@@ -259,3 +259,21 @@ def normalize_apstar(flux, error=None, mask=None, *, deg: int = 2, n_iter: int =
         nf, bad = nf[0], bad[0]
         ne = None if ne is None else ne[0]
     return (nf, ne, bad) if return_mask else (nf, ne)
+
+
+# --------------------------------------------------------------------------- registration
+from .preprocess import register_normalization  # noqa: E402  (preprocess imports us lazily)
+
+
+@register_normalization("apogee_continuum")
+def _apogee_continuum(flux, error, mask):
+    """:func:`normalize_apstar` as the input normalization ``"apogee_continuum"``.
+
+    Pixels the continuum fit gives up on (beyond ``mask``) get normalized error
+    0 -- they hold the fill value 1.0 and carry no information -- so that
+    uncertainty draws (Predictor, Olney et al. 2020 Sec. 3.5) add no noise there.
+    """
+    nf, ne, bad = normalize_apstar(flux, error, mask, return_mask=True)
+    if ne is not None:
+        ne = np.where(bad, 0.0, ne).astype(np.float32)
+    return nf, ne

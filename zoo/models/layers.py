@@ -8,7 +8,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-__all__ = ["GELU", "dense_stack", "classifier_head", "initializer"]
+__all__ = ["GELU", "dense_stack", "classifier_head", "initializer", "conv1d_stack", "regression_head"]
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -61,3 +61,22 @@ def classifier_head(x, n_classes: int, name: str, init: str = "keras", seed: int
     """A softmax classification head ``Dense(n_classes, softmax)`` named after its output."""
     return layers.Dense(n_classes, activation="softmax", kernel_initializer=initializer(init, seed=seed),
                         bias_initializer="zeros", name=name)(x)
+
+
+def conv1d_stack(x, filters, kernel_size: int = 3, pool_every: int = 2, pool_size: int = 2,
+                 padding: str = "same", activation: str = "relu",
+                 kernel_initializer="glorot_uniform", prefix: str = "conv"):
+    """1-D convolutions ``Conv1D(f, kernel_size, padding) -> activation`` for each ``f`` in
+    ``filters``, with ``MaxPooling1D(pool_size)`` after every ``pool_every``-th convolution
+    (``pool_every=0``: no pooling).  ``x`` must be (batch, length, channels)."""
+    for i, f in enumerate(filters):
+        x = layers.Conv1D(f, kernel_size, padding=padding, activation=activation,
+                          kernel_initializer=kernel_initializer, name=f"{prefix}_{i + 1}")(x)
+        if pool_every and (i + 1) % pool_every == 0:
+            x = layers.MaxPooling1D(pool_size, name=f"{prefix}_pool_{(i + 1) // pool_every}")(x)
+    return x
+
+
+def regression_head(x, n_outputs: int, name: str = "labels", kernel_initializer="glorot_uniform"):
+    """A linear regression head ``Dense(n_outputs)`` named after its output."""
+    return layers.Dense(n_outputs, kernel_initializer=kernel_initializer, name=name)(x)

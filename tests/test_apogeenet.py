@@ -1,0 +1,148 @@
+"""APOGEE Net and StarNet: architecture, card, standardization, splits, bad input, exported artifacts."""
+import os
+
+import numpy as np
+import pytest
+
+import zoo
+from zoo.card import load_preset
+from zoo.errors import NonFiniteFluxError, SpectrumLengthError, WavelengthUnitError
+from zoo.predictor import Predictor, exported_dir
+
+keras = pytest.importorskip("keras")
+
+from training.apogee_data import REAL_FILES, real_spectra, split_indices  # noqa: E402
+from training.regression import Standardizer, scatter_table, standardized_mse_table  # noqa: E402
+
+MEAN, STD = [4800.0, 3.2, -0.09], [770.0, 1.1, 0.24]
+
+
+def memory_predictor(model, name):
+    """A Predictor over an in-memory Keras model and the preset card (no export needed)."""
+    card = load_preset(name)
+    card.outputs[0].mean, card.outputs[0].std = list(MEAN), list(STD)
+    p = Predictor.__new__(Predictor)
+    p.directory, p.card, p.backend, p.model = None, card, "keras", model
+    p._run = lambda x: {k: np.asarray(v) for k, v in model(x, training=False).items()}
+    return p
+
+
+@pytest.fixture(scope="module")
+def apogeenet():
+    return zoo.create_model("apogeenet", init="he_normal", seed=0)
+
+
+def test_registered_with_regression_cards():
+    assert {"apogeenet", "starnet"} <= set(zoo.list_models())
+    for name in ("apogeenet", "starnet"):
+        card = load_preset(name)
+        out = card.output("labels")
+        assert out.kind == "regression" and out.labels == ["teff", "logg", "feh"]
+        assert out.units == ["K", "dex", "dex"]
+        c = card.input
+        assert (c.grid, c.n_pixels, c.step, c.medium, c.flux_normalization) == \
+            ("log10", 8575, 6e-6, "vacuum", "apogee_continuum")
+        assert c.wavelength()[0] == pytest.approx(10 ** 4.179)
+
+
+def test_apogeenet_appendix_b(apogeenet):
+    m = apogeenet
+    convs = [l for l in m.layers if isinstance(l, keras.layers.Conv1D)]
+    assert [l.filters for l in convs] == [8, 8, 16, 16, 16, 16, 32, 32, 32, 32, 64, 64]
+    assert all(l.kernel_size == (3,) and l.padding == "same" for l in convs)
+    pools = [l for l in m.layers if isinstance(l, keras.layers.MaxPooling1D)]
+    assert len(pools) == 6 and pools[-1].output.shape == (None, 133, 64)
+    # a pool follows every second convolution
+    order = [type(l).__name__ for l in m.layers if isinstance(l, (keras.layers.Conv1D, keras.layers.MaxPooling1D))]
+    assert order == ["Conv1D", "Conv1D", "MaxPooling1D"] * 6
+    assert m.get_layer("flatten").output.shape == (None, 8512)
+    dense = [l for l in m.layers if isinstance(l, keras.layers.Dense)]
+    assert [l.units for l in dense] == [512, 512, 3]
+    drops = [l for l in m.layers if isinstance(l, keras.layers.Dropout)]
+    assert [d.rate for d in drops] == [0.1, 0.1]
+    assert m.count_params() == 4_655_275
+    assert m.input.shape == (None, 8575) and m.input.name == "flux"
+    out = m(np.ones((2, 8575), np.float32))
+    assert list(out) == ["labels"] and out["labels"].shape == (2, 3)
+
+
+def test_starnet_architecture():
+    m = zoo.create_model("starnet", seed=0)
+    convs = [l for l in m.layers if isinstance(l, keras.layers.Conv1D)]
+    assert [(l.filters, l.kernel_size[0]) for l in convs] == [(4, 8), (16, 8)]
+    assert m.get_layer("pool").output.shape == (None, 2143, 16)
+    assert [l.units for l in m.layers if isinstance(l, keras.layers.Dense)] == [256, 128, 3]
+    assert m.count_params() == 8_811_831
+    assert m(np.ones((1, 8575), np.float32))["labels"].shape == (1, 3)
+
+
+def test_target_standardization_round_trip(apogeenet):
+    rng = np.random.default_rng(0)
+    y = np.column_stack([rng.uniform(3500, 7000, 50), rng.uniform(0.5, 5, 50), rng.normal(-0.1, 0.25, 50)])
+    st = Standardizer.fit(y)
+    z = st.transform(y)
+    np.testing.assert_allclose(z.mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(z.std(0), 1, atol=1e-5)
+    np.testing.assert_allclose(st.inverse(z), y, rtol=1e-5)
+    # the card's OutputSpec mean/std undo it in the predictor
+    p = memory_predictor(apogeenet, "apogeenet")
+    p.card.outputs[0].mean, p.card.outputs[0].std = st.mean.tolist(), st.std.tolist()
+    dec = p._decode({"labels": z})
+    np.testing.assert_allclose(np.column_stack([dec["teff"], dec["logg"], dec["feh"]]), y, rtol=1e-5)
+
+
+def test_splits_and_tables():
+    group = np.repeat([0, 1, 2], [1000, 100, 50])
+    sp = split_indices(group, seed=1)
+    allidx = np.concatenate(list(sp.values()))
+    assert np.array_equal(np.sort(allidx), np.arange(group.size))
+    count = {k: np.bincount(group[v], minlength=3) for k, v in sp.items()}
+    assert count["train"].tolist() == [800, 60, 30]
+    assert count["dev"].tolist() == [100, 20, 10] and count["test"].tolist() == [100, 20, 10]
+    z = np.zeros((group.size, 3))
+    zp = np.where(group[:, None] == 1, 2.0, 0.0) * np.ones(3)
+    t = standardized_mse_table(z, zp, group, sp, ["large", "mdwarf", "yso"])
+    assert t["test"]["mdwarf"] == 4.0 and t["test"]["large"] == 0.0
+    s = scatter_table(z, zp, group, sp["test"], ["large", "mdwarf", "yso"], ["teff", "logg", "feh"])
+    assert s["mdwarf"]["teff_bias"] == 2.0 and s["mdwarf"]["teff"] == 0.0
+
+
+def test_bad_input_through_predictor(apogeenet):
+    p = memory_predictor(apogeenet, "apogeenet")
+    flux = np.ones(8575)
+    flux[100] = np.nan
+    with pytest.raises(NonFiniteFluxError):
+        p.predict(flux)
+    with pytest.raises(SpectrumLengthError):
+        p.predict(np.ones(7214))
+    wave_nm = p.card.input.wavelength() / 10.0
+    with pytest.raises(WavelengthUnitError):
+        p.predict(np.ones(8575), wavelength=wave_nm)
+    masked = flux.copy()
+    ok = p.predict(masked, mask=np.isnan(masked))          # a masked NaN is fine
+    assert np.isfinite(ok["teff"]).all()
+
+
+def test_real_files_prepared():
+    names, prep = real_spectra(load_preset("apogeenet").input)
+    assert len(names) == len(REAL_FILES) == 5
+    assert prep.flux.shape == (5, 8575) and np.isfinite(prep.flux).all()
+    assert 0.85 < np.median(prep.flux) < 1.05
+    assert (prep.error[prep.mask] == 0).all() and np.isfinite(prep.error).all()
+    assert np.median(prep.error[~prep.mask]) < 0.2        # normalized, not raw or 1e10 sentinels
+
+
+@pytest.mark.parametrize("name", ["apogeenet", "starnet"])
+def test_exported_both_backends(name):
+    if not os.path.exists(os.path.join(exported_dir(name), "card.json")):
+        pytest.skip(f"exported/{name}/card.json absent: run python -m training.{name}")
+    preds = {}
+    for backend in ("keras", "onnx"):
+        m = zoo.load_model(name, backend=backend)
+        out = m.card.output("labels")
+        assert out.mean is not None and len(out.std) == 3
+        preds[backend] = m.predict(REAL_FILES[:2])
+        assert set(preds[backend]) == {"teff", "logg", "feh"}
+        assert 2500 < preds[backend]["teff"].min() and preds[backend]["teff"].max() < 8000
+    for k in preds["keras"]:
+        np.testing.assert_allclose(preds["keras"][k], preds["onnx"][k], rtol=1e-4, atol=1e-3)

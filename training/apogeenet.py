@@ -1,0 +1,73 @@
+"""Train APOGEE Net (Olney et al. 2020, AJ 159, 182) and export it to ``exported/apogeenet/``.
+
+    python -m training.apogeenet            # full run (~20 min on 2 CPU cores), evaluate + export
+    python -m training.apogeenet --quick    # smoke run of about a minute (exports under runs/)
+
+Recipe (Sec. 3.3): SGD, lr 1e-3, batch 128, dropout 0.1, MSE on standardized
+targets; dev evaluation after each epoch, best checkpoint, stop after 5
+evaluations without improvement.  Then stratified fine-tuning (Sec. 3.4,
+``training/stratified.py``).  ``--momentum`` (default 0.9, the paper's SGD has
+none) is the one deliberate deviation: see docs/apogeenet.md.
+"""
+from __future__ import annotations
+
+import os
+
+# oneDNN kernels train these Conv1D stacks ~2.5x faster on CPU (measured: 293 vs 115 spectra/s);
+# set before training.common, whose default (0) favours bitwise reproducibility.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
+import training.common as common  # noqa: E402  (sets the TF environment first)
+from training import apogee_data  # noqa: E402
+
+
+def parser():
+    p = common.base_parser("Train APOGEE Net (Olney et al. 2020) on simulated apStar spectra, "
+                           "fine-tune stratified, evaluate and export.",
+                           epochs=200, lr=1e-3, batch=128, outdir=os.path.join("runs", "apogeenet"))
+    apogee_data.add_common_args(p, n_spectra=5000, minutes=13.0)
+    p.add_argument("--momentum", type=float, default=0.9,
+                   help="SGD momentum (the paper: plain SGD, i.e. 0; see docs/apogeenet.md)")
+    p.add_argument("--init", default="he_normal", choices=["he_normal", "glorot_uniform"],
+                   help="kernel initializer (the paper does not state one)")
+    p.add_argument("--input-shift", type=float, default=-1.0,
+                   help="fixed input shift before the convolutions (0: exactly Appendix B)")
+    p.add_argument("--no-stratified", action="store_true", help="skip stratified fine-tuning")
+    return apogee_data.add_finetune_args(p, patience=5, minutes=4.0)
+
+
+def main(argv=None):
+    args = apogee_data.parse_args(parser(), argv, patience=5)
+    import keras
+    opt = keras.optimizers.SGD(learning_rate=args.lr, momentum=args.momentum)
+    notes = [
+        "Trained on simulated spectra (The Payne's Kurucz / APOGEE-dwarf emulators, zoo.simulate), not on the "
+        "paper's APOGEE DR14/DR16 spectra with ASPCAP and photometric labels: metrics measure the method on "
+        "simulations; real-spectrum accuracy is not measured (only the 5 bundled apStar files are shown).",
+        f"SGD momentum {args.momentum} (the paper: plain SGD at lr 1e-3). Reason: the CPU budget of ~13 min allows "
+        "~10-20 epochs (a few hundred steps); plain SGD at 1e-3 was not expected to converge in that many steps. Not tested "
+        "to convergence without momentum.",
+        f"Initialization {args.init} and a fixed, parameter-free input shift flux {args.input_shift:+g} "
+        "(keras Rescaling; continuum 1 -> 0) before the Appendix B layers. Reason (measured, docs/apogeenet.md): "
+        "with Keras' default Glorot init and the raw normalized flux (DC level 1, line signal ~0.03) the loss "
+        "stayed at 1.00 (the label mean) after 60 steps for SGD 1e-3 + momentum, SGD 1e-2 + momentum and Adam 1e-3; "
+        "with He init and the shift it fell to 0.59 (dev 0.33) in 40 steps. Parameter count unchanged.",
+        "Training used oneDNN CPU kernels (TF_ENABLE_ONEDNN_OPTS=1) for speed: runs are seeded but not bitwise "
+        "reproducible across machines.",
+        "Main phase limited by a wall-clock budget (--minutes); 'stopped_by' in the recipe says whether early "
+        "stopping or the budget ended it.",
+    ]
+    recipe_used = {"momentum": args.momentum, "init": args.init, "input_shift": args.input_shift, "learning_rate": args.lr, "batch_size": args.batch,
+                   "early_stopping_patience": args.patience, "time_budget_minutes": args.minutes,
+                   "stratified_fine_tuning": None if args.no_stratified else {
+                       "fraction": args.ft_fraction, "patience": args.ft_patience,
+                       "round_patience": args.ft_round_patience, "max_rounds": args.ft_max_rounds,
+                       "time_budget_minutes": args.ft_minutes,
+                       "monitor": "mean dev standardized MSE of the small groups (mdwarf, yso)"}}
+    apogee_data.run("apogeenet", args, optimizer=opt, callbacks=[], patience=args.patience,
+                    stratified=not args.no_stratified, recipe_used=recipe_used, notes=notes,
+                    model_kwargs={"init": args.init, "input_shift": args.input_shift})
+
+
+if __name__ == "__main__":
+    main()
