@@ -146,3 +146,35 @@ def test_exported_both_backends(name):
         assert 2500 < preds[backend]["teff"].min() and preds[backend]["teff"].max() < 8000
     for k in preds["keras"]:
         np.testing.assert_allclose(preds["keras"][k], preds["onnx"][k], rtol=1e-4, atol=1e-3)
+
+
+def test_archive_dataset_reads_labels_csv_and_skips_bad_rows(tmp_path):
+    """``--labels-csv``: real apStar files with labels, bad files and rows skipped and reported."""
+    from training.apogee_data import archive_dataset
+    corrupt = tmp_path / "apStar-corrupt.fits"
+    corrupt.write_bytes(b"SIMPLE  =                    T" + b"\0" * 100)
+    lines = ["file,teff,logg,feh,group"]
+    lines += [f"{f},{4000 + 100 * i},{2.0 + 0.5 * i},-0.{i},{'large' if i < 3 else 'mdwarf'}"
+              for i, f in enumerate(REAL_FILES)]
+    lines += [f"{corrupt.name},4000,4.5,0.0,mdwarf",          # relative path, corrupt file
+              f"{REAL_FILES[0]},nan,4.5,0.0,large",          # bad label
+              f"{REAL_FILES[0]},4000,4.5,0.0,giants"]        # unknown group
+    csv = tmp_path / "labels.csv"
+    csv.write_text("\n".join(lines) + "\n")
+    card = load_preset("apogeenet")
+    messages = []
+    data = archive_dataset(str(csv), card.input, log=messages.append)
+    n = len(REAL_FILES)
+    assert data["x"].shape == (n, card.input.n_pixels) and np.isfinite(data["x"]).all()
+    assert data["y"][1].tolist() == pytest.approx([4100, 2.5, -0.1])
+    assert data["group"].tolist() == [0, 0, 0, 1, 1][:n]
+    assert [row[0] for row in data["skipped"]] == [n + 2, n + 3, n + 4]
+    assert data["skipped"][0][2].startswith(("CorruptFileError", "UnsupportedFormatError"))
+    assert "non-finite label" in data["skipped"][1][2] and "giants" in data["skipped"][2][2]
+    assert any("skipped line" in m for m in messages)
+    # the same preparation as prediction: rows equal real_spectra's
+    _, prep = real_spectra(card.input)
+    np.testing.assert_allclose(data["x"], prep.flux, atol=1e-6)
+    with pytest.raises(ValueError, match="columns"):
+        (tmp_path / "bad.csv").write_text("path,teff\nx,1\n")
+        archive_dataset(str(tmp_path / "bad.csv"), card.input)

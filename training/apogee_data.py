@@ -33,7 +33,7 @@ from training.regression import (Standardizer, markdown_mse_table, markdown_scat
                                  plot_pred_vs_label, plot_uncertainty_vs_snr, scatter_table,
                                  standardized_mse_table)
 
-__all__ = ["build_dataset", "split_indices", "real_spectra", "add_common_args", "run", "reexport",
+__all__ = ["build_dataset", "archive_dataset", "split_indices", "real_spectra", "add_common_args", "run", "reexport",
            "REAL_FILES", "REAL_EXPECTATIONS", "LABELS", "UNITS"]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -84,6 +84,64 @@ def build_dataset(n: int, seed: int, contract, cache_dir: str | None = None, chu
     return data
 
 
+#: Groups of the paper (Sec. 2), as simulated: index 0 is the large group, the others the small groups.
+from zoo.simulate.payne import GROUP_NAMES  # noqa: E402
+
+
+def archive_dataset(labels_csv: str, contract, chunk: int = 200, log=print) -> dict:
+    """Real apStar spectra with labels, for users with APOGEE archive access.
+
+    ``labels_csv`` has a header row and the columns ``file`` (an apStar path,
+    absolute or relative to the CSV), ``teff`` [K], ``logg`` [dex], ``feh``
+    [dex] and ``group`` (``large``, ``mdwarf`` or ``yso``; Olney et al. 2020
+    Sec. 2).  Every file goes through :func:`zoo.io.read` and
+    :func:`zoo.preprocess.to_contract` exactly as in prediction.  A file that
+    cannot be read or prepared, or a row with a bad label, is skipped and
+    reported (nothing already read is lost); the skipped rows are returned
+    under ``"skipped"``.  Returns the same dict as :func:`build_dataset`.
+    """
+    import csv
+
+    from tqdm import tqdm
+
+    from zoo.errors import ZooError
+    from zoo.io import read
+    from zoo.preprocess import to_contract
+    base = os.path.dirname(os.path.abspath(labels_csv))
+    with open(labels_csv, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    need = {"file", "teff", "logg", "feh", "group"}
+    if not rows or not need <= set(rows[0]):
+        raise ValueError(f"{labels_csv}: needs a header with columns {sorted(need)}")
+    xs, ys, gs, snrs, skipped = [], [], [], [], []
+    for i, row in enumerate(tqdm(rows, desc="reading apStar files", unit="file", disable=len(rows) < 20)):
+        path = row["file"] if os.path.isabs(row["file"]) else os.path.join(base, row["file"])
+        try:
+            label = [float(row[k]) for k in LABELS]
+            if not np.all(np.isfinite(label)):
+                raise ValueError(f"non-finite label {label}")
+            if row["group"] not in GROUP_NAMES:
+                raise ValueError(f"group {row['group']!r} is not one of {GROUP_NAMES}")
+            spec = read(path)
+            prep = to_contract(spec.flux, contract, spec.wavelength, error=spec.error, mask=spec.mask,
+                               medium=spec.medium)
+        except (ZooError, ValueError, OSError) as exc:
+            skipped.append((i + 2, path, f"{type(exc).__name__}: {exc}"))
+            log(f"skipped line {i + 2} ({path}): {type(exc).__name__}: {exc}")
+            continue
+        xs.append(prep.flux[0])
+        ys.append(label)
+        gs.append(GROUP_NAMES.index(row["group"]))
+        snr = spec.meta.get("snr")
+        snrs.append(float(snr) if snr is not None else np.nan)
+    if not xs:
+        raise ValueError(f"{labels_csv}: no usable spectra ({len(skipped)} skipped)")
+    log(f"data: {len(xs)} archive spectra from {labels_csv}, {len(skipped)} skipped")
+    return {"x": np.asarray(xs, np.float32), "y": np.asarray(ys, np.float32),
+            "group": np.asarray(gs, np.int64), "snr": np.asarray(snrs),
+            "group_names": np.array(GROUP_NAMES), "skipped": skipped}
+
+
 def split_indices(group, seed: int, large_group: int = 0, large=(0.8, 0.1, 0.1),
                   small=(0.6, 0.2, 0.2)) -> dict:
     """Train/dev/test indices per group: 80/10/10 for the large group, 60/20/20 for the
@@ -120,6 +178,10 @@ def real_spectra(contract):
 # --------------------------------------------------------------------------- CLI
 def add_common_args(p, n_spectra: int, minutes: float):
     p.add_argument("--n-spectra", type=int, default=n_spectra, help="simulated spectra in all")
+    p.add_argument("--labels-csv", default=None, metavar="CSV",
+                   help="train on real apStar files instead of simulations: a CSV with columns "
+                        "file,teff,logg,feh,group (group: large, mdwarf or yso); see "
+                        "training.apogee_data.archive_dataset")
     p.add_argument("--minutes", type=float, default=minutes,
                    help="wall-clock budget of the main training phase (checked after each epoch)")
     p.add_argument("--patience", type=int, default=None, help="early-stopping patience (epochs)")
@@ -198,7 +260,10 @@ def run(name: str, args, *, optimizer, callbacks, patience: int, stratified: boo
     card = zoo.get_card(name, trained=False)
     contract = card.input
 
-    data = build_dataset(args.n_spectra, args.seed, contract, args.cache, log=log)
+    if getattr(args, "labels_csv", None):
+        data = archive_dataset(args.labels_csv, contract, log=log)
+    else:
+        data = build_dataset(args.n_spectra, args.seed, contract, args.cache, log=log)
     x, y, group = data["x"], data["y"], data["group"]
     gnames = [str(g) for g in data["group_names"]]
     sp = split_indices(group, args.seed)
@@ -282,7 +347,8 @@ def run(name: str, args, *, optimizer, callbacks, patience: int, stratified: boo
 
     plot_pred_vs_label(y, yp, group, sp["test"], gnames, LABELS, UNITS,
                        os.path.join(out, f"{name}_pred_vs_label.png"),
-                       f"{name}: test set (simulated), predicted vs label")
+                       f"{name}: test set ({'archive' if getattr(args, 'labels_csv', None) else 'simulated'}), "
+                       "predicted vs label")
 
     # ---- tables (Table 2: standardized MSE; Table 3: scatter) beside the paper's
     mse_cols = {"ours": mse_final}
@@ -315,7 +381,13 @@ def run(name: str, args, *, optimizer, callbacks, patience: int, stratified: boo
         outs[0].mean, outs[0].std = std.mean.tolist(), std.std.tolist()
         recipe = {**preset.recipe, **recipe_used, "command": command.strip(),
                   "epochs_run": epochs_run, "best_epoch": best_epoch, "stopped_by": stopped_by}
-        data_info = {**preset.data, "n_spectra": args.n_spectra, "seed": args.seed,
+        data_info = dict(preset.data)
+        if getattr(args, "labels_csv", None):   # real archive spectra replace the simulations
+            data_info = {"train": f"apStar files and labels listed in {os.path.basename(args.labels_csv)}",
+                         "skipped_files": len(data.get("skipped", [])),
+                         "provenance": "user-supplied APOGEE archive files (see the CSV)"}
+            notes = [n for n in notes if "simulated spectra" not in n]
+        data_info = {**data_info, "n_spectra": int(len(x)), "seed": args.seed,
                      "splits": {k: {g: int((group[v] == i).sum()) for i, g in enumerate(gnames)}
                                 for k, v in sp.items()},
                      "target_mean": std.mean.tolist(), "target_std": std.std.tolist()}
