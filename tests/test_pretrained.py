@@ -41,6 +41,20 @@ def test_predict_files_and_labels(models):
         assert abs(classes.index(sc) - classes.index(true)) <= 2
 
 
+def test_predict_files_skips_bad_file_and_keeps_the_rest(models, tmp_path):
+    from zoo.errors import CorruptFileError
+    bad = tmp_path / "broken.rbn"
+    bad.write_text("3800.0 1.0\nnot numbers\n")
+    good = [os.path.join(atlas_dir("libr18_27"), f) for f in ("t100l50p00.rbn", "t300l30p00.rbn")]
+    seen = list(models["onnx"].iter_predict_files([good[0], str(bad), good[1]]))
+    assert [row is None for _, row, _ in seen] == [False, True, False]
+    assert "CorruptFileError" in seen[1][2] and seen[2][1]["file"] == good[1]
+    rows, failures = models["onnx"].predict_files([good[0], str(bad), good[1]])
+    assert [r["file"] for r in rows] == good and failures[0][0] == str(bad)
+    with pytest.raises(CorruptFileError):
+        models["onnx"].predict_files([good[0], str(bad)], on_error="raise")
+
+
 def test_quantity_wavelengths_and_bad_input(models):
     s = zoo.io.read(os.path.join(atlas_dir("libr18"), "t200l50p00.rbn"))
     a = models["onnx"].predict_proba(s.flux, wavelength=s.wavelength)

@@ -37,33 +37,48 @@ def _fmt(v):
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-def _cmd_predict(args):
+def _plain(row):
     import numpy as np
+    return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
+
+
+def _cmd_predict(args):
     import zoo
     model = zoo.load_model(args.name, backend=args.backend)
     kw = {"return_uncertainty": True} if args.uncertainty else {}
-    rows, failures = model.predict_files(args.files, on_error="skip",
-                                         progress=len(args.files) > 1 and not args.no_progress, **kw)
-    for path, why in failures:
-        print(f"skipped {path}: {why}", file=sys.stderr)
-    if rows:
+    results = model.iter_predict_files(args.files, progress=len(args.files) > 1 and not args.no_progress, **kw)
+    rows, n_failed = [], 0
+    fh = writer = None
+    try:
+        for path, row, why in results:
+            if row is None:
+                n_failed += 1
+                print(f"skipped {path}: {why}", file=sys.stderr)
+                continue
+            row = _plain(row)
+            rows.append(row)
+            if args.out:  # written and flushed row by row: an interrupted batch keeps what it computed
+                if writer is None:
+                    fh = open(args.out, "w", newline="")
+                    writer = csv.DictWriter(fh, fieldnames=list(row))
+                    writer.writeheader()
+                writer.writerow(row)
+                fh.flush()
+    finally:
+        if fh is not None:
+            fh.close()
+    if rows and args.out:
+        print(f"wrote {len(rows)} rows to {args.out}")
+    elif rows:
         cols = list(rows[0])
-        rows = [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()} for r in rows]
-        if args.out:
-            with open(args.out, "w", newline="") as fh:
-                w = csv.DictWriter(fh, fieldnames=cols)
-                w.writeheader()
-                w.writerows(rows)
-            print(f"wrote {len(rows)} rows to {args.out}")
-        else:
-            width = {c: max(len(c), *(len(_fmt(r[c])) if c != "file" else len(os.path.basename(r[c]))
-                                      for r in rows)) for c in cols}
-            print("  ".join(c.ljust(width[c]) for c in cols))
-            for r in rows:
-                print("  ".join((os.path.basename(r[c]) if c == "file" else _fmt(r[c])).ljust(width[c])
-                                for c in cols))
-    print(f"{len(rows)} predicted, {len(failures)} skipped", file=sys.stderr)
-    return 0 if rows or not failures else 1
+        width = {c: max(len(c), *(len(_fmt(r[c])) if c != "file" else len(os.path.basename(r[c]))
+                                  for r in rows)) for c in cols}
+        print("  ".join(c.ljust(width[c]) for c in cols))
+        for r in rows:
+            print("  ".join((os.path.basename(r[c]) if c == "file" else _fmt(r[c])).ljust(width[c])
+                            for c in cols))
+    print(f"{len(rows)} predicted, {n_failed} skipped", file=sys.stderr)
+    return 0 if rows or not n_failed else 1
 
 
 def _cmd_demo(args):

@@ -51,8 +51,11 @@ class Predictor:
         self.directory = os.fspath(directory)
         card_file = os.path.join(self.directory, "card.json")
         if not os.path.exists(card_file):
-            raise ArtifactError(f"{self.directory}: no card.json; train and export the model first "
-                                "(python -m training.<model>)")
+            hint = ("train and export the model first (python -m training.<model>)"
+                    if os.path.isdir(os.path.dirname(os.path.abspath(self.directory))) else
+                    "the trained models live in the repository's exported/ folder: install from a clone "
+                    "with `pip install -e .`, or point $ZOO_EXPORTED at a copy of exported/")
+            raise ArtifactError(f"{self.directory}: no card.json; {hint}")
         self.card: ModelCard = ModelCard.from_json(card_file)
         self.backend = backend
         self._run = {"keras": self._load_keras, "onnx": self._load_onnx,
@@ -229,24 +232,38 @@ class Predictor:
             result[f"{k}_std"] = stack.std(axis=0)
         return result
 
+    def iter_predict_files(self, paths, progress: bool = False, **kw):
+        """Predict file by file, yielding ``(path, row, error)`` as each file is done.
+
+        ``row`` is ``{"file": path, <output>: value, ...}`` for a good file and
+        ``None`` for a bad one, whose ``error`` names the exception and its
+        message.  One unreadable or unsuitable file never stops the batch, and a
+        caller that writes each row as it comes loses nothing already computed.
+        """
+        from tqdm.auto import tqdm
+        for path in tqdm(list(paths), disable=not progress, unit="file", desc=self.card.name):
+            try:
+                pred = self.predict(path, **kw)
+            except Exception as exc:  # noqa: BLE001  (a batch reports every failure and goes on)
+                yield os.fspath(path), None, f"{type(exc).__name__}: {exc}"
+                continue
+            yield os.fspath(path), {"file": os.fspath(path), **{k: v[0] for k, v in pred.items()}}, None
+
     def predict_files(self, paths, on_error: str = "skip", progress: bool = False, **kw):
         """Predict file by file; a bad file is reported and skipped, never losing the rest.
 
         Returns ``(rows, failures)``: one dict per good file (``file`` plus the
         predictions) and ``(path, error message)`` for each file that failed.
+        ``on_error="raise"`` re-raises the first failure instead.
         """
-        from tqdm.auto import tqdm
-        from .errors import ZooError
         rows, failures = [], []
-        for path in tqdm(list(paths), disable=not progress, unit="file", desc=self.card.name):
-            try:
-                pred = self.predict(path, **kw)
-            except (ZooError, OSError, ValueError) as exc:
-                if on_error == "raise":
-                    raise
-                failures.append((os.fspath(path), f"{type(exc).__name__}: {exc}"))
-                continue
-            rows.append({"file": os.fspath(path), **{k: v[0] for k, v in pred.items()}})
+        for path, row, err in self.iter_predict_files(paths, progress=progress, **kw):
+            if row is not None:
+                rows.append(row)
+            elif on_error == "raise":
+                self.predict(path, **kw)  # raises the original, typed error
+            else:
+                failures.append((path, err))
         return rows, failures
 
     def __repr__(self):
