@@ -243,7 +243,8 @@ def _time_budget_callback(seconds: float):
 
 # --------------------------------------------------------------------------- the recipe
 def run(name: str, args, *, optimizer, callbacks, patience: int, stratified: bool,
-        recipe_used: dict, notes: list, model_kwargs: dict | None = None, log=print) -> dict:
+        recipe_used: dict, notes: list, model_kwargs: dict | None = None, min_delta: float = 0.0,
+        log=print) -> dict:
     """Train, evaluate, fine-tune (optionally), export and report model ``name``."""
     import keras
 
@@ -277,7 +278,7 @@ def run(name: str, args, *, optimizer, callbacks, patience: int, stratified: boo
     model = zoo.create_model(name, seed=args.seed, **(model_kwargs or {}))
     model.compile(optimizer=optimizer, loss={"labels": "mse"})
     budget = _time_budget_callback(args.minutes * 60)
-    stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience)
+    stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, min_delta=min_delta)
     ckpt = os.path.join(out, "best.keras")
     cbs = [keras.callbacks.CSVLogger(os.path.join(out, "history.csv")),
            keras.callbacks.ModelCheckpoint(ckpt, monitor="val_loss", save_best_only=True),
