@@ -2,8 +2,8 @@
 
     python scripts/apogee_compare.py > runs/apogee_compare.md
 
-Prints Markdown: standardized MSE per group and split (cf. Olney et al. 2020
-Table 2; paper cells "see paper"), test scatter in K and dex (cf. Table 3),
+Prints Markdown: standardized MSE per group and split (the layout of Olney
+et al. 2020 Table 2), test scatter in K and dex (the layout of Table 3),
 stratified fine-tuning before/after, uncertainty vs S/N and the real apStar
 files.  Every number comes from ``exported/<name>/card.json``.
 """
@@ -31,26 +31,26 @@ def main():
     cards = {n: c for n, c in cards.items() if c}
     if not cards:
         sys.exit("no exported cards; run python -m training.apogeenet / training.starnet")
-    cols = [("Olney+2020 Table 2", None)]
+    cols = []
     if "apogeenet" in cards and "standardized_mse_before_stratified" in cards["apogeenet"]["metrics"]:
         cols.append(("APOGEE Net before FT", cards["apogeenet"]["metrics"]["standardized_mse_before_stratified"]))
     for n, c in cards.items():
-        cols.append((("APOGEE Net after FT" if n == "apogeenet" and len(cols) > 1 else n), c["metrics"]["standardized_mse"]))
+        cols.append((("APOGEE Net after FT" if n == "apogeenet" and cols else n), c["metrics"]["standardized_mse"]))
     print("### Standardized MSE per group (mean over Teff, log g, [Fe/H]; cf. Table 2)\n")
     print("| split | group | " + " | ".join(c for c, _ in cols) + " |")
     print("|---|---|" + "---|" * len(cols))
     for s in ("train", "dev", "test"):
         for g in GROUPS:
-            cells = ["see paper" if t is None else f"{t[s][g]:.4f}" for _, t in cols]
+            cells = [f"{t[s][g]:.4f}" for _, t in cols]
             print(f"| {s} | {g} | " + " | ".join(cells) + " |")
 
     print("\n### Test-set scatter (std of predicted - label) per group (cf. Table 3)\n")
-    head = ["Olney+2020 Table 3"] + [f"{n} {lab} [{u}]" for n in cards for lab, u, _ in LABELS]
+    head = [f"{n} {lab} [{u}]" for n in cards for lab, u, _ in LABELS]
     print("| group | n | " + " | ".join(head) + " |")
     print("|---|---|" + "---|" * len(head))
     for g in GROUPS:
         n0 = next(iter(cards.values()))["metrics"]["test_scatter"][g]["n"]
-        cells = ["see paper"] + [f.format(c["metrics"]["test_scatter"][g][lab])
+        cells = [f.format(c["metrics"]["test_scatter"][g][lab])
                                  for c in cards.values() for lab, _, f in LABELS]
         print(f"| {g} | {n0} | " + " | ".join(cells) + " |")
 

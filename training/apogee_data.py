@@ -48,8 +48,6 @@ REAL_EXPECTATIONS = {
 }
 LABELS = ("teff", "logg", "feh")
 UNITS = ("K", "dex", "dex")
-#: Olney et al. (2020) Tables 2 and 3 are not quoted here (not verifiable offline).
-PAPER_CELL = "see paper"
 
 
 # --------------------------------------------------------------------------- data
@@ -351,12 +349,11 @@ def run(name: str, args, *, optimizer, callbacks, patience: int, stratified: boo
                        f"{name}: test set ({'archive' if getattr(args, 'labels_csv', None) else 'simulated'}), "
                        "predicted vs label")
 
-    # ---- tables (Table 2: standardized MSE; Table 3: scatter) beside the paper's
+    # ---- tables in the layout of Olney et al. (2020) Table 2 (standardized MSE) and Table 3 (scatter)
     mse_cols = {"ours": mse_final}
     if stratified:
         mse_cols = {"ours, before fine-tuning": mse_before, "ours, after stratified fine-tuning": mse_after}
-    paper_mse = {s: {g: PAPER_CELL for g in gnames + ["all"]} for s in sp}
-    table2 = markdown_mse_table({"Olney et al. 2020 Table 2": paper_mse, **mse_cols}, gnames)
+    table2 = markdown_mse_table(mse_cols, gnames)
     scat_cols = {"ours": scat_final}
     if stratified:
         scat_cols = {"before FT": scat_before, "after FT": scat_after}

@@ -113,9 +113,9 @@ def _cmd_demo(args):
             print(f"exact spectral-class matches: {sc_acc:.2f} (libr18_27 is lower resolution than training)")
         else:
             pred = model.predict(files, return_uncertainty=True, n_realizations=20)
-            print(f"{'star':34s} {'Teff [K]':>14s} {'log g':>12s} {'[Fe/H]':>12s}")
+            print(f"{'file':36s} {'Teff [K]':>14s} {'log g':>12s} {'[Fe/H]':>12s}")
             for i, f in enumerate(files):
-                print(f"{os.path.basename(f)[:34]:34s} {pred['teff'][i]:8.0f} +-{pred['teff_std'][i]:4.0f} "
+                print(f"{os.path.basename(f)[:36]:36s} {pred['teff'][i]:8.0f} +-{pred['teff_std'][i]:4.0f} "
                       f"{pred['logg'][i]:6.2f} +-{pred['logg_std'][i]:4.2f} {pred['feh'][i]:6.2f} +-{pred['feh_std'][i]:4.2f}")
     return 0
 
