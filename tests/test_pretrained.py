@@ -107,3 +107,24 @@ def test_cli_export_regenerates_savedmodel(autoclassmk_exported, tmp_path):
     x = np.where(x == 0, 1.0, x)
     for k, v in sm.predict_proba(x).items():
         assert np.max(np.abs(v - on.predict_proba(x)[k])) < 1e-4
+
+
+_NO_TF = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('tensorflow', 'keras', 'tf2onnx'):
+            raise ImportError('the ONNX path imported ' + name)
+sys.meta_path.insert(0, Block())
+import zoo
+assert 'autoclassmk' in zoo.list_models()
+print(zoo.load_model('autoclassmk', backend='onnx').predict(sys.argv[1])['spectral_class'][0])
+"""
+
+
+def test_onnx_backend_never_imports_tensorflow(autoclassmk_exported):
+    """The ONNX path (registry, card, readers, preprocessing, ONNX Runtime) must work without TensorFlow."""
+    f = os.path.join(atlas_dir("libr18_27"), "t260l50p00.rbn")
+    r = subprocess.run([sys.executable, "-c", _NO_TF, f], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip() in zoo.load_model("autoclassmk", backend="onnx").labels["spectral_class"]

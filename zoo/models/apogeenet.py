@@ -11,11 +11,7 @@ mean/std convert them back to K and dex).
 """
 from __future__ import annotations
 
-import keras
-from keras import layers
-
 from ..registry import register_model
-from .layers import conv1d_stack, regression_head
 
 __all__ = ["apogeenet", "APOGEENET_FILTERS"]
 
@@ -52,6 +48,11 @@ def apogeenet(n_pixels: int = 8575, filters=APOGEENET_FILTERS, kernel_size: int 
     Returns a Keras model with input ``flux`` (n, n_pixels) and output
     ``{"labels": (n, n_labels)}`` (standardized labels).
     """
+    import keras
+    from keras import layers
+
+    from .layers import conv1d_stack, regression_head
+
     inputs = keras.Input((n_pixels,), name="flux")
     x = layers.Reshape((n_pixels, 1), name="to_channels")(inputs)
     if input_shift != 0.0 or input_scale != 1.0:

@@ -7,10 +7,7 @@ from N(0, 0.1), biases zero.
 """
 from __future__ import annotations
 
-import keras
-
 from ..registry import register_model
-from .layers import classifier_head, dense_stack
 
 __all__ = ["autoclassmk"]
 
@@ -40,6 +37,10 @@ def autoclassmk(n_pixels: int = 1600, hidden=(768, 256, 64), n_spectral: int = 3
     Returns a Keras model with input ``flux`` and dict outputs
     ``{"spectral_class": (n, n_spectral), "luminosity_class": (n, n_luminosity)}``.
     """
+    import keras
+
+    from .layers import classifier_head, dense_stack
+
     inputs = keras.Input((n_pixels,), name="flux")
     x = dense_stack(inputs, hidden, "gelu_tanh", init=init, dropout=dropout, seed=seed)
     outputs = {

@@ -15,11 +15,7 @@ is a larger first dense layer (16 x 2143 x 256 weights instead of
 """
 from __future__ import annotations
 
-import keras
-from keras import layers
-
 from ..registry import register_model
-from .layers import conv1d_stack, regression_head
 
 __all__ = ["starnet"]
 
@@ -41,6 +37,11 @@ def starnet(n_pixels: int = 8575, filters=(4, 16), kernel_size: int = 8, pool_si
 
     Returns a Keras model with input ``flux`` and output ``{"labels": (n, n_labels)}``.
     """
+    import keras
+    from keras import layers
+
+    from .layers import conv1d_stack, regression_head
+
     def he(i):
         return keras.initializers.HeNormal(seed=None if seed is None else seed + i)
 
