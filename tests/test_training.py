@@ -38,3 +38,24 @@ def test_early_stopping_probe_records_without_stopping():
     s = probe.summary()
     assert s["would_stop_at_epoch"] == 4 and s["best_epoch_before_stop"] == 2
     assert probe.weights_at_stop is not None
+
+
+def test_quick_runs_never_export_over_the_committed_models(tmp_path):
+    import os
+
+    from training import apogeenet, common, starnet
+    from training.apogee_data import parse_args
+    repo_exported = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "exported")
+    for mod, name in ((apogeenet, "apogeenet"), (starnet, "starnet")):
+        args = parse_args(mod.parser(), ["--quick"], patience=5)
+        assert args.out.endswith("_quick")
+        assert common.export_dir(args, name) == os.path.join(args.out, "exported", name)
+        full = parse_args(mod.parser(), [], patience=5)
+        assert common.export_dir(full, name) == os.path.join(repo_exported, name)
+    args = common.base_parser("x", 1, 0.1, 1, str(tmp_path / "run")).parse_args(["--quick"])
+    common.quick_out(args)
+    common.quick_out(args)   # idempotent
+    assert args.out == str(tmp_path / "run_quick")
+    assert common.export_dir(args, "autoclassmk").startswith(args.out)
+    args.export_dir = str(tmp_path / "elsewhere")
+    assert common.export_dir(args, "autoclassmk") == str(tmp_path / "elsewhere")

@@ -28,6 +28,7 @@ import time
 
 import numpy as np
 
+from training import common
 from training.common import machine_description, plot_history, write_json
 from training.regression import (Standardizer, markdown_mse_table, markdown_scatter_table,
                                  plot_pred_vs_label, plot_uncertainty_vs_snr, scatter_table,
@@ -217,7 +218,7 @@ def parse_args(p, argv, *, patience: int):
         args.n_spectra, args.epochs, args.minutes = 400, 1, 1.0
         args.ft_patience, args.ft_max_rounds, args.ft_minutes = 1, 1, 0.5
         args.n_uncertainty, args.realizations = 8, 5
-        args.out = args.out + "_quick"
+        common.quick_out(args)
     return args
 
 
@@ -368,8 +369,7 @@ def run(name: str, args, *, optimizer, callbacks, patience: int, stratified: boo
         results_card["stratified_finetuning"] = ft.summary()
     results_card["phase1"] = {k: results["phase1"][k] for k in ("epochs", "best_epoch", "stopped_by", "minutes")}
     real_names, real_prep = real_spectra(contract)
-    export_dir = args.export_dir or (os.path.join(out, "exported", name) if args.quick
-                                     else os.path.join(ROOT, "exported", name))
+    export_dir = common.export_dir(args, name)
     report = {"results": results}
     if not args.no_export:
         from zoo.export import export_model

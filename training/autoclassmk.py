@@ -196,6 +196,7 @@ def main(argv=None):
         return evaluate_exported(args)
     if args.quick:
         args.epochs, args.variants, args.val_variants, args.test_variants = 3, 20, 5, 5
+        common.quick_out(args)
     t_start = time.time()
     set_determinism(args.seed)
 
@@ -270,7 +271,7 @@ def main(argv=None):
                 "timing_s": {"data": t_data, "train": t_train, "per_epoch_median": per_epoch}},
                os.path.join(args.out, "results.json"))
 
-    fig_dir = os.path.join(REPO, "docs", "img") if args.docs else args.out
+    fig_dir = os.path.join(REPO, "docs", "img") if args.docs and not args.quick else args.out
     os.makedirs(fig_dir, exist_ok=True)
     tag = args.model
     plot_history({k: v for k, v in history.items() if "loss" in k or "accuracy" in k},
@@ -287,7 +288,7 @@ def main(argv=None):
                    f"{tag}: predicted vs true spectral class per luminosity class (Fig. 5)")
 
     if not args.no_export:
-        export_dir = args.export_dir or os.path.join(REPO, "exported", args.model)
+        export_dir = common.export_dir(args, args.model)
         # test data for any runtime: unperturbed real libr18_27 spectra, filled per the contract
         pick = np.linspace(0, len(test_atlas) - 1, 8).astype(int)
         test_flux = fill_missing(test_atlas.flux[pick], test_atlas.mask[pick], card.input.fill_value)

@@ -125,10 +125,27 @@ def base_parser(description: str, epochs: int, lr: float, batch: int, outdir: st
     p.add_argument("--seed", type=int, default=0, help="seed of data, initialization and shuffling")
     p.add_argument("--out", default=outdir, help="output directory (logs, checkpoints, reports)")
     p.add_argument("--export-dir", default=None,
-                   help="where to export the trained model (default: exported/<model>)")
+                   help="where to export the trained model (default: exported/<model>; "
+                        "with --quick: <out>_quick/exported/<model>, never the committed model)")
     p.add_argument("--no-export", action="store_true", help="train and evaluate only")
     p.add_argument("--quick", action="store_true", help="smoke run of about a minute")
     return p
+
+
+def quick_out(args) -> None:
+    """``--quick`` writes under ``<out>_quick``, so a smoke run never touches a real run's outputs."""
+    if args.quick and not args.out.rstrip("/").endswith("_quick"):
+        args.out = args.out.rstrip("/") + "_quick"
+
+
+def export_dir(args, name: str) -> str:
+    """Where a recipe exports ``name``: ``--export-dir``, else ``exported/<name>`` for a real run,
+    else (``--quick``) ``<out>/exported/<name>``: a smoke run never overwrites the committed model."""
+    if args.export_dir:
+        return args.export_dir
+    if args.quick:
+        return os.path.join(args.out, "exported", name)
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "exported", name)
 
 
 def classification_summary(y_true, y_pred, labels) -> dict:
