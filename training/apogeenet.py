@@ -44,9 +44,8 @@ def main(argv=None):
         "Trained on simulated spectra (The Payne's Kurucz / APOGEE-dwarf emulators, zoo.simulate), not on the "
         "paper's APOGEE DR14/DR16 spectra with ASPCAP and photometric labels: metrics measure the method on "
         "simulations; real-spectrum accuracy is not measured (only the 5 bundled apStar files are shown).",
-        f"SGD momentum {args.momentum} (the paper: plain SGD at lr 1e-3). Reason: on 2 CPU cores a run of a few "
-        "tens of epochs (a few hundred steps at 3850 training spectra) is what fits; plain SGD at 1e-3 was not expected "
-        "to converge in that many steps. Not tested to convergence without momentum.",
+        f"SGD momentum {args.momentum} (the paper: plain SGD at lr 1e-3). Measured on the same data (docs/apogeenet.md): "
+        "plain SGD early-stops after 109 epochs at test MSE 0.0170, momentum 0.9 after 29 at 0.0126 (main phase).",
         f"Initialization {args.init} and a fixed, parameter-free input shift flux {args.input_shift:+g} "
         "(keras Rescaling; continuum 1 -> 0) before the Appendix B layers. Reason (measured, docs/apogeenet.md): "
         "with Keras' default Glorot init and the raw normalized flux (DC level 1, line signal ~0.03) the loss "
