@@ -115,3 +115,12 @@ def test_tiny_keras_model_improves_small_groups():
     assert res.best["small"] < res.initial["small"]
     assert evaluate(model)["small"] == pytest.approx(res.best["small"], rel=1e-6)   # best kept
     assert res.history and all(h["n_subset"] < tr.size for h in res.history)
+
+
+def test_stratified_history_plot(tmp_path):
+    from training.regression import plot_stratified_history
+    hist = [{"round": r, "epoch": e, "n_subset": 10, "large": 0.02, "mdwarf": 0.05 / e, "yso": 0.04 / e,
+             "small": 0.045 / e, "improved": True} for r in (1, 2) for e in (1, 2, 3)]
+    out = tmp_path / "ft.png"
+    plot_stratified_history(hist, ["large", "mdwarf", "yso"], out, "t", {"large": 0.02, "small": 0.05})
+    assert out.stat().st_size > 5000 and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

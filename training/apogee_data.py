@@ -31,6 +31,7 @@ import numpy as np
 from training import common
 from training.common import machine_description, plot_history, write_json
 from training.regression import (Standardizer, markdown_mse_table, markdown_scatter_table,
+                                 plot_stratified_history,
                                  plot_pred_vs_label, plot_uncertainty_vs_snr, scatter_table,
                                  standardized_mse_table)
 
@@ -339,6 +340,8 @@ def run(name: str, args, *, optimizer, callbacks, patience: int, stratified: boo
             f"{ft.stop_reason}; dev small {ft.initial['small']:.4f} -> {ft.best['small']:.4f}, "
             f"dev large {ft.initial[gnames[0]]:.4f} -> {ft.best[gnames[0]]:.4f}")
         write_json(ft.history, os.path.join(out, "stratified_history.json"))
+        plot_stratified_history(ft.history, gnames, os.path.join(out, f"{name}_stratified.png"),
+                                f"{name}: stratified fine-tuning (dotted: before it)", ft.initial)
         zp, yp, mse_after, scat_after = evaluate_all("after stratified fine-tuning")
         results["stratified"] = {**ft.summary(), "mse": mse_after, "scatter_test": scat_after}
         mse_final, scat_final = mse_after, scat_after

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["Standardizer", "standardized_mse_table", "scatter_table", "markdown_mse_table",
-           "markdown_scatter_table", "plot_pred_vs_label", "plot_uncertainty_vs_snr"]
+           "markdown_scatter_table", "plot_pred_vs_label", "plot_uncertainty_vs_snr",
+           "plot_stratified_history"]
 
 
 @dataclass
@@ -145,6 +146,40 @@ def plot_uncertainty_vs_snr(snr, std, label_names, units, path, title, group=Non
         if j == 0 and group is not None:
             ax.legend(fontsize=7)
     fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_stratified_history(history, group_names, path, title, initial=None):
+    """Dev standardized MSE per group through stratified fine-tuning (Olney et al. 2020 Sec. 3.4).
+
+    ``history``: the per-epoch records of :func:`training.stratified.stratified_finetune`
+    (``round``, ``epoch``, one value per group and ``small``); ``initial``: the dev
+    values before fine-tuning (drawn as dotted lines).  Dashed verticals mark the
+    start of each round, where the best model is reloaded and a new subset drawn.
+    """
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7.0, 4.0))
+    ep = np.arange(1, len(history) + 1)
+    colors = {"small": "k", group_names[0]: "0.45"}
+    palette = iter(["tab:red", "tab:blue", "tab:green", "tab:orange"])
+    for g in list(group_names) + ["small"]:
+        c = colors.get(g) or next(palette)
+        ax.plot(ep, [h[g] for h in history], color=c, lw=2.0 if g == "small" else 1.2,
+                label=f"{g} (mean of small groups)" if g == "small" else g)
+        if initial and g in initial:
+            ax.axhline(initial[g], color=c, ls=":", lw=0.9)
+    for i, h in enumerate(history):
+        if i and h["round"] != history[i - 1]["round"]:
+            ax.axvline(i + 0.5, color="0.7", ls="--", lw=0.8)
+    ax.set_yscale("log")
+    ax.set_xlabel("fine-tuning epoch (dashed: new round, best model reloaded, new 5 % drawn)")
+    ax.set_ylabel("dev standardized MSE")
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
