@@ -1,6 +1,6 @@
 """Train APOGEE Net (Olney et al. 2020, AJ 159, 182) and export it to ``exported/apogeenet/``.
 
-    python -m training.apogeenet            # full run (~15 min on 2 CPU cores: to early stopping), evaluate + export
+    python -m training.apogeenet            # full run (~8 min on 2 CPU cores, to early stopping), evaluate + export
     python -m training.apogeenet --quick    # smoke run of about a minute (exports under runs/)
 
 Recipe (Sec. 3.3): SGD, lr 1e-3, batch 128, dropout 0.1, MSE on standardized
