@@ -232,19 +232,22 @@ class Predictor:
             result[f"{k}_std"] = stack.std(axis=0)
         return result
 
-    def iter_predict_files(self, paths, progress: bool = False, **kw):
+    def iter_predict_files(self, paths, progress: bool = False, raise_errors: bool = False, **kw):
         """Predict file by file, yielding ``(path, row, error)`` as each file is done.
 
         ``row`` is ``{"file": path, <output>: value, ...}`` for a good file and
         ``None`` for a bad one, whose ``error`` names the exception and its
         message.  One unreadable or unsuitable file never stops the batch, and a
         caller that writes each row as it comes loses nothing already computed.
+        ``raise_errors=True`` re-raises the first failure (its original, typed error) instead.
         """
         from tqdm.auto import tqdm
         for path in tqdm(list(paths), disable=not progress, unit="file", desc=self.card.name):
             try:
                 pred = self.predict(path, **kw)
             except Exception as exc:  # noqa: BLE001  (a batch reports every failure and goes on)
+                if raise_errors:
+                    raise
                 yield os.fspath(path), None, f"{type(exc).__name__}: {exc}"
                 continue
             yield os.fspath(path), {"file": os.fspath(path), **{k: v[0] for k, v in pred.items()}}, None
@@ -257,11 +260,10 @@ class Predictor:
         ``on_error="raise"`` re-raises the first failure instead.
         """
         rows, failures = [], []
-        for path, row, err in self.iter_predict_files(paths, progress=progress, **kw):
+        for path, row, err in self.iter_predict_files(paths, progress=progress,
+                                                      raise_errors=on_error == "raise", **kw):
             if row is not None:
                 rows.append(row)
-            elif on_error == "raise":
-                self.predict(path, **kw)  # raises the original, typed error
             else:
                 failures.append((path, err))
         return rows, failures
