@@ -43,8 +43,8 @@ def main():
 
     import zoo
     from training.common import machine_description
-    from zoo.atlas import load_atlas, prune_complete
-    from zoo.augment import augment_dataset
+    from zoo.families.mk.atlas import load_atlas, prune_complete
+    from zoo.families.mk.augment import augment_dataset
     from zoo.card import load_preset
     from zoo.export import export_model
     from zoo.predictor import exported_dir
@@ -67,7 +67,7 @@ def main():
         source = "untrained model (no exported/autoclassmk)"
     else:
         source = "exported/autoclassmk"
-    from zoo.models import layers  # noqa: F401
+    from zoo import layers  # noqa: F401
     model = keras.saving.load_model(os.path.join(d, "model.keras"), safe_mode=True, compile=False)
     fn = tf.function(lambda v: model(v, training=False))
     sess = ort.InferenceSession(os.path.join(d, "model.onnx"), providers=["CPUExecutionProvider"])

@@ -1,7 +1,7 @@
-"""Evidence for the APOGEE continuum normalisation (zoo.continuum.normalize_apstar).
+"""Evidence for the APOGEE continuum normalisation (zoo.families.apogee.continuum.normalize_apstar).
 
 Prints, for the five bundled real apStar files, for the bare Kurucz emulator of
-The Payne and for simulated raw-like spectra (zoo.simulate.simulate_apogee):
+The Payne and for simulated raw-like spectra (zoo.families.apogee.simulate.simulate_apogee):
 
 * the median flux level (raw and normalised), and
 * the per-chip slope: a straight line fitted to the good pixels of each chip,
@@ -26,9 +26,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
-from zoo.continuum import normalize_apstar
+from zoo.families.apogee.continuum import normalize_apstar
 from zoo.io.apstar import APSTAR_CHIP_SLICES, aspcap_pixel_mask, read_apstar
-from zoo.simulate import GROUP_NAMES, PayneEmulator, simulate_apogee
+from zoo.families.apogee.simulate import GROUP_NAMES, PayneEmulator, simulate_apogee
 
 
 def chip_stats(flux, bad):

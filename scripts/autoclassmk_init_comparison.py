@@ -29,7 +29,7 @@ def main():
     import keras
     import zoo
     from training.autoclassmk import HEADS, build_datasets
-    from zoo.models import layers  # noqa: F401
+    from zoo import layers  # noqa: F401
     card = zoo.get_card("autoclassmk", trained=False)
     sets, *_ = build_datasets(card, 0, 0, 30, 0)
     print(f"{'run':36s} {'epoch':>5s} {'val_loss':>9s} {'val SC':>7s} {'val LC':>7s}")

@@ -7,7 +7,7 @@ import pytest
 import zoo
 from zoo.card import load_preset
 from zoo.predictor import Predictor, exported_dir
-from zoo.simulate import simulate_apogee
+from zoo.families.apogee.simulate import simulate_apogee
 
 keras = pytest.importorskip("keras")
 

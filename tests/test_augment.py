@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from zoo.augment import AugmentConfig, augment, augment_dataset
+from zoo.families.mk.augment import AugmentConfig, augment, augment_dataset
 
 WAVE = 3800.0 + 0.5 * np.arange(1600)
 OFF = dict(zero_point_sigma=0.0, dispersion_sigma=0.0, doppler_sigma_kms=0.0,

@@ -1,10 +1,10 @@
-"""Per-chip continuum normalisation (zoo.continuum)."""
+"""Per-chip continuum normalisation (zoo.families.apogee.continuum)."""
 from importlib import resources
 
 import numpy as np
 import pytest
 
-from zoo.continuum import continuum_pixels, fit_continuum, normalize_apstar
+from zoo.families.apogee.continuum import continuum_pixels, fit_continuum, normalize_apstar
 from zoo.errors import SpectrumLengthError
 from zoo.io.apstar import APSTAR_CHIP_SLICES, APSTAR_NPIX, aspcap_pixel_mask, read_apstar
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from zoo.labels import (hejazi2015_feh, in_yso_region, mann2015_teff,
+from zoo.families.apogee.labels import (hejazi2015_feh, in_yso_region, mann2015_teff,
                         veyette2017_logg)
 
 

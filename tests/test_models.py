@@ -55,7 +55,7 @@ def test_autoclassmk_table3_layers_and_init():
 
 
 def test_gelu_is_tanh_approximation():
-    from zoo.models.layers import GELU
+    from zoo.layers import GELU
     x = np.linspace(-4, 4, 101).astype(np.float32)
     ref = 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))   # Eq. 5
     np.testing.assert_allclose(np.asarray(GELU()(x)), ref, atol=1e-6)

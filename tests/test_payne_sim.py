@@ -1,10 +1,10 @@
-"""The Payne emulators and the simulated APOGEE set (zoo.simulate)."""
+"""The Payne emulators and the simulated APOGEE set (zoo.families.apogee.simulate)."""
 import numpy as np
 import pytest
 
-from zoo.continuum import normalize_apstar
+from zoo.families.apogee.continuum import normalize_apstar
 from zoo.io.apstar import APSTAR_CHIP_SLICES, APSTAR_NPIX, aspcap_pixel_mask
-from zoo.simulate import GROUP_NAMES, PayneEmulator, simulate_apogee
+from zoo.families.apogee.simulate import GROUP_NAMES, PayneEmulator, simulate_apogee
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def test_emulator_shapes_and_bounds():
 
 def test_emulator_matches_readme_formula():
     em = PayneEmulator("kurucz")
-    from zoo.simulate.payne import _load
+    from zoo.families.apogee.simulate import _load
     d, _ = _load("kurucz")
     lab = np.array([4800.0, 2.7, -0.2, 0.1])
     x = (lab - d["x_min"]) / (d["x_max"] - d["x_min"]) - 0.5

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo.atlas import atlas_dir, load_atlas
+from zoo.families.mk.atlas import atlas_dir, load_atlas
 from zoo.errors import SpectrumLengthError, WavelengthCoverageError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -5,7 +5,7 @@ import shutil
 import numpy as np
 import pytest
 
-from zoo.atlas import LUMINOSITY_RELABEL, atlas_dir, load_atlas, prune_complete
+from zoo.families.mk.atlas import LUMINOSITY_RELABEL, atlas_dir, load_atlas, prune_complete
 from zoo.errors import CorruptFileError, SpectrumFileError, UnsupportedFormatError
 from zoo.io import read
 from zoo.io.rbn import parse_rbn_name, read_rbn

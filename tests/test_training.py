@@ -13,7 +13,7 @@ def test_tiny_training_lowers_loss():
     import keras
 
     import zoo
-    from zoo.atlas import load_atlas, prune_complete
+    from zoo.families.mk.atlas import load_atlas, prune_complete
     from training.autoclassmk import HEADS, build_datasets
     card = zoo.get_card("autoclassmk", trained=False)
     sets, *_ = build_datasets(card, n_train=4, n_val=1, n_test=1, seed=0)

@@ -5,7 +5,7 @@ give a model name, an optimizer, their callbacks and whether to run
 stratified fine-tuning, and :func:`run` does the rest:
 
 1. simulate raw-like apStar spectra of three groups (large, mdwarf, yso;
-   :func:`zoo.simulate.simulate_apogee`) and bring them to the card's input
+   :func:`zoo.families.apogee.simulate.simulate_apogee`) and bring them to the card's input
    contract with exactly the predictor's code path
    (:func:`zoo.preprocess.to_contract`, ``"apogee_continuum"``), in chunks,
    cached under ``runs/apogee_data/``;
@@ -61,7 +61,7 @@ def build_dataset(n: int, seed: int, contract, cache_dir: str | None = None, chu
     errors and masks, exactly as the predictor prepares any spectrum.
     """
     from zoo.preprocess import to_contract
-    from zoo.simulate import simulate_apogee
+    from zoo.families.apogee.simulate import simulate_apogee
     path = None
     if cache_dir:
         path = os.path.join(cache_dir, f"sim_n{n}_seed{seed}_{contract.flux_normalization}.npz")
@@ -85,7 +85,7 @@ def build_dataset(n: int, seed: int, contract, cache_dir: str | None = None, chu
 
 
 #: Groups of the paper (Sec. 2), as simulated: index 0 is the large group, the others the small groups.
-from zoo.simulate.payne import GROUP_NAMES  # noqa: E402
+from zoo.families.apogee.simulate import GROUP_NAMES  # noqa: E402
 
 
 def archive_dataset(labels_csv: str, contract, chunk: int = 200, log=print) -> dict:
@@ -423,7 +423,7 @@ def run(name: str, args, *, optimizer, callbacks, patience: int, stratified: boo
                 f"{r['logg_std']:.2f}, [Fe/H] {r['feh']:+.2f} +- {r['feh_std']:.2f}   [{r['expected']}]")
 
         # uncertainty vs S/N on fresh simulated spectra, through the predictor (raw input)
-        from zoo.simulate import simulate_apogee
+        from zoo.families.apogee.simulate import simulate_apogee
         sim = simulate_apogee(args.n_uncertainty, seed=args.seed + 1000, snr_median=60.0,
                               snr_sigma=0.9, snr_range=(8.0, 500.0))
         p = Predictor(export_dir, backend="onnx")

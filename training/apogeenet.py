@@ -41,7 +41,7 @@ def main(argv=None):
     import keras
     opt = keras.optimizers.SGD(learning_rate=args.lr, momentum=args.momentum)
     notes = [
-        "Trained on simulated spectra (The Payne's Kurucz / APOGEE-dwarf emulators, zoo.simulate), not on the "
+        "Trained on simulated spectra (The Payne's Kurucz / APOGEE-dwarf emulators, zoo.families.apogee.simulate), not on the "
         "paper's APOGEE DR14/DR16 spectra with ASPCAP and photometric labels: metrics measure the method on "
         "simulations; real-spectrum accuracy is not measured (only the 5 bundled apStar files are shown).",
         f"SGD momentum {args.momentum} (the paper: plain SGD at lr 1e-3). Measured on the same data (docs/apogeenet.md): "

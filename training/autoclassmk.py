@@ -37,8 +37,8 @@ def build_datasets(card, n_train: int = 300, n_val: int = 30, n_test: int = 30, 
     ``config`` perturbs train and validation; the test set always uses the
     paper's Sec. II perturbations, so every variant is scored on one protocol.
     """
-    from zoo.atlas import load_atlas, prune_complete
-    from zoo.augment import AugmentConfig, augment_dataset
+    from zoo.families.mk.atlas import load_atlas, prune_complete
+    from zoo.families.mk.augment import AugmentConfig, augment_dataset
     config = config or AugmentConfig()
     classes = {h: card.output(h).classes for h in HEADS}
     wave = card.input.wavelength()
@@ -206,7 +206,7 @@ def main(argv=None):
     from zoo.export import export_model
     from zoo.preprocess import fill_missing
 
-    from zoo.augment import AugmentConfig
+    from zoo.families.mk.augment import AugmentConfig
     entry = zoo.registry.get_entry(args.model)
     card = load_preset(entry.card).replace(name=args.model)
     aug_overrides = dict(entry.training)

@@ -5,7 +5,7 @@
 >>> zoo.load_model("autoclassmk").predict(flux, wavelength=wave)
 
 Flow: read (:mod:`zoo.io`) -> preprocess to the card's input contract
-(:mod:`zoo.preprocess`) -> model (:mod:`zoo.models`) -> labels with units and
+(:mod:`zoo.preprocess`) -> model (a family under :mod:`zoo.families`) -> labels with units and
 uncertainties (:mod:`zoo.predictor`) -> export (:mod:`zoo.export`).
 Importing ``zoo`` does not import TensorFlow; the ONNX backend never does.
 """
@@ -15,7 +15,7 @@ import os as _os
 
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from .card import ModelCard, load_preset
+from .card import ModelCard
 from .errors import *  # noqa: F401,F403
 from .registry import list_models
 
@@ -24,7 +24,9 @@ __version__ = "0.1.0"
 
 
 def create_model(name: str, **overrides):
-    """The untrained Keras model of ``name`` from its factory (overrides go to the factory)."""
+    """The untrained Keras model of ``name``: exactly the architecture of
+    ``exported/<name>/model.keras`` (the factory arguments baked into ``name``);
+    ``overrides`` change factory arguments (e.g. ``seed``)."""
     from .registry import get_entry
     return get_entry(name).build(**overrides)
 
@@ -38,16 +40,20 @@ def get_card(name: str, trained: bool = True) -> ModelCard:
     path = os.path.join(exported_dir(name), "card.json")
     if trained and os.path.exists(path):
         return ModelCard.from_json(path)
-    return load_preset(entry.card)
+    return entry.card()
 
 
-def load_model(name: str, backend: str = "keras", directory=None, verify: bool = True):
+def load_model(name: str, backend: str = "keras", directory=None, verify: bool = True,
+               device: str = "auto"):
     """A :class:`~zoo.predictor.Predictor` over the trained artifacts of ``name``.
 
     ``backend``: ``"keras"``, ``"onnx"`` (no TensorFlow needed) or ``"savedmodel"``.
     ``directory`` defaults to ``exported/<name>`` (or ``$ZOO_EXPORTED/<name>``).
+    ``device``: ``"auto"`` (a GPU when TensorFlow / ONNX Runtime's CUDA provider
+    sees one, else the CPU), ``"cpu"`` or ``"gpu"`` (falls back to the CPU with one
+    warning when no GPU is usable).
     """
     from .predictor import Predictor, exported_dir
     from .registry import get_entry
     get_entry(name)  # clear error for unknown names
-    return Predictor(directory or exported_dir(name), backend=backend, verify=verify)
+    return Predictor(directory or exported_dir(name), backend=backend, verify=verify, device=device)

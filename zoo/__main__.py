@@ -82,41 +82,14 @@ def _cmd_predict(args):
 
 
 def _cmd_demo(args):
-    """Classify the bundled real spectra with every trained model and print tables."""
-    import glob
-    from importlib import resources
-
-    import numpy as np
+    """Run every trained model that has a demo (registered by its family) on bundled real spectra."""
     import zoo
-    from zoo.io import read
     from zoo.predictor import exported_dir
-    data = resources.files("zoo") / "data"
-    demos = {
-        "autoclassmk": sorted(glob.glob(str(data / "mk_atlas" / "libr18_27" / "*.rbn")))[::8],
-        "autoclassmk_broad": sorted(glob.glob(str(data / "mk_atlas" / "libr18_27" / "*.rbn")))[::8],
-        "apogeenet": sorted(glob.glob(str(data / "apogee" / "*.fits"))),
-        "starnet": sorted(glob.glob(str(data / "apogee" / "*.fits"))),
-    }
-    for name, files in demos.items():
-        if name not in zoo.list_models() or not os.path.exists(os.path.join(exported_dir(name), "card.json")):
+    from zoo.registry import demos
+    for name, show in sorted(demos().items()):
+        if not os.path.exists(os.path.join(exported_dir(name), "card.json")):
             continue
-        model = zoo.load_model(name, backend=args.backend)
-        card = model.card
-        print(f"\n{card.title} [{name}, {args.backend}] on {len(files)} bundled real spectra")
-        if name.startswith("autoclassmk"):
-            print(f"{'file':18s} {'MK standard':14s} {'predicted':12s}")
-            pred = model.predict(files)
-            for f, sc, lc in zip(files, pred["spectral_class"], pred["luminosity_class"]):
-                m = read(f).meta
-                print(f"{os.path.basename(f):18s} {m['spectral_type'] + ' ' + m['luminosity_type']:14s} {sc} {lc}")
-            sc_acc = np.mean([read(f).meta["spectral_type"] == s for f, s in zip(files, pred["spectral_class"])])
-            print(f"exact spectral-class matches: {sc_acc:.2f} (libr18_27 is lower resolution than training)")
-        else:
-            pred = model.predict(files, return_uncertainty=True, n_realizations=20)
-            print(f"{'file':36s} {'Teff [K]':>14s} {'log g':>12s} {'[Fe/H]':>12s}")
-            for i, f in enumerate(files):
-                print(f"{os.path.basename(f)[:36]:36s} {pred['teff'][i]:8.0f} +-{pred['teff_std'][i]:4.0f} "
-                      f"{pred['logg'][i]:6.2f} +-{pred['logg_std'][i]:4.2f} {pred['feh'][i]:6.2f} +-{pred['feh_std'][i]:4.2f}")
+        show(zoo.load_model(name, backend=args.backend))
     return 0
 
 
@@ -124,7 +97,7 @@ def _cmd_export(args):
     import keras
     from zoo.card import ModelCard
     from zoo.export import export_saved_model
-    from zoo.models import layers  # noqa: F401
+    from zoo import layers  # noqa: F401
     from zoo.predictor import Predictor, exported_dir
     d = exported_dir(args.name)
     Predictor(d, backend="onnx")  # verifies the checksums on the way

@@ -12,17 +12,31 @@ import copy
 import json
 import os
 from dataclasses import asdict, dataclass, field
+from enum import Enum
 from importlib import resources
 from typing import Any
 
 import numpy as np
 
-__all__ = ["InputContract", "OutputSpec", "ModelCard", "load_preset"]
+__all__ = ["InputContract", "MissingPixels", "OutputSpec", "ModelCard", "load_preset"]
+
+
+class MissingPixels(str, Enum):
+    """How the one fill stage of :func:`zoo.preprocess.to_contract` fills missing pixels.
+
+    - ``interpolate``: interior gaps by linear interpolation between the nearest
+      good pixels, leading/trailing runs (outside the observed range) with
+      ``fill_value``;
+    - ``constant``: every missing pixel gets ``fill_value``.
+    """
+
+    INTERPOLATE = "interpolate"
+    CONSTANT = "constant"
 
 
 @dataclass
 class InputContract:
-    """What a model's input vector is.
+    """What a model's input vector is, machine-readable.
 
     Attributes
     ----------
@@ -35,12 +49,31 @@ class InputContract:
     grid : {"linear", "log10"}
     medium : {"air", "vacuum"}
     flux_normalization : str
-        Name of the normalization in :mod:`zoo.preprocess` applied before the
-        model (``"rectified"``: the flux is already continuum-normalized).
-    missing_pixels : str
-        How pixels outside the observed range or masked are filled.
+        Name of the normalization (registered with
+        :func:`zoo.preprocess.register_normalization`) applied before the model
+        (``"rectified"``: the flux is already continuum-normalized).
+    missing_pixels : MissingPixels
+        How masked pixels and pixels outside the observed range are filled
+        (after normalization, in exactly one stage).
     fill_value : float
-        Value given to pixels outside the observed range after normalization.
+        Value given to pixels outside the observed range (and, for
+        ``constant``, to every missing pixel) after normalization.
+    edge_guard : float
+        Angstrom of observed flux next to a leading or trailing run of missing
+        pixels that are treated as missing too (the ramp that smoothing a
+        zero-padded spectrum leaves); 0: none.
+    edge_floor : float or None
+        For rectified flux: leading/trailing pixels with ``|flux| < edge_floor``
+        are missing (smeared padding pushed off the grid); None: no check.
+    min_valid_fraction : float
+        A spectrum with fewer valid (observed, unmasked) contract pixels than
+        this fraction is refused (:class:`~zoo.errors.InsufficientDataError`).
+    median_flux_range : [lo, hi]
+        The median of the valid input flux (before normalization) must lie in
+        this range (``hi`` None: no upper bound), else the flux is physically
+        impossible for this contract (:class:`~zoo.errors.UnphysicalFluxError`).
+    notes : str
+        What the fields mean for this model, in words.
     """
 
     wavelength_start: float
@@ -49,8 +82,20 @@ class InputContract:
     grid: str = "linear"
     medium: str = "air"
     flux_normalization: str = "rectified"
-    missing_pixels: str = ""
+    missing_pixels: str = MissingPixels.INTERPOLATE.value
     fill_value: float = 1.0
+    edge_guard: float = 0.0
+    edge_floor: float | None = None
+    min_valid_fraction: float = 0.5
+    median_flux_range: list | None = None
+    notes: str = ""
+
+    def __post_init__(self):
+        try:
+            self.missing_pixels = MissingPixels(self.missing_pixels).value
+        except ValueError:
+            raise ValueError(f"missing_pixels must be one of {[m.value for m in MissingPixels]}, "
+                             f"not {self.missing_pixels!r}") from None
 
     def wavelength(self) -> np.ndarray:
         """The model's pixel wavelengths in Angstrom."""
@@ -100,6 +145,9 @@ class ModelCard:
     artifacts: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: out-of-domain method: ``{"method": name registered with zoo.registry.register_trust,
+    #: "threshold": float, "description": str, ...}`` (empty: the model has none yet)
+    trust: dict[str, Any] = field(default_factory=dict)
 
     # -- helpers -----------------------------------------------------------
     def output(self, name: str) -> OutputSpec:
@@ -154,7 +202,9 @@ class ModelCard:
                  f"- grid: {c.grid}, {c.n_pixels} pixels from {c.wavelength_start} A, step {c.step} "
                  f"({'A' if c.grid == 'linear' else 'dex'}), to {c.wavelength_end:.2f} A, {c.medium} wavelengths",
                  f"- flux normalization: {c.flux_normalization}",
-                 f"- missing pixels: {c.missing_pixels}", "", "## Outputs", ""]
+                 f"- missing pixels: {c.missing_pixels} (fill {c.fill_value}); edge guard {c.edge_guard} A; "
+                 f"at least {c.min_valid_fraction:.0%} valid pixels; median flux in {c.median_flux_range}",
+                 *([f"- {c.notes}"] if c.notes else []), "", "## Outputs", ""]
         for o in self.outputs:
             if o.kind == "class":
                 lines.append(f"- `{o.name}` ({len(o.classes)} classes): {', '.join(o.classes)}")
@@ -181,10 +231,9 @@ def _json_default(obj):
 
 
 def load_preset(name: str) -> ModelCard:
-    """The design-time card shipped with the package (``zoo/cards/<name>.json``)."""
-    ref = resources.files("zoo") / "cards" / f"{name}.json"
-    with ref.open("r", encoding="utf-8") as fh:
-        return ModelCard.from_dict(json.load(fh))
+    """The design-time card of registered model ``name`` (its family preset, recipe and overrides)."""
+    from .registry import get_entry
+    return get_entry(name).card()
 
 
 def card_path(directory) -> str:

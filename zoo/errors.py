@@ -35,6 +35,15 @@ class WavelengthUnitError(SpectrumError):
     """Wavelengths are not a length, or plain floats that do not look like Angstrom."""
 
 
+class InsufficientDataError(SpectrumError):
+    """Too few valid pixels on the model's grid (e.g. a spectrum of all zeros, all masked)."""
+
+
+class UnphysicalFluxError(SpectrumError):
+    """Flux that is physically impossible for the model's input contract (e.g. negative
+    rectified flux)."""
+
+
 class SpectrumFileError(ZooError, OSError):
     """A spectrum file that cannot be read: missing, corrupt or of an unknown format."""
 

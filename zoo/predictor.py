@@ -14,7 +14,6 @@ All give the same answers to float32 round-off (tested on real spectra).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 
 import numpy as np
 
@@ -26,6 +25,14 @@ from .spectrum import Spectrum
 __all__ = ["Predictor", "exported_dir", "BACKENDS"]
 
 BACKENDS = ("keras", "onnx", "savedmodel")
+DEVICES = ("auto", "cpu", "gpu")
+
+
+def _gpu_fallback_warning(what: str) -> None:
+    import warnings
+    warnings.warn(f"device='gpu' asked for, but {what}; running on the CPU "
+                  "(install the [gpu] extra: tensorflow[and-cuda], onnxruntime-gpu)", RuntimeWarning,
+                  stacklevel=4)
 
 
 def exported_dir(name: str | None = None) -> str:
@@ -33,6 +40,10 @@ def exported_dir(name: str | None = None) -> str:
     root = os.environ.get("ZOO_EXPORTED") or os.path.join(
         os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "exported")
     return os.path.join(root, name) if name else root
+
+
+def _is_specutils(x) -> bool:
+    return hasattr(x, "spectral_axis") and hasattr(x, "flux") and not isinstance(x, np.ndarray)
 
 
 class Predictor:
@@ -45,9 +56,12 @@ class Predictor:
     verify : check each artifact's sha256 against the card before loading it.
     """
 
-    def __init__(self, directory, backend: str = "keras", verify: bool = True):
+    def __init__(self, directory, backend: str = "keras", verify: bool = True, device: str = "auto"):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+        if device not in DEVICES:
+            raise ValueError(f"device must be one of {DEVICES}, not {device!r}")
+        self.device = device
         self.directory = os.fspath(directory)
         card_file = os.path.join(self.directory, "card.json")
         if not os.path.exists(card_file):
@@ -83,24 +97,41 @@ class Predictor:
         import keras
         import tensorflow as tf
 
-        from .models import layers  # noqa: F401  (registers the zoo's serializable layers)
+        from . import layers  # noqa: F401  (registers the zoo's serializable layers)
         path = self._artifact("model.keras", verify)
+        self._tf_device = self._tf_device_name(tf)
         try:
-            model = keras.saving.load_model(path, safe_mode=True, compile=False)
+            with tf.device(self._tf_device):
+                model = keras.saving.load_model(path, safe_mode=True, compile=False)
         except Exception as exc:
             raise ArtifactError(f"{path}: cannot load the Keras model ({exc})") from exc
         self.model = model
         fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
 
         def run(x):
-            return {k: np.asarray(v) for k, v in fn(tf.constant(x)).items()}
+            with tf.device(self._tf_device):
+                return {k: np.asarray(v) for k, v in fn(tf.constant(x)).items()}
         return run
+
+    def _tf_device_name(self, tf) -> str:
+        gpus = tf.config.list_physical_devices("GPU")
+        if self.device == "cpu" or not gpus:
+            if self.device == "gpu":
+                _gpu_fallback_warning("TensorFlow sees no GPU")
+            return "/CPU:0"
+        return "/GPU:0"
 
     def _load_onnx(self, verify):
         import onnxruntime as ort
         path = self._artifact("model.onnx", verify)
+        providers = ["CPUExecutionProvider"]
+        if self.device != "cpu":
+            if "CUDAExecutionProvider" in ort.get_available_providers():
+                providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+            elif self.device == "gpu":
+                _gpu_fallback_warning("ONNX Runtime has no CUDA execution provider here")
         try:
-            sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+            sess = ort.InferenceSession(path, providers=providers)
         except Exception as exc:
             raise ArtifactError(f"{path}: not a loadable ONNX model ({exc})") from exc
         names = [o.name for o in sess.get_outputs()]
@@ -117,10 +148,13 @@ class Predictor:
     def _load_savedmodel(self, verify):
         import tensorflow as tf
         path = self._artifact("saved_model", verify=False)
-        sig = tf.saved_model.load(path).signatures["serving_default"]
+        self._tf_device = self._tf_device_name(tf)
+        with tf.device(self._tf_device):
+            sig = tf.saved_model.load(path).signatures["serving_default"]
 
         def run(x):
-            return {k: v.numpy() for k, v in sig(flux=tf.constant(x)).items()}
+            with tf.device(self._tf_device):
+                return {k: v.numpy() for k, v in sig(flux=tf.constant(x)).items()}
         return run
 
     # ------------------------------------------------------------------ inputs
@@ -131,10 +165,12 @@ class Predictor:
     def prepare(self, X, wavelength=None, *, error=None, mask=None, medium=None) -> Prepared:
         """Bring input to the contract: arrays (with optional wavelengths), a Spectrum,
         a path, or a list of paths / Spectrum objects."""
-        items = self._as_spectra(X)
+        items = self._as_spectra(X, medium)
         contract = self.card.input
         if items is None:
             return to_contract(X, contract, wavelength, error=error, mask=mask, medium=medium)
+        if not items:
+            return to_contract(np.zeros((0, contract.n_pixels)), contract)
         parts = [to_contract(s.flux, contract, s.wavelength, error=s.error, mask=s.mask,
                              medium=s.medium) for s in items]
         errs = [p.error for p in parts]
@@ -143,18 +179,34 @@ class Predictor:
                         np.concatenate([p.mask for p in parts]))
 
     @staticmethod
-    def _as_spectra(X):
+    def _as_spectra(X, medium=None):
+        """Files, :class:`Spectrum` and specutils objects as a list of Spectrum (None: arrays)."""
         from .io import read
-        if isinstance(X, (str, os.PathLike)):
-            return [read(X)]
-        if isinstance(X, Spectrum):
-            return [X]
-        if isinstance(X, Sequence) and len(X) and all(isinstance(x, (str, os.PathLike, Spectrum)) for x in X):
-            return [x if isinstance(x, Spectrum) else read(x) for x in X]
+
+        def one(x):
+            if isinstance(x, (str, os.PathLike)):
+                return read(x)
+            if isinstance(x, Spectrum):
+                return x
+            if _is_specutils(x):
+                return Spectrum.from_specutils(x, medium)
+            return None
+        single = one(X) if not isinstance(X, (list, tuple)) else None
+        if single is not None:
+            return [single]
+        if isinstance(X, (list, tuple)):
+            if not X:
+                return []
+            items = [one(x) for x in X]
+            if all(i is not None for i in items):
+                return items
         return None
 
     # ------------------------------------------------------------------ running
     def _forward(self, flux: np.ndarray, batch_size: int = 1024) -> dict[str, np.ndarray]:
+        if flux.shape[0] == 0:   # an empty batch: empty outputs of the right widths
+            return {o.name: np.zeros((0, len(o.classes) if o.kind == "class" else len(o.labels)), np.float32)
+                    for o in self.card.outputs}
         outs: dict[str, list] = {}
         for i in range(0, flux.shape[0], batch_size):
             for k, v in self._run(np.ascontiguousarray(flux[i:i + batch_size], np.float32)).items():
@@ -174,11 +226,16 @@ class Predictor:
         return {h: raw[h] for h in heads}
 
     def _decode(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Class names (and the probability of the chosen class, ``<head>_probability``)
+        per classifier head; labels in the card's units per regression output."""
         result = {}
         for o in self.card.outputs:
             v = raw[o.name]
             if o.kind == "class":
-                result[o.name] = np.asarray(o.classes)[np.argmax(v, axis=-1)]
+                v = np.asarray(v, float)
+                best = np.argmax(v, axis=-1)
+                result[o.name] = np.asarray(o.classes)[best]
+                result[f"{o.name}_probability"] = v[np.arange(v.shape[0]), best] if v.size else v[:, 0]
             else:
                 v = np.asarray(v, float)
                 if o.mean is not None:
@@ -187,6 +244,17 @@ class Predictor:
                     result[lab] = v[:, j]
         return result
 
+    def domain(self, prep: Prepared, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``domain_score`` (larger = further from the training data) and ``out_of_domain``
+        (score above the card's threshold), from the family's registered trust method
+        (card ``trust["method"]``); empty for a model whose card names none."""
+        method = self.card.trust.get("method") if self.card.trust else None
+        if not method:
+            return {}
+        from .registry import trust_method
+        score = np.asarray(trust_method(method)(self, prep, raw), dtype=float).reshape(-1)
+        return {"domain_score": score, "out_of_domain": score > float(self.card.trust["threshold"])}
+
     def predict(self, X, wavelength=None, *, error=None, mask=None, medium=None,
                 return_uncertainty: bool = False, n_realizations: int = 100,
                 error_cap: float = 5.0, seed: int = 0, batch_size: int = 1024) -> dict[str, np.ndarray]:
@@ -194,10 +262,13 @@ class Predictor:
 
         Parameters
         ----------
-        X : (n, pixels) or (pixels,) flux, a Spectrum, a file path, or a list of those.
+        X : (n, pixels) or (pixels,) flux, a Spectrum, a specutils ``Spectrum``/``Spectrum1D``,
+            a file path, or a list of those.
         wavelength : Quantity (any length unit) or floats in Angstrom; when given,
             the flux is validated against the input contract and resampled to it.
         error, mask : per-pixel 1-sigma errors and bad-pixel mask for array input.
+        medium : ``"air"`` or ``"vacuum"``: the medium of ``wavelength`` (arrays and
+            specutils objects; default the contract's / vacuum for specutils).
         return_uncertainty : regression models only.  Olney et al. (2020) Sec. 3.5:
             ``n_realizations`` copies of each spectrum with Gaussian noise drawn from
             its per-pixel errors, each error capped at ``error_cap`` times the
@@ -205,12 +276,15 @@ class Predictor:
 
         Returns
         -------
-        dict: class-name arrays for classifier heads; float arrays in the card's
-        units for each regressed label (plus ``<label>_std`` with uncertainties).
+        dict: class-name arrays and ``<head>_probability`` for classifier heads; float
+        arrays in the card's units for each regressed label (plus ``<label>_std`` with
+        uncertainties); ``domain_score`` and ``out_of_domain`` where the model's
+        family provides a trust method.  An empty batch gives empty arrays.
         """
         prep = self.prepare(X, wavelength, error=error, mask=mask, medium=medium)
         if not return_uncertainty:
-            return self._decode(self._forward(prep.flux, batch_size))
+            raw = self._forward(prep.flux, batch_size)
+            return {**self._decode(raw), **self.domain(prep, raw)}
         if any(o.kind == "class" for o in self.card.outputs):
             raise TypeError("return_uncertainty is for regression models")
         if prep.error is None:
@@ -230,7 +304,7 @@ class Predictor:
             stack = np.stack([d[k] for d in draws])
             result[k] = stack.mean(axis=0)
             result[f"{k}_std"] = stack.std(axis=0)
-        return result
+        return {**result, **self.domain(prep, self._forward(prep.flux, batch_size))}
 
     def iter_predict_files(self, paths, progress: bool = False, raise_errors: bool = False, **kw):
         """Predict file by file, yielding ``(path, row, error)`` as each file is done.

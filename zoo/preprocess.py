@@ -7,10 +7,18 @@ The pipeline every model shares (:func:`to_contract`):
    the contract's range;
 2. convert air <-> vacuum when the spectrum's medium differs from the model's;
 3. resample onto the contract grid (linear interpolation), carrying the mask;
-4. normalize the flux (``contract.flux_normalization``, see :data:`NORMALIZATIONS`);
-5. fill missing pixels: interior gaps by linear interpolation between the
-   nearest good pixels, leading/trailing runs outside the observed range with
-   ``contract.fill_value`` — never with the zeros that mark them in files.
+   before that, leading/trailing runs of non-physical flux (zeros, and for
+   rectified contracts the ramps that smearing leaves: ``contract.edge_guard``,
+   ``contract.edge_floor``) are marked missing (:func:`mask_edges`), for
+   arrays, :class:`~zoo.spectrum.Spectrum` objects and files alike;
+4. refuse spectra with too few valid pixels (``contract.min_valid_fraction``)
+   or physically impossible flux (``contract.median_flux_range``);
+5. normalize the flux (``contract.flux_normalization``, registered by the
+   families with :func:`register_normalization`); a normalization only marks
+   pixels it cannot use, it never fills them;
+6. fill missing pixels, in this one stage, as ``contract.missing_pixels``
+   says (:class:`~zoo.card.MissingPixels`) — never with the zeros that mark
+   them in files.
 """
 from __future__ import annotations
 
@@ -20,12 +28,13 @@ from typing import Callable
 import astropy.units as u
 import numpy as np
 
-from .card import InputContract
-from .errors import (NonFiniteFluxError, NonMonotonicWavelengthError, SpectrumLengthError,
-                     WavelengthCoverageError, WavelengthUnitError)
+from .card import InputContract, MissingPixels
+from .errors import (InsufficientDataError, NonFiniteFluxError, NonMonotonicWavelengthError,
+                     SpectrumLengthError, UnphysicalFluxError, WavelengthCoverageError,
+                     WavelengthUnitError)
 
 __all__ = ["Prepared", "to_contract", "to_angstrom", "air_to_vacuum", "vacuum_to_air",
-           "fill_missing", "guard_edges", "resample", "check_finite", "NORMALIZATIONS",
+           "fill_missing", "guard_edges", "mask_edges", "fill_contract", "resample", "check_finite", "NORMALIZATIONS",
            "register_normalization"]
 
 
@@ -153,6 +162,44 @@ def fill_missing(flux: np.ndarray, mask: np.ndarray, fill_value: float) -> np.nd
     return flux2.reshape(flux.shape)
 
 
+def fill_contract(flux: np.ndarray, mask: np.ndarray, contract: InputContract) -> np.ndarray:
+    """The one fill stage: missing pixels filled as ``contract.missing_pixels`` says."""
+    if contract.missing_pixels == MissingPixels.CONSTANT.value:
+        return np.where(mask, contract.fill_value, flux)
+    return fill_missing(flux, mask, contract.fill_value)
+
+
+def mask_edges(flux: np.ndarray, mask: np.ndarray, wave: np.ndarray, guard: float,
+               floor: float | None = None) -> np.ndarray:
+    """Mark non-physical flux at the ends of each spectrum as missing.
+
+    Leading and trailing runs of missing pixels (and, with ``floor``, of
+    pixels with ``|flux| < floor``) are missing; when such a run exists, the
+    next ``guard`` Angstrom of observed flux are missing too.  A spectrum
+    degraded in resolution after zero-padding (as the MKCLASS atlas libr18_27
+    is) has the padding's zeros smeared into its first observed pixels: a ramp
+    from ~0 up to the continuum that is not stellar flux.
+    """
+    mask = np.array(np.broadcast_to(mask, flux.shape), dtype=bool, copy=True)
+    if guard <= 0 and floor is None:
+        return mask
+    wave = np.asarray(wave, dtype=float)
+    for i in range(flux.shape[0]):
+        row = mask[i]
+        low = row | (np.abs(flux[i]) < floor) if floor is not None else row
+        for run in (slice(None), slice(None, None, -1)):     # leading, then trailing
+            row[run] |= np.logical_and.accumulate(low[run])
+        good = np.nonzero(~row)[0]
+        if good.size == 0 or guard <= 0:
+            continue
+        eps = 1e-6 * guard
+        if good[0] > 0:
+            row[good[0]:] |= wave[good[0]:] < wave[good[0]] + guard - eps
+        if good[-1] < row.size - 1:
+            row[:good[-1] + 1] |= wave[:good[-1] + 1] > wave[good[-1]] - guard + eps
+    return mask
+
+
 def guard_edges(mask: np.ndarray, n: int) -> np.ndarray:
     """Extend every leading and trailing run of missing pixels by ``n`` pixels.
 
@@ -174,12 +221,17 @@ def guard_edges(mask: np.ndarray, n: int) -> np.ndarray:
 
 # --------------------------------------------------------------------------- normalizations
 Normalization = Callable[[np.ndarray, "np.ndarray | None", np.ndarray],
-                         "tuple[np.ndarray, np.ndarray | None]"]
+                         "tuple[np.ndarray, np.ndarray | None, np.ndarray]"]
 NORMALIZATIONS: dict[str, Normalization] = {}
 
 
 def register_normalization(name: str):
-    """Decorator: a flux normalization ``f(flux, error, mask) -> (flux, error)``."""
+    """Decorator: a flux normalization ``f(flux, error, mask) -> (flux, error, mask)``.
+
+    ``mask`` in: True where a pixel is missing; out: the same plus any pixel the
+    normalization could not use.  It must not fill missing pixels (the fill
+    stage of :func:`to_contract` does, once).
+    """
     def deco(fn):
         NORMALIZATIONS[name] = fn
         return fn
@@ -189,14 +241,13 @@ def register_normalization(name: str):
 @register_normalization("rectified")
 def _rectified(flux, error, mask):
     """The flux is already continuum-rectified (continuum = 1): nothing to do."""
-    return flux, error
+    return flux, error, mask
 
 
 def _normalization(name: str) -> Normalization:
     if name not in NORMALIZATIONS:
-        # normalizations of survey families register on import of their module
-        if name.startswith("apogee"):
-            from . import continuum  # noqa: F401
+        from .registry import load_families   # families register their normalizations on import
+        load_families()
     if name not in NORMALIZATIONS:
         raise ValueError(f"unknown flux normalization {name!r}; known: {sorted(NORMALIZATIONS)}")
     return NORMALIZATIONS[name]
@@ -227,9 +278,13 @@ def to_contract(flux, contract: InputContract, wavelength=None, *, error=None, m
     """
     flux = np.asarray(flux, dtype=float)
     if flux.ndim == 1:
-        flux = flux[None, :]
+        flux = flux[None, :] if flux.size else flux.reshape(0, contract.n_pixels)
     if flux.ndim != 2:
         raise SpectrumLengthError(f"flux must be 1-D or 2-D (n, pixels), got shape {flux.shape}")
+    if flux.shape[0] == 0:   # an empty batch gives empty arrays
+        n = contract.n_pixels
+        return Prepared(np.zeros((0, n), np.float32), None if error is None else np.zeros((0, n), np.float32),
+                        np.zeros((0, n), bool))
     error = None if error is None else np.atleast_2d(np.asarray(error, dtype=float))
     mask = np.zeros(flux.shape, bool) if mask is None else np.atleast_2d(np.asarray(mask, bool))
     for name, arr in (("error", error), ("mask", mask)):
@@ -246,14 +301,15 @@ def to_contract(flux, contract: InputContract, wavelength=None, *, error=None, m
         error = np.where(err_bad, 0.0, error)
     mask |= flux == 0.0
 
+    grid = contract.wavelength()
     if wavelength is None:
         if flux.shape[1] != contract.n_pixels:
             raise SpectrumLengthError(
                 f"flux has {flux.shape[1]} pixels but the model takes {contract.n_pixels} "
                 f"({contract.wavelength_start}-{contract.wavelength_end:.1f} A); "
                 "pass wavelength= to resample")
+        mask = mask_edges(flux, mask, grid, contract.edge_guard, contract.edge_floor)
     else:
-        grid = contract.wavelength()
         wave = to_angstrom(wavelength, expected=(grid[0], grid[-1]))
         medium = medium or contract.medium
         if medium not in ("air", "vacuum"):
@@ -262,14 +318,37 @@ def to_contract(flux, contract: InputContract, wavelength=None, *, error=None, m
         if medium != contract.medium:
             wave = air_to_vacuum(wave) if contract.medium == "vacuum" else vacuum_to_air(wave)
             _check_wavelength(wave, flux.shape[1], contract, contract.medium)
+        mask = mask_edges(flux, mask, wave, contract.edge_guard, contract.edge_floor)
         same = wave.size == grid.size and np.allclose(wave, grid, rtol=0, atol=1e-6 * grid[0])
         if not same:
             if error is not None:
                 error, _ = resample(error, wave, grid, mask)
             flux, mask = resample(flux, wave, grid, mask)
 
-    flux, error = _normalization(contract.flux_normalization)(flux, error, mask)
-    flux = fill_missing(flux, mask, contract.fill_value)
+    _check_physical(flux, mask, contract)
+    flux, error, mask = _normalization(contract.flux_normalization)(flux, error, mask)
+    flux = fill_contract(np.asarray(flux, float), mask, contract)
     if error is not None:
         error = np.where(mask, 0.0, error).astype(np.float32)
-    return Prepared(flux=flux.astype(np.float32), error=error, mask=mask)
+    return Prepared(flux=flux.astype(np.float32), error=error, mask=np.asarray(mask, bool))
+
+
+def _check_physical(flux: np.ndarray, mask: np.ndarray, contract: InputContract) -> None:
+    """Refuse rows with too few valid pixels or a median flux outside the contract's range."""
+    valid = (~mask).mean(axis=1)
+    few = np.nonzero(valid < contract.min_valid_fraction)[0]
+    if few.size:
+        raise InsufficientDataError(
+            f"spectrum row(s) {few[:10].tolist()} have only {valid[few[0]]:.0%} valid pixels on the model's "
+            f"grid ({contract.wavelength_start:.1f}-{contract.wavelength_end:.1f} A); the model needs at least "
+            f"{contract.min_valid_fraction:.0%} (zero flux and masked pixels are missing)")
+    if contract.median_flux_range is None:
+        return
+    lo, hi = contract.median_flux_range
+    med = np.array([np.median(f[~m]) for f, m in zip(flux, mask)])
+    out = np.nonzero((med < lo) | ((hi is not None) & (med > (np.inf if hi is None else hi))))[0]
+    if out.size:
+        raise UnphysicalFluxError(
+            f"spectrum row(s) {out[:10].tolist()}: median flux {med[out[0]]:.4g} is outside "
+            f"[{lo}, {'inf' if hi is None else hi}], physically impossible for this model's input "
+            f"({contract.flux_normalization} flux)")

@@ -1,72 +1,183 @@
-"""Model registry: name -> (factory, preset card, default arguments).
+"""Model registry: name -> factory, preset card, recipe; families register themselves.
 
-Factories register themselves with :func:`register_model`; presets are data
-(``zoo/cards/<card>.json``).  Variants of a paper's model (other
-initializations, extra regularization) are registered beside the exact one
-under their own names, sharing factory and card.
+The core names no model family.  Every package under :mod:`zoo.families`
+(and every package that a third party declares under the entry-point group
+``zoo.families``) is imported once, on the first look-up, and contributes by
+calling the ``register_*`` functions of the core at import time:
+
+- :func:`register_model` (a decorator on a Keras factory): the model's name,
+  its preset card (``<family>/presets/<preset>.json``), its :class:`~zoo.recipe.Recipe`
+  and the factory arguments baked into that name (timm's rule: every trained
+  variant has its own name, and ``create_model(name)`` builds exactly what
+  ``exported/<name>/model.keras`` holds);
+- :func:`zoo.preprocess.register_normalization`: flux normalizations named by
+  input contracts;
+- :func:`register_demo`: what ``python -m zoo demo`` shows for the family;
+- :func:`register_trust`: the family's out-of-domain score
+  (``domain_score``/``out_of_domain`` of :meth:`zoo.predictor.Predictor.predict`).
+
+A family module must not import TensorFlow or Keras at import time (factories
+import Keras inside), so that the ONNX path never loads TensorFlow.
 """
 from __future__ import annotations
 
+import importlib
+import json
+import pkgutil
 from dataclasses import dataclass, field
-from typing import Callable
+from importlib import resources
+from typing import Any, Callable
 
 from .errors import UnknownModelError
 
-__all__ = ["ModelEntry", "register_model", "get_entry", "list_models"]
+__all__ = ["ModelEntry", "register_model", "register_demo", "register_trust", "get_entry",
+           "list_models", "load_families", "families", "demos", "trust_method"]
+
+FAMILY_PACKAGE = "zoo.families"
+ENTRY_POINT_GROUP = "zoo.families"
 
 
 @dataclass(frozen=True)
 class ModelEntry:
+    """One registered model name.
+
+    Attributes
+    ----------
+    name : registered name (``exported/<name>/`` holds its trained artifacts).
+    factory : Keras model factory.
+    family : the package that registered it (e.g. ``zoo.families.<family>``).
+    preset : name of the preset card in the family's ``presets/`` folder.
+    defaults : factory arguments baked into this name.
+    recipe : the training recipe (a frozen :class:`zoo.recipe.Recipe`) or None.
+    command : the command that trains and exports this model.
+    card_overrides : card fields this name changes in the preset (title, notes, ...).
+    description : one line for ``python -m zoo list``.
+    """
+
     name: str
     factory: Callable
-    card: str                       # preset card name in zoo/cards
+    family: str
+    preset: str
     defaults: dict = field(default_factory=dict)
+    recipe: Any = None
+    command: str = ""
+    card_overrides: dict = field(default_factory=dict)
     description: str = ""
-    training: dict = field(default_factory=dict)   # recipe overrides of a variant (e.g. augmentation)
 
     def build(self, **overrides):
-        kwargs = {**self.defaults, **overrides}
-        return self.factory(**kwargs)
+        """The Keras model; ``overrides`` change factory arguments (e.g. ``seed``)."""
+        return self.factory(**{**self.defaults, **overrides})
+
+    def preset_dict(self) -> dict:
+        ref = resources.files(self.family) / "presets" / f"{self.preset}.json"
+        with ref.open("r", encoding="utf-8") as fh:
+            return json.load(fh)
+
+    def card(self):
+        """The design-time card of this name: the preset, this name's overrides and
+        recipe (``asdict(recipe)`` plus the command and factory arguments)."""
+        from .card import ModelCard
+        d = self.preset_dict()
+        d.update(self.card_overrides)
+        d["name"] = self.name
+        recipe = {} if self.recipe is None else self.recipe.to_dict()
+        if self.command:
+            recipe["command"] = self.command
+        if self.defaults:
+            recipe["architecture_args"] = dict(self.defaults)
+        d["recipe"] = recipe
+        return ModelCard.from_dict(d)
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
-_FAMILIES = ("autoclassmk", "apogeenet", "starnet")  # modules under zoo.models
+_DEMOS: dict[str, Callable] = {}
+_TRUST: dict[str, Callable] = {}
+_LOADED = False
 
 
-def register_model(name: str, card: str | None = None, description: str = "",
-                   training: dict | None = None, **defaults):
+def _caller_family(module: str) -> str:
+    parts = module.split(".")
+    if module.startswith(FAMILY_PACKAGE + ".") and len(parts) >= 3:
+        return ".".join(parts[:3])
+    # third-party family: the top package of the registering module
+    return module.rsplit(".", 1)[0] if "." in module else module
+
+
+def register_model(name: str, *, preset: str | None = None, recipe=None, command: str = "",
+                   description: str = "", card_overrides: dict | None = None, **defaults):
     """Decorator registering a Keras model factory under ``name``.
 
-    ``defaults`` are factory arguments; ``training`` holds recipe overrides of a
-    variant that its training script applies (e.g. a wider augmentation).
+    ``defaults`` are factory arguments baked into ``name``; ``recipe`` its
+    training recipe; ``preset`` the family preset card (default: ``name``).
     """
     def deco(factory):
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} registered twice")
-        _REGISTRY[name] = ModelEntry(name, factory, card or name, dict(defaults),
-                                     description or (factory.__doc__ or "").strip().split("\n")[0],
-                                     dict(training or {}))
+        doc = (factory.__doc__ or "").strip().split("\n")[0]
+        _REGISTRY[name] = ModelEntry(name, factory, _caller_family(factory.__module__), preset or name,
+                                     dict(defaults), recipe, command or f"python -m training.{name}",
+                                     dict(card_overrides or {}), description or doc)
         return factory
     return deco
 
 
-def _load_families():
-    import importlib
-    for fam in _FAMILIES:
-        try:
-            importlib.import_module(f"zoo.models.{fam}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"zoo.models.{fam}":
-                raise
+def register_demo(name: str, fn: Callable) -> None:
+    """``fn(backend: str) -> None`` prints what the family's models make of bundled real data."""
+    _DEMOS[name] = fn
+
+
+def register_trust(method: str, fn: Callable) -> None:
+    """Register an out-of-domain method named by cards' ``trust["method"]``.
+
+    ``fn(predictor, prepared, raw) -> ndarray (n,)`` returns the domain score
+    (larger = further from the training data) from the prepared input
+    (:class:`zoo.preprocess.Prepared`) and the raw network outputs (numpy, any
+    backend); it must not need TensorFlow.
+    """
+    _TRUST[method] = fn
+
+
+def families() -> list[str]:
+    """Names of the family packages found (``zoo.families.*`` and entry points)."""
+    pkg = importlib.import_module(FAMILY_PACKAGE)
+    found = [f"{FAMILY_PACKAGE}.{m.name}" for m in pkgutil.iter_modules(pkg.__path__) if m.ispkg]
+    try:
+        from importlib.metadata import entry_points
+        found += [ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)]
+    except Exception:  # pragma: no cover  (broken metadata must not break the zoo)
+        pass
+    return sorted(set(found))
+
+
+def load_families() -> None:
+    """Import every family package once (each registers its models on import)."""
+    global _LOADED
+    if _LOADED:
+        return
+    _LOADED = True
+    for fam in families():
+        importlib.import_module(fam)
 
 
 def get_entry(name: str) -> ModelEntry:
-    _load_families()
+    load_families()
     if name not in _REGISTRY:
         raise UnknownModelError(f"unknown model {name!r}; known models: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name]
 
 
 def list_models() -> list[str]:
-    _load_families()
+    load_families()
     return sorted(_REGISTRY)
+
+
+def demos() -> dict[str, Callable]:
+    load_families()
+    return dict(_DEMOS)
+
+
+def trust_method(method: str) -> Callable:
+    load_families()
+    if method not in _TRUST:
+        raise KeyError(f"no trust method {method!r} registered; known: {sorted(_TRUST)}")
+    return _TRUST[method]

@@ -59,5 +59,34 @@ class Spectrum:
         """Wavelengths as plain floats in Angstrom."""
         return self.wavelength.to_value(u.AA)
 
+    @classmethod
+    def from_specutils(cls, obj, medium: str | None = None) -> "Spectrum":
+        """A :class:`Spectrum` from a specutils ``Spectrum``/``Spectrum1D`` (duck-typed: no
+        specutils import), carrying its spectral axis with its unit (wavelength, frequency
+        or energy), flux, uncertainty (as 1-sigma) and mask.
+
+        specutils records no air/vacuum medium: pass ``medium`` (default: the
+        object's ``meta["medium"]``, else vacuum, specutils' convention for
+        spectral axes).
+        """
+        axis = u.Quantity(obj.spectral_axis)
+        wave = axis.to(u.AA, equivalencies=u.spectral())
+        flux = np.asarray(u.Quantity(obj.flux).value, dtype=float)
+        error = None
+        unc = getattr(obj, "uncertainty", None)
+        if unc is not None:
+            from astropy.nddata import StdDevUncertainty
+            error = np.asarray(unc.represent_as(StdDevUncertainty).array, dtype=float)
+        mask = getattr(obj, "mask", None)
+        mask = None if mask is None else np.asarray(mask, dtype=bool)
+        if wave.size > 1 and wave[0] > wave[-1]:       # a frequency axis runs the other way
+            wave, flux = wave[::-1], flux[..., ::-1]
+            error = None if error is None else error[..., ::-1]
+            mask = None if mask is None else mask[..., ::-1]
+        meta = dict(getattr(obj, "meta", None) or {})
+        medium = medium or meta.get("medium") or "vacuum"
+        return cls(wavelength=wave, flux=flux, error=error, mask=mask, medium=medium,
+                   meta={**meta, "format": "specutils"})
+
     def __len__(self):
         return self.flux.shape[-1]

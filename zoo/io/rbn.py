@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import CorruptFileError, SpectrumFileError
 from ..spectrum import Spectrum
 
-__all__ = ["read_rbn", "EDGE_GUARD", "looks_like_rbn", "parse_rbn_name",
+__all__ = ["read_rbn", "looks_like_rbn", "parse_rbn_name",
            "SPECTRAL_CODES", "LUMINOSITY_CODES"]
 
 #: MKCLASS spectral code -> MK spectral type (data README, Gray & Corbally 2014).
@@ -34,18 +34,6 @@ SPECTRAL_CODES = {
 #: MKCLASS luminosity code -> MK luminosity class.
 LUMINOSITY_CODES = {0: "Ia", 1: "Ib", 2: "II", 2.5: "II-III", 3: "III",
                     3.5: "III-IV", 4: "IV", 5: "V"}
-
-#: Observed pixels masked next to the zero-flux runs.  In libr18_27 (libr18
-#: degraded to lower resolution after zero padding) the padding is smeared into
-#: the data: its zero runs end 6 px before libr18's and 64 of its 100 spectra
-#: start with a ramp from ~1e-4 up to the continuum over a further ~6 px
-#: (4 sigma of the ~1.5 px kernel); libr18 itself often has 1-4 first pixels at
-#: a wrong level (even negative).  12 px (6 A) cover both; found by comparing
-#: the two atlases pixel by pixel (scripts/autoclassmk_atlas_summary.py).
-EDGE_GUARD = 12
-#: Rectified flux below this at the very start or end of a file is smeared
-#: padding too (where the smearing pushed the zero run off the grid).
-EDGE_FLOOR = 0.05
 
 _NAME = re.compile(r"^t(\d{3})l(\d{2})p(\d{2})\.rbn$")
 
@@ -82,12 +70,14 @@ def looks_like_rbn(path) -> bool:
         return False
 
 
-def read_rbn(path, edge_guard: int = EDGE_GUARD) -> Spectrum:
-    """Read one ``.rbn`` spectrum.
+def read_rbn(path) -> Spectrum:
+    """Read one ``.rbn`` spectrum as it is in the file.
 
-    Zero-flux pixels are flagged in ``mask`` (never silently fed to a model),
-    and so are ``edge_guard`` pixels next to leading and trailing zero runs
-    (:data:`EDGE_GUARD`); the MK type from a conventional file name goes to ``meta``.
+    Zero-flux pixels are flagged in ``mask`` (never silently fed to a model);
+    the MK type from a conventional file name goes to ``meta``.  What a model
+    needs done at the edges (the ramps of smeared zero padding) is the input
+    contract's business (:func:`zoo.preprocess.mask_edges`), the same for
+    files and arrays.
 
     Raises
     ------
@@ -127,12 +117,4 @@ def read_rbn(path, edge_guard: int = EDGE_GUARD) -> Spectrum:
         meta.update(parse_rbn_name(path))
     except ValueError:
         pass
-    from ..preprocess import guard_edges
-    missing = flux == 0.0
-    if edge_guard:
-        low = np.abs(flux) < EDGE_FLOOR
-        for run in (slice(None), slice(None, None, -1)):     # leading, then trailing
-            edge = np.logical_and.accumulate(low[run] | missing[run])
-            missing[run] |= edge
-    return Spectrum(wavelength=wave * u.AA, flux=flux, mask=guard_edges(missing, edge_guard),
-                    medium="air", meta=meta)
+    return Spectrum(wavelength=wave * u.AA, flux=flux, mask=flux == 0.0, medium="air", meta=meta)

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .preprocess import fill_missing
+from zoo.preprocess import fill_missing
 
 __all__ = ["AugmentConfig", "augment", "augment_dataset"]
 

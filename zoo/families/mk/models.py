@@ -7,17 +7,23 @@ from N(0, 0.1), biases zero.
 """
 from __future__ import annotations
 
-from ..registry import register_model
+from zoo.registry import register_model
+
+from .recipes import BROAD, PAPER
 
 __all__ = ["autoclassmk"]
 
 
-@register_model("autoclassmk", card="autoclassmk", init="normal")
-@register_model("autoclassmk_broad", card="autoclassmk", init="normal",
-                training={"broadening_sigma_px": 1.5},
+@register_model("autoclassmk", preset="autoclassmk", recipe=PAPER, command="python -m training.autoclassmk",
+                init="normal")
+@register_model("autoclassmk_broad", preset="autoclassmk", recipe=BROAD,
+                command="python -m training.autoclassmk --model autoclassmk_broad", init="normal",
                 description="AutoClassMK (exact architecture) trained with broadening up to the "
-                            "resolution of libr18_27: kernel sigma ~ |N(0, 1.5 px)|")
-@register_model("autoclassmk_kerasinit", card="autoclassmk", init="keras",
+                            "resolution of libr18_27: kernel sigma ~ |N(0, 1.5 px)|, 150 epochs",
+                card_overrides={"title": "AutoClassMK, broadened variant: the paper's network trained "
+                                         "with broadening up to libr18_27's resolution"})
+@register_model("autoclassmk_kerasinit", preset="autoclassmk", recipe=PAPER,
+                command="python -m training.autoclassmk --model autoclassmk_kerasinit", init="keras",
                 description="AutoClassMK with Keras' default (Glorot) initialization")
 def autoclassmk(n_pixels: int = 1600, hidden=(768, 256, 64), n_spectral: int = 35,
                 n_luminosity: int = 3, init: str = "normal", dropout: float = 0.0,
@@ -39,7 +45,7 @@ def autoclassmk(n_pixels: int = 1600, hidden=(768, 256, 64), n_spectral: int = 3
     """
     import keras
 
-    from .layers import classifier_head, dense_stack
+    from zoo.layers import classifier_head, dense_stack
 
     inputs = keras.Input((n_pixels,), name="flux")
     x = dense_stack(inputs, hidden, "gelu_tanh", init=init, dropout=dropout, seed=seed)

@@ -10,7 +10,7 @@ median levels from ~14 to ~830, while the Kurucz emulator of The Payne
 3-8, with its own slope per chip.  The line pattern, which carries the
 labels, is the ratio of the flux to its continuum.  Dividing each chip by a
 smooth fit to its continuum removes the scale and the throughput shape, so
-that the real spectra, the simulated spectra of :mod:`zoo.simulate` and any
+that the real spectra, the simulated spectra of :mod:`zoo.families.apogee.simulate` and any
 survey spectrum reach a model on the same footing.
 ``scripts/apogee_normalization_evidence.py`` (output in
 ``docs/apogee_normalization.md``) shows raw medians from ~2 to ~1e4 across
@@ -51,8 +51,8 @@ from importlib import resources
 
 import numpy as np
 
-from .errors import SpectrumLengthError
-from .io.apstar import (APSTAR_BAD_ERROR, APSTAR_CHIP_SLICES, APSTAR_NPIX,
+from zoo.errors import SpectrumLengthError
+from zoo.io.apstar import (APSTAR_BAD_ERROR, APSTAR_CHIP_SLICES, APSTAR_NPIX,
                         N_ASPCAP_PIX)
 
 __all__ = ["normalize_apstar", "fit_continuum", "continuum_pixels"]
@@ -262,18 +262,18 @@ def normalize_apstar(flux, error=None, mask=None, *, deg: int = 2, n_iter: int =
 
 
 # --------------------------------------------------------------------------- registration
-from .preprocess import register_normalization  # noqa: E402  (preprocess imports us lazily)
+from zoo.preprocess import register_normalization  # noqa: E402
 
 
 @register_normalization("apogee_continuum")
 def _apogee_continuum(flux, error, mask):
     """:func:`normalize_apstar` as the input normalization ``"apogee_continuum"``.
 
-    Pixels the continuum fit gives up on (beyond ``mask``) get normalized error
-    0 -- they hold the fill value 1.0 and carry no information -- so that
-    uncertainty draws (Predictor, Olney et al. 2020 Sec. 3.5) add no noise there.
+    Returns the normalized flux and errors and the mask grown by the pixels the
+    continuum fit gives up on (a chip with too few good pixels, the chip gaps
+    and grid ends); the contract's fill stage fills them, and their normalized
+    error is 0 there -- they carry no information -- so that uncertainty draws
+    (Predictor, Olney et al. 2020 Sec. 3.5) add no noise there.
     """
     nf, ne, bad = normalize_apstar(flux, error, mask, return_mask=True)
-    if ne is not None:
-        ne = np.where(bad, 0.0, ne).astype(np.float32)
-    return nf, ne
+    return nf, ne, np.asarray(mask, bool) | bad

@@ -26,7 +26,7 @@ output into *raw-like* apStar spectra (arbitrary scale spanning orders of
 magnitude, a smooth random throughput per chip, photon-like noise with a
 realistic S/N distribution, random bad pixels, chip gaps; bad pixels have
 flux 0 and error 1e10 as in apStar files), so that a model trained on them
-sees the same preprocessing (:func:`zoo.continuum.normalize_apstar`) as the
+sees the same preprocessing (:func:`zoo.families.apogee.continuum.normalize_apstar`) as the
 real spectra.
 
 Caveat (also in Olney et al. 2020, Sec. 1): model atmospheres describe cool
@@ -43,7 +43,7 @@ from importlib import resources
 
 import numpy as np
 
-from ..io.apstar import (APSTAR_BAD_ERROR, APSTAR_CHIP_SLICES, APSTAR_NPIX,
+from zoo.io.apstar import (APSTAR_BAD_ERROR, APSTAR_CHIP_SLICES, APSTAR_NPIX,
                          N_ASPCAP_PIX, aspcap_pixel_mask)
 
 __all__ = ["PayneEmulator", "SimulatedSet", "simulate_apogee", "GROUP_NAMES",
@@ -330,7 +330,7 @@ def simulate_apogee(n: int, seed=None, *, rng=None,
     -------
     SimulatedSet
     """
-    from ..continuum import fit_continuum  # local: continuum imports io.apstar only
+    from .continuum import fit_continuum  # local: continuum imports io.apstar only
 
     if n < 1:
         raise ValueError("n must be >= 1")

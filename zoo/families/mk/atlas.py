@@ -13,7 +13,8 @@ from importlib import resources
 
 import numpy as np
 
-from .io.rbn import EDGE_GUARD, read_rbn
+from zoo.io.rbn import read_rbn
+from zoo.preprocess import mask_edges
 
 __all__ = ["LUMINOSITY_RELABEL", "LUMINOSITY_CLASSES", "AtlasSet", "load_atlas",
            "prune_complete", "atlas_dir"]
@@ -72,12 +73,16 @@ def atlas_dir(name: str) -> str:
 
 
 def load_atlas(name: str = "libr18", directory: str | None = None,
-               edge_guard: int = EDGE_GUARD) -> AtlasSet:
+               edge_guard: bool = True) -> AtlasSet:
     """Read every ``.rbn`` file of an atlas and clip it to 3800.0-4599.5 A.
 
-    ``edge_guard`` pixels after a leading (before a trailing) zero-flux run are
-    masked too (:func:`zoo.preprocess.guard_edges`, as :func:`read_rbn` does).
+    With ``edge_guard`` the non-physical edges are masked exactly as the
+    AutoClassMK input contract masks them at prediction time
+    (:func:`zoo.preprocess.mask_edges` with the preset's ``edge_guard`` and
+    ``edge_floor``), on the file's full grid before clipping.
     """
+    from zoo.card import load_preset
+    contract = load_preset("autoclassmk").input
     directory = directory or atlas_dir(name)
     files = sorted(f for f in os.listdir(directory) if f.endswith(".rbn"))
     if not files:
@@ -85,8 +90,10 @@ def load_atlas(name: str = "libr18", directory: str | None = None,
     grid = START + STEP * np.arange(NPIX)
     flux, mask, st, sc, lt = [], [], [], [], []
     for f in files:
-        s = read_rbn(os.path.join(directory, f), edge_guard=edge_guard)
+        s = read_rbn(os.path.join(directory, f))
         wave = s.angstrom
+        if edge_guard:
+            s.mask = mask_edges(s.flux[None], s.mask[None], wave, contract.edge_guard, contract.edge_floor)[0]
         i0 = int(np.searchsorted(wave, START - 1e-6))
         if wave.size < i0 + NPIX or not np.allclose(wave[i0:i0 + NPIX], grid, atol=1e-6):
             raise ValueError(f"{f}: not on the 0.5 A grid from 3800.0 A")

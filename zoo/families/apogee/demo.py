@@ -1,0 +1,28 @@
+"""``python -m zoo demo`` for the APOGEE family: the bundled real apStar files."""
+from __future__ import annotations
+
+import glob
+import os
+from importlib import resources
+
+MODELS = ("apogeenet", "starnet")
+
+
+def demo_files() -> list[str]:
+    return sorted(glob.glob(str(resources.files("zoo") / "data" / "apogee" / "*.fits")))
+
+
+def show(model) -> None:
+    files = demo_files()
+    print(f"\n{model.card.title} [{model.card.name}, {model.backend}] on {len(files)} bundled real spectra")
+    pred = model.predict(files, return_uncertainty=True, n_realizations=20)
+    print(f"{'file':36s} {'Teff [K]':>14s} {'log g':>12s} {'[Fe/H]':>12s}")
+    for i, f in enumerate(files):
+        print(f"{os.path.basename(f)[:36]:36s} {pred['teff'][i]:8.0f} +-{pred['teff_std'][i]:4.0f} "
+              f"{pred['logg'][i]:6.2f} +-{pred['logg_std'][i]:4.2f} {pred['feh'][i]:6.2f} +-{pred['feh_std'][i]:4.2f}")
+
+
+def register() -> None:
+    from zoo.registry import register_demo
+    for name in MODELS:
+        register_demo(name, show)

@@ -1,0 +1,11 @@
+"""The MK family: AutoClassMK (C. I. Short 2026, arXiv:2606.11161) and its variants.
+
+Contributes: the models ``autoclassmk``, ``autoclassmk_broad`` and
+``autoclassmk_kerasinit`` (:mod:`.models`, recipes in :mod:`.recipes`,
+preset ``presets/autoclassmk.json``), the MK atlases (:mod:`.atlas`), the
+Sec. II augmentation (:mod:`.augment`) and the demo of ``python -m zoo demo``.
+"""
+from . import models  # noqa: F401  (registers the models)
+from .demo import register as _register_demo
+
+_register_demo()

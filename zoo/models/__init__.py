@@ -1,1 +1,0 @@
-"""Keras model factories, one module per paper family; shared blocks in :mod:`.layers`."""
