@@ -29,7 +29,8 @@ def test_registry_lists_models():
 def test_build_forward_and_count(name):
     model = zoo.create_model(name)
     card = zoo.get_card(name, trained=False)
-    assert model.count_params() == EXPECTED_PARAMS[name]
+    if name in EXPECTED_PARAMS:          # other families hold their counts in their own test file
+        assert model.count_params() == EXPECTED_PARAMS[name]
     n = card.input.n_pixels
     assert model.input_shape == (None, n)
     out = model.predict_on_batch(np.ones((2, n), np.float32))

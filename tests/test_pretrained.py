@@ -32,7 +32,9 @@ def test_keras_and_onnx_agree_on_real_atlas(models):
 def test_predict_files_and_labels(models):
     files = [os.path.join(atlas_dir("libr18_27"), f) for f in ("t100l50p00.rbn", "t300l30p00.rbn")]
     out = models["onnx"].predict(files)
-    assert out["spectral_class"].shape == (2,) and set(out) == {"spectral_class", "luminosity_class"}
+    assert out["spectral_class"].shape == (2,) and set(out) == {"spectral_class", "luminosity_class",
+                                                                 "spectral_class_probability",
+                                                                 "luminosity_class_probability"}
     assert models["onnx"].labels["luminosity_class"] == ["I", "III", "V"]
     # clean standards are classified close to their MK type (within 2 subclasses)
     classes = models["onnx"].labels["spectral_class"]
@@ -81,7 +83,8 @@ def test_cli_predict_skips_bad_file(autoclassmk_exported, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "skipped" in r.stderr and "broken.rbn" in r.stderr and "CorruptFileError" in r.stderr
     lines = out.read_text().splitlines()
-    assert lines[0] == "file,spectral_class,luminosity_class" and len(lines) == 2
+    assert lines[0] == ("file,spectral_class,spectral_class_probability,luminosity_class,"
+                        "luminosity_class_probability") and len(lines) == 2
 
 
 def test_cli_list_info_verify(autoclassmk_exported):

@@ -2,7 +2,7 @@
 
 >>> import zoo
 >>> zoo.list_models()
->>> zoo.load_model("autoclassmk").predict(flux, wavelength=wave)
+>>> zoo.load_model(name).predict(flux, wavelength=wave)   # name from zoo.list_models()
 
 Flow: read (:mod:`zoo.io`) -> preprocess to the card's input contract
 (:mod:`zoo.preprocess`) -> model (a family under :mod:`zoo.families`) -> labels with units and

@@ -2,10 +2,10 @@
 
     python -m zoo demo                        # the bundled real spectra through every trained model
     python -m zoo list
-    python -m zoo info autoclassmk
-    python -m zoo predict autoclassmk spectra/*.rbn --backend onnx --out table.csv
-    python -m zoo export autoclassmk          # regenerate the SavedModel from model.keras
-    python -m zoo verify autoclassmk          # checksums + ONNX test_data_set_0 on ONNX Runtime
+    python -m zoo info NAME
+    python -m zoo predict NAME spectra/*.fits --backend onnx --out table.csv
+    python -m zoo export NAME                  # regenerate the SavedModel from model.keras
+    python -m zoo verify NAME                  # checksums + ONNX test_data_set_0 on ONNX Runtime
 """
 from __future__ import annotations
 

@@ -207,6 +207,26 @@ def _row0(arr, name, path):
     return arr
 
 
+#: Exactly-zero flux or error on this many chip pixels that PIXMASK calls good means damaged data.
+ZEROED_PIXELS_LIMIT = 3
+
+
+def _check_not_zeroed(flux, error, pixmask, path) -> None:
+    """Raise CorruptFileError for flux or errors exactly 0 inside the chips where the pipeline's
+    PIXMASK flags nothing: the APOGEE pipeline never writes a calibrated 0 there (bad pixels
+    are flagged), so such pixels are zeroed bytes, not data (measured on the bundled files: none)."""
+    inchip = np.zeros(flux.shape[-1], bool)
+    for sl in APSTAR_CHIP_SLICES:
+        inchip[sl] = True
+    clean = inchip & ((pixmask & _BAD_BITMASK) == 0)
+    for name, arr in (("flux", flux), ("error", error)):
+        n = int(np.sum(clean & (arr == 0)))
+        if n >= ZEROED_PIXELS_LIMIT:
+            raise CorruptFileError(
+                f"{path}: {name} is exactly 0 on {n} pixels inside the detector chips that APOGEE_PIXMASK "
+                "flags as good: the file's data are zeroed or damaged")
+
+
 def read_apstar(path) -> Spectrum:
     """Read the combined spectrum of an APOGEE apStar file.
 
@@ -274,6 +294,7 @@ def read_apstar(path) -> Spectrum:
     loglam = crval + cdelt * (np.arange(npix) + 1.0 - crpix)
     wavelength = (10.0 ** loglam) * u.AA
 
+    _check_not_zeroed(flux, error, pixmask, path)
     bad = apstar_bad_mask(pixmask, flux, error)
     # keep the arrays finite: NaN flux/error (DR17) become 0 / the 1e10 sentinel
     flux = np.where(np.isfinite(flux), flux, 0.0)

@@ -1,0 +1,58 @@
+"""What is registered is what is exported (issue 8, sec. 3): for every exported model the
+registered factory builds exactly the architecture in model.keras, and the exported card's
+input contract, labels and recipe equal the preset's."""
+import json
+import os
+
+import pytest
+
+import zoo
+from zoo.predictor import exported_dir
+from zoo.registry import get_entry
+
+EXPORTED = [n for n in zoo.list_models() if os.path.exists(os.path.join(exported_dir(n), "card.json"))]
+
+
+def _strip(cfg):
+    """A Keras config without what differs between two builds of one architecture
+    (initializer seeds, the model's and layers' auto names are kept: they are part of it)."""
+    if isinstance(cfg, dict):
+        return {k: _strip(v) for k, v in cfg.items() if k not in ("seed", "build_config", "compile_config")}
+    if isinstance(cfg, list):
+        return [_strip(v) for v in cfg]
+    return cfg
+
+
+@pytest.mark.parametrize("name", EXPORTED)
+def test_exported_card_equals_preset(name):
+    preset = get_entry(name).card()
+    exported = zoo.get_card(name)
+    assert exported.name == name == preset.name
+    assert exported.input == preset.input
+    assert exported.labels == preset.labels
+    assert [(o.name, o.kind, o.units) for o in exported.outputs] == [(o.name, o.kind, o.units) for o in preset.outputs]
+    assert exported.recipe == preset.recipe
+    assert exported.title == preset.title
+    assert exported.recipe["command"].startswith("python -m training.")
+
+
+@pytest.mark.parametrize("name", EXPORTED)
+def test_registered_factory_builds_the_exported_architecture(name):
+    import keras
+    from zoo import layers  # noqa: F401
+    d = exported_dir(name)
+    saved = keras.saving.load_model(os.path.join(d, "model.keras"), safe_mode=True, compile=False)
+    built = zoo.create_model(name)
+    assert built.count_params() == saved.count_params()
+    assert [type(l).__name__ for l in built.layers] == [type(l).__name__ for l in saved.layers]
+    a = json.loads(json.dumps(_strip(built.get_config()), default=str))
+    b = json.loads(json.dumps(_strip(saved.get_config()), default=str))
+    assert a == b
+
+
+def test_variants_have_their_own_recipe_and_command():
+    broad, exact = get_entry("autoclassmk_broad").card(), get_entry("autoclassmk").card()
+    assert broad.recipe["broadening_sigma_px"] != exact.recipe["broadening_sigma_px"]
+    assert "--model autoclassmk_broad" in broad.recipe["command"]
+    assert broad.title != exact.title
+    assert get_entry("apogeenet").defaults == {"init": "he_normal", "input_shift": -1.0}
