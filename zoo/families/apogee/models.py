@@ -1,8 +1,9 @@
 """APOGEE Net (Olney et al. 2020, AJ 159, 182) and StarNet (Fabbro et al. 2018,
 MNRAS 475, 2978): Teff, log g, [Fe/H] from apStar spectra.
 
-APOGEE Net, Appendix B: the 8575-pixel apStar spectrum (continuum-normalized, see
-``docs/apogee_normalization.md``) passes twelve 1-D convolutions (kernel 3,
+APOGEE Net, Appendix B: the 8575-pixel apStar spectrum (the paper feeds the
+flux as delivered, Sec. 3.1; the zoo's input contract normalizes the continuum
+per chip first, its own choice: ``docs/apogee_normalization.md``) passes twelve 1-D convolutions (kernel 3,
 "same" padding, ReLU) of 8, 8, 16, 16, 16, 16, 32, 32, 32, 32, 64, 64 filters,
 with a max-pool of 2 after every second convolution (8575 -> 4287 -> 2143 ->
 1071 -> 535 -> 267 -> 133 pixels), is flattened (64 x 133 = 8512), and goes
