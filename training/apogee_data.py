@@ -1,16 +1,19 @@
-"""Data, splits, evaluation and export shared by the APOGEE regressors (APOGEE Net, StarNet).
+"""Data, splits, training, evaluation and export shared by the APOGEE regressors
+(APOGEE Net, StarNet): :class:`ApogeeTask`, run by :mod:`training.skeleton`.
 
-Both recipes (``training/apogeenet.py``, ``training/starnet.py``) are thin: they
-give a model name, an optimizer, their callbacks and whether to run
-stratified fine-tuning, and :func:`run` does the rest:
+Both training modules (``training/apogeenet.py``, ``training/starnet.py``) are
+thin: they name the model and add their notes; the optimizer, callbacks and
+whether to run stratified fine-tuning follow the registered recipe
+(``zoo/families/apogee/recipes.py``), and :class:`ApogeeTask` does the rest:
 
 1. simulate raw-like apStar spectra of three groups (large, mdwarf, yso;
    :func:`zoo.families.apogee.simulate.simulate_apogee`) and bring them to the card's input
    contract with exactly the predictor's code path
    (:func:`zoo.preprocess.to_contract`, ``"apogee_continuum"``), in chunks,
    cached under ``runs/apogee_data/``;
-2. split 80/10/10 (large group) and 60/20/20 (small groups) (Olney et al. 2020
-   Sec. 3.3); standardize targets with the training set's mean and std (Eq. 4);
+2. split train/dev/test per group (Olney et al. 2020 Sec. 3.3,
+   :func:`split_indices`); standardize targets with the training set's mean and
+   std (Eq. 4);
 3. train with dev evaluation after each epoch, best checkpoint, early stopping;
 4. optionally stratified fine-tuning (Sec. 3.4, :mod:`training.stratified`);
 5. evaluate: standardized MSE per group and split (cf. Table 2), scatter in K
@@ -21,6 +24,7 @@ stratified fine-tuning, and :func:`run` does the rest:
 """
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 import shutil
@@ -28,14 +32,14 @@ import time
 
 import numpy as np
 
-from training import common
-from training.common import machine_description, plot_history, write_json
+from training.common import plot_history, write_json
+from training.skeleton import Task
 from training.regression import (Standardizer, markdown_mse_table, markdown_scatter_table,
                                  plot_stratified_history,
                                  plot_pred_vs_label, plot_uncertainty_vs_snr, scatter_table,
                                  standardized_mse_table)
 
-__all__ = ["build_dataset", "archive_dataset", "split_indices", "real_spectra", "add_common_args", "run", "reexport",
+__all__ = ["build_dataset", "archive_dataset", "split_indices", "real_spectra", "ApogeeTask", "reexport",
            "REAL_FILES", "REAL_EXPECTATIONS", "LABELS", "UNITS"]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -175,54 +179,6 @@ def real_spectra(contract):
                            np.concatenate([p.mask for p in parts]))
 
 
-# --------------------------------------------------------------------------- CLI
-def add_common_args(p, n_spectra: int, minutes: float):
-    p.add_argument("--n-spectra", type=int, default=n_spectra, help="simulated spectra in all")
-    p.add_argument("--labels-csv", default=None, metavar="CSV",
-                   help="train on real apStar files instead of simulations: a CSV with columns "
-                        "file,teff,logg,feh,group (group: large, mdwarf or yso); see "
-                        "training.apogee_data.archive_dataset")
-    p.add_argument("--minutes", type=float, default=minutes,
-                   help="wall-clock budget of the main training phase (checked after each epoch)")
-    p.add_argument("--patience", type=int, default=None, help="early-stopping patience (epochs)")
-    p.add_argument("--n-uncertainty", type=int, default=150,
-                   help="fresh simulated spectra for the uncertainty-vs-S/N measurement")
-    p.add_argument("--realizations", type=int, default=100, help="noise realizations (Sec. 3.5)")
-    p.add_argument("--cache", default=os.path.join("runs", "apogee_data"), help="data cache folder")
-    p.add_argument("--docs-img", default=os.path.join("docs", "img"),
-                   help="copy the plots here (full runs only)")
-    return p
-
-
-def add_finetune_args(p, *, patience: int, minutes: float):
-    """Knobs of stratified fine-tuning (Olney et al. 2020 Sec. 3.4, ``training/stratified.py``)."""
-    p.add_argument("--ft-fraction", type=float, default=0.05,
-                   help="fraction of the large group drawn per fine-tuning round")
-    p.add_argument("--ft-patience", type=int, default=patience, help="fine-tuning early-stopping patience")
-    p.add_argument("--ft-round-patience", type=int, default=1,
-                   help="rounds without small-group improvement that end fine-tuning")
-    p.add_argument("--ft-max-rounds", type=int, default=20)
-    p.add_argument("--ft-minutes", type=float, default=minutes, help="wall-clock budget of fine-tuning")
-    return p
-
-
-def parse_args(p, argv, *, patience: int):
-    """Parse ``argv`` (default ``sys.argv``); fill the default patience; ``--quick`` shrinks
-    everything to a smoke run of about a minute that writes under ``<out>_quick``."""
-    import sys
-    argv = sys.argv[1:] if argv is None else argv
-    args = p.parse_args(argv)
-    args.argv = argv
-    if args.patience is None:
-        args.patience = patience
-    if args.quick:
-        args.n_spectra, args.epochs, args.minutes = 400, 1, 1.0
-        args.ft_patience, args.ft_max_rounds, args.ft_minutes = 1, 1, 0.5
-        args.n_uncertainty, args.realizations = 8, 5
-        common.quick_out(args)
-    return args
-
-
 def _time_budget_callback(seconds: float):
     import keras
 
@@ -241,239 +197,283 @@ def _time_budget_callback(seconds: float):
     return _Budget()
 
 
-# --------------------------------------------------------------------------- the recipe
-def run(name: str, args, *, optimizer, callbacks, patience: int, stratified: bool,
-        recipe_used: dict, notes: list, model_kwargs: dict | None = None, min_delta: float = 0.0,
-        log=print) -> dict:
-    """Train, evaluate, fine-tune (optionally), export and report model ``name``."""
-    import keras
 
-    import zoo
-    from training.common import set_determinism
-    from training.stratified import keras_fit_epoch, stratified_finetune
-    from zoo.card import load_preset
+# --------------------------------------------------------------------------- the task
+#: The uncertainty-vs-S/N measurement (Sec. 3.5): fresh simulations over this S/N range, binned.
+UNCERTAINTY_SIM = {"snr_median": 60.0, "snr_sigma": 0.9, "snr_range": (8.0, 500.0)}
+SNR_BIN_EDGES = (8, 30, 60, 120, 500)
 
-    t_start = time.time()
-    command = "python -m training." + name + " " + " ".join(getattr(args, "argv", []))
-    out = args.out
-    os.makedirs(out, exist_ok=True)
-    set_determinism(args.seed)
-    card = zoo.get_card(name, trained=False)
-    contract = card.input
 
-    if getattr(args, "labels_csv", None):
-        data = archive_dataset(args.labels_csv, contract, log=log)
-    else:
-        data = build_dataset(args.n_spectra, args.seed, contract, args.cache, log=log)
-    x, y, group = data["x"], data["y"], data["group"]
-    gnames = [str(g) for g in data["group_names"]]
-    sp = split_indices(group, args.seed)
-    std = Standardizer.fit(y[sp["train"]])
-    z = std.transform(y)
-    log(f"splits: " + ", ".join(f"{k} {v.size} ({', '.join(f'{g} {(group[v] == i).sum()}' for i, g in enumerate(gnames))})"
-                                for k, v in sp.items()))
-    log(f"target standardization (train): mean {np.round(std.mean, 3).tolist()}, "
-        f"std {np.round(std.std, 3).tolist()}")
+def _rounded(table: dict, nd: int) -> dict:
+    return {a: {b: round(v, nd) for b, v in row.items()} for a, row in table.items()}
 
-    model = zoo.create_model(name, seed=args.seed, **(model_kwargs or {}))
-    model.compile(optimizer=optimizer, loss={"labels": "mse"})
-    budget = _time_budget_callback(args.minutes * 60)
-    stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, min_delta=min_delta)
-    ckpt = os.path.join(out, "best.keras")
-    cbs = [keras.callbacks.CSVLogger(os.path.join(out, "history.csv")),
-           keras.callbacks.ModelCheckpoint(ckpt, monitor="val_loss", save_best_only=True),
-           stopper, budget, *callbacks]
-    tr, dev = sp["train"], sp["dev"]
-    x_tr, z_tr = x[tr], z[tr]
-    t0 = time.time()
-    hist = model.fit(x_tr, {"labels": z_tr}, validation_data=(x[dev], {"labels": z[dev]}),
-                     batch_size=args.batch, epochs=args.epochs, shuffle=True, callbacks=cbs,
-                     verbose=2)
-    del x_tr
-    t_train = time.time() - t0
-    epochs_run = len(hist.history["loss"])
-    best_epoch = int(np.argmin(hist.history["val_loss"])) + 1
-    stopped_by = ("early stopping (patience %d)" % patience if stopper.stopped_epoch
-                  else "time budget (%.0f min)" % args.minutes if budget.hit
-                  else "epoch limit (%d)" % args.epochs)
-    model.set_weights(keras.saving.load_model(ckpt, compile=False).get_weights())
-    log(f"phase 1: {epochs_run} epochs in {t_train / 60:.1f} min, best dev epoch {best_epoch}, "
-        f"stopped by {stopped_by}")
-    plot_history({k: v for k, v in hist.history.items() if k in ("loss", "val_loss")},
-                 os.path.join(out, f"{name}_history.png"), f"{name}: standardized MSE")
 
-    def predict_z(idx=None):
-        xs = x if idx is None else x[idx]
-        return np.asarray(model.predict(xs, batch_size=512, verbose=0)["labels"])
+class ApogeeTask(Task):
+    """APOGEE Net and StarNet on one protocol; a subclass sets ``name`` and adds :meth:`notes`.
 
-    def evaluate_all(tag):
-        zp = predict_z()
-        mse = standardized_mse_table(z, zp, group, sp, gnames)
-        yp = std.inverse(zp)
-        scat = scatter_table(y, yp, group, sp["test"], gnames, LABELS)
-        log(f"{tag}: standardized MSE " + "; ".join(
+    The recipe (:class:`zoo.families.apogee.recipes.ApogeeRecipe`) decides the
+    optimizer (``optimizer``, ``momentum``, Adam's betas), early stopping,
+    ReduceLROnPlateau (``reduce_lr``), the wall-clock budgets and whether
+    stratified fine-tuning follows the main phase.
+    """
+
+    quick = {"n_spectra": 400, "epochs": 1, "minutes": 1.0, "ft_patience": 1, "ft_max_rounds": 1,
+             "ft_minutes": 0.5, "n_uncertainty": 8, "realizations": 5}
+
+    def notes(self, recipe, ctx) -> list[str]:
+        """Card notes of this run (what differs from the paper, and why)."""
+        if os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "1":
+            return ["Training used oneDNN CPU kernels (TF_ENABLE_ONEDNN_OPTS=1) for speed: runs are seeded "
+                    "but not bitwise reproducible across machines."]
+        return []
+
+    def add_arguments(self, p):
+        p.add_argument("--labels-csv", default=None, metavar="CSV",
+                       help="train on real apStar files instead of simulations: a CSV with columns "
+                            "file,teff,logg,feh,group (group: large, mdwarf or yso); see "
+                            "training.apogee_data.archive_dataset")
+        p.add_argument("--cache", default=os.path.join(ROOT, "runs", "apogee_data"),
+                       help="cache folder of the simulated data (default: runs/apogee_data)")
+
+    # ---- data
+    def data(self, recipe, ctx):
+        contract = ctx.entry.card().input
+        csv = ctx.args.labels_csv
+        if csv:
+            data = archive_dataset(csv, contract, log=ctx.log)
+        else:
+            data = build_dataset(recipe.n_spectra, recipe.seed, contract, ctx.args.cache, log=ctx.log)
+        group = data["group"]
+        gnames = [str(g) for g in data["group_names"]]
+        sp = split_indices(group, recipe.seed, large=tuple(recipe.split_large), small=tuple(recipe.split_small))
+        std = Standardizer.fit(data["y"][sp["train"]])
+        ctx.log("splits: " + ", ".join(
+            f"{k} {v.size} ({', '.join(f'{g} {(group[v] == i).sum()}' for i, g in enumerate(gnames))})"
+            for k, v in sp.items()))
+        ctx.log(f"target standardization (train): mean {np.round(std.mean, 3).tolist()}, "
+                f"std {np.round(std.std, 3).tolist()}")
+        ctx.data_info.update({
+            "source": f"archive ({os.path.basename(csv)})" if csv else "simulated",
+            "n_spectra": int(len(data["x"])), "seed": recipe.seed,
+            "splits": {k: {g: int((group[v] == i).sum()) for i, g in enumerate(gnames)} for k, v in sp.items()},
+            "target_mean": std.mean.tolist(), "target_std": std.std.tolist()})
+        if csv:
+            ctx.data_info["skipped_files"] = len(data.get("skipped", []))
+        return {**data, "z": std.transform(data["y"]), "gnames": gnames, "splits": sp, "std": std,
+                "contract": contract}
+
+    # ---- training
+    def optimizer(self, recipe):
+        import keras
+        if recipe.optimizer == "sgd":
+            return keras.optimizers.SGD(learning_rate=recipe.learning_rate, momentum=recipe.momentum)
+        if recipe.optimizer == "adam":
+            return keras.optimizers.Adam(learning_rate=recipe.learning_rate, beta_1=recipe.beta_1,
+                                         beta_2=recipe.beta_2, epsilon=recipe.epsilon)
+        raise ValueError(f"optimizer must be 'sgd' or 'adam', not {recipe.optimizer!r}")
+
+    def _evaluate_all(self, model, data, tag, ctx):
+        """Standardized MSE per split and group, test scatter per group; logs the MSE."""
+        z, group, gnames = data["z"], data["group"], data["gnames"]
+        zp = np.asarray(model.predict(data["x"], batch_size=512, verbose=0)["labels"])
+        mse = standardized_mse_table(z, zp, group, data["splits"], gnames)
+        yp = data["std"].inverse(zp)
+        scat = scatter_table(data["y"], yp, group, data["splits"]["test"], gnames, LABELS)
+        ctx.log(f"{tag}: standardized MSE " + "; ".join(
             f"{s}: " + ", ".join(f"{g} {v:.4f}" for g, v in row.items()) for s, row in mse.items()))
-        return zp, yp, mse, scat
+        return yp, mse, scat
 
-    zp, yp, mse_before, scat_before = evaluate_all("after phase 1")
-    results = {"phase1": {"mse": mse_before, "scatter_test": scat_before, "epochs": epochs_run,
-                          "best_epoch": best_epoch, "stopped_by": stopped_by,
-                          "minutes": round(t_train / 60, 2)}}
+    def fit(self, model, data, recipe, ctx):
+        import keras
+        from training.stratified import keras_fit_epoch, stratified_finetune
+        x, z, group, gnames = data["x"], data["z"], data["group"], data["gnames"]
+        tr, dev = data["splits"]["train"], data["splits"]["dev"]
+        model.compile(optimizer=self.optimizer(recipe), loss={"labels": "mse"})
+        budget = _time_budget_callback(recipe.minutes * 60)
+        stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=recipe.patience,
+                                                min_delta=recipe.min_delta)
+        cbs = ctx.callbacks() + [stopper, budget]
+        if recipe.reduce_lr:
+            factor, patience, min_delta, min_lr = recipe.reduce_lr
+            cbs.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=factor, patience=int(patience),
+                                                         min_delta=min_delta, min_lr=min_lr))
+        t0 = time.time()
+        hist = model.fit(x[tr], {"labels": z[tr]}, validation_data=(x[dev], {"labels": z[dev]}),
+                         batch_size=recipe.batch_size, epochs=recipe.epochs, shuffle=True, callbacks=cbs,
+                         verbose=2)
+        t_train = time.time() - t0
+        epochs_run = len(hist.history["loss"])
+        best_epoch = int(np.argmin(hist.history["val_loss"])) + 1
+        stopped_by = (f"early stopping (patience {recipe.patience})" if stopper.stopped_epoch
+                      else f"time budget ({recipe.minutes:.0f} min)" if budget.hit
+                      else f"epoch limit ({recipe.epochs})")
+        ctx.load_best(model)
+        ctx.log(f"phase 1: {epochs_run} epochs in {t_train / 60:.1f} min, best dev epoch {best_epoch}, "
+                f"stopped by {stopped_by}")
+        ctx.run_info.update(epochs_run=epochs_run, best_epoch=best_epoch, stopped_by=stopped_by)
+        self.yp, mse, scat = self._evaluate_all(model, data, "after phase 1", ctx)
+        self.phase1 = {"mse": mse, "scatter_test": scat, "epochs": epochs_run, "best_epoch": best_epoch,
+                       "stopped_by": stopped_by, "minutes": round(t_train / 60, 2)}
+        self.ft = None
+        if recipe.stratified:
+            small = [i for i in range(len(gnames)) if i != 0]
 
-    if stratified:
-        small = [i for i, g in enumerate(gnames) if i != 0]
+            def evaluate_dev(m):
+                zd = np.asarray(m.predict(x[dev], batch_size=512, verbose=0)["labels"])
+                se = np.mean((zd - z[dev]) ** 2, axis=1)
+                gd = group[dev]
+                ev = {g: float(se[gd == i].mean()) for i, g in enumerate(gnames)}
+                ev["small"] = float(np.mean([ev[gnames[i]] for i in small]))
+                return ev
 
-        def evaluate_dev(m):
-            zd = np.asarray(m.predict(x[dev], batch_size=512, verbose=0)["labels"])
-            se = np.mean((zd - z[dev]) ** 2, axis=1)
-            gd = group[dev]
-            ev = {g: float(se[gd == i].mean()) for i, g in enumerate(gnames)}
-            ev["small"] = float(np.mean([ev[gnames[i]] for i in small]))
-            return ev
+            ft = stratified_finetune(model, keras_fit_epoch(x, z, recipe.batch_size), evaluate_dev, tr, group,
+                                     large_group=0, fraction=recipe.ft_fraction, monitor="small",
+                                     patience=recipe.ft_patience, round_patience=recipe.ft_round_patience,
+                                     max_rounds=recipe.ft_max_rounds, time_budget_s=recipe.ft_minutes * 60,
+                                     seed=recipe.seed, log=ctx.log)
+            ctx.log(f"stratified fine-tuning: {ft.rounds} rounds, {ft.epochs} epochs, {ft.seconds / 60:.1f} min; "
+                    f"{ft.stop_reason}; dev small {ft.initial['small']:.4f} -> {ft.best['small']:.4f}, "
+                    f"dev large {ft.initial[gnames[0]]:.4f} -> {ft.best[gnames[0]]:.4f}")
+            write_json(ft.history, ctx.path("stratified_history.json"))
+            self.ft = ft
+        return hist.history
 
-        ft = stratified_finetune(model, keras_fit_epoch(x, z, args.batch), evaluate_dev, tr, group,
-                                 large_group=0, fraction=args.ft_fraction, monitor="small",
-                                 patience=args.ft_patience, round_patience=args.ft_round_patience,
-                                 max_rounds=args.ft_max_rounds, time_budget_s=args.ft_minutes * 60,
-                                 seed=args.seed, log=log)
-        log(f"stratified fine-tuning: {ft.rounds} rounds, {ft.epochs} epochs, {ft.seconds / 60:.1f} min; "
-            f"{ft.stop_reason}; dev small {ft.initial['small']:.4f} -> {ft.best['small']:.4f}, "
-            f"dev large {ft.initial[gnames[0]]:.4f} -> {ft.best[gnames[0]]:.4f}")
-        write_json(ft.history, os.path.join(out, "stratified_history.json"))
-        plot_stratified_history(ft.history, gnames, os.path.join(out, f"{name}_stratified.png"),
-                                f"{name}: stratified fine-tuning (dotted: before it)", ft.initial)
-        zp, yp, mse_after, scat_after = evaluate_all("after stratified fine-tuning")
-        results["stratified"] = {**ft.summary(), "mse": mse_after, "scatter_test": scat_after}
-        mse_final, scat_final = mse_after, scat_after
-    else:
-        mse_final, scat_final = mse_before, scat_before
+    # ---- evaluation
+    def evaluate(self, model, data, recipe, ctx):
+        results = {"phase1": self.phase1}
+        if self.ft is not None:   # (without fine-tuning the model is the one phase 1 scored)
+            self.yp, mse, scat = self._evaluate_all(model, data, "after stratified fine-tuning", ctx)
+            results["stratified"] = {**self.ft.summary(), "mse": mse, "scatter_test": scat}
+        return results
 
-    plot_pred_vs_label(y, yp, group, sp["test"], gnames, LABELS, UNITS,
-                       os.path.join(out, f"{name}_pred_vs_label.png"),
-                       f"{name}: test set ({'archive' if getattr(args, 'labels_csv', None) else 'simulated'}), "
-                       "predicted vs label")
+    @staticmethod
+    def _final(metrics):
+        return metrics.get("stratified") or metrics.get("exported") or metrics["phase1"]
 
-    # ---- tables in the layout of Olney et al. (2020) Table 2 (standardized MSE) and Table 3 (scatter)
-    mse_cols = {"ours": mse_final}
-    if stratified:
-        mse_cols = {"ours, before fine-tuning": mse_before, "ours, after stratified fine-tuning": mse_after}
-    table2 = markdown_mse_table(mse_cols, gnames)
-    scat_cols = {"ours": scat_final}
-    if stratified:
-        scat_cols = {"before FT": scat_before, "after FT": scat_after}
-    table3 = markdown_scatter_table(scat_cols, gnames, LABELS, UNITS)
+    def plots(self, model, data, metrics, ctx):
+        name, gnames = ctx.model, data["gnames"]
+        plot_history({k: v for k, v in ctx.history.items() if k in ("loss", "val_loss")},
+                     ctx.path(f"{name}_history.png"), f"{name}: standardized MSE")
+        if self.ft is not None:
+            plot_stratified_history(self.ft.history, gnames, ctx.path(f"{name}_stratified.png"),
+                                    f"{name}: stratified fine-tuning (dotted: before it)", self.ft.initial)
+        plot_pred_vs_label(data["y"], self.yp, data["group"], data["splits"]["test"], gnames, LABELS, UNITS,
+                           ctx.path(f"{name}_pred_vs_label.png"),
+                           f"{name}: test set ({'archive' if ctx.args.labels_csv else 'simulated'}), "
+                           "predicted vs label")
+
+    def card_metrics(self, metrics, ctx):
+        final = self._final(metrics)
+        out = {"test_scatter": _rounded(final["scatter_test"], 4), "standardized_mse": _rounded(final["mse"], 5)}
+        if "stratified" in metrics:
+            out["standardized_mse_before_stratified"] = _rounded(metrics["phase1"]["mse"], 5)
+            out["stratified_finetuning"] = {k: v for k, v in metrics["stratified"].items()
+                                            if k not in ("mse", "scatter_test")}
+        out["phase1"] = {k: metrics["phase1"][k] for k in ("epochs", "best_epoch", "stopped_by", "minutes")}
+        return out
 
     # ---- export
-    results_card = {"test_scatter": {g: {k: round(v, 4) for k, v in r.items()} for g, r in scat_final.items()},
-                    "standardized_mse": {s: {g: round(v, 5) for g, v in r.items()} for s, r in mse_final.items()}}
-    if stratified:
-        results_card["standardized_mse_before_stratified"] = {
-            s: {g: round(v, 5) for g, v in r.items()} for s, r in mse_before.items()}
-        results_card["stratified_finetuning"] = ft.summary()
-    results_card["phase1"] = {k: results["phase1"][k] for k in ("epochs", "best_epoch", "stopped_by", "minutes")}
-    real_names, real_prep = real_spectra(contract)
-    export_dir = common.export_dir(args, name)
-    report = {"results": results}
-    if not args.no_export:
-        from zoo.export import export_model
-        from zoo.predictor import Predictor
-        preset = load_preset(name)
-        outs = [o for o in preset.outputs]
-        outs[0].mean, outs[0].std = std.mean.tolist(), std.std.tolist()
-        recipe = {**preset.recipe, **recipe_used, "command": command.strip(),
-                  "epochs_run": epochs_run, "best_epoch": best_epoch, "stopped_by": stopped_by}
-        data_info = dict(preset.data)
-        if getattr(args, "labels_csv", None):   # real archive spectra replace the simulations
-            data_info = {"train": f"apStar files and labels listed in {os.path.basename(args.labels_csv)}",
-                         "skipped_files": len(data.get("skipped", [])),
-                         "provenance": "user-supplied APOGEE archive files (see the CSV)"}
+    def complete_card(self, card, data, recipe, ctx):
+        std = data["std"]
+        outputs = [dataclasses.replace(card.outputs[0], mean=std.mean.tolist(), std=std.std.tolist()),
+                   *card.outputs[1:]]
+        info = dict(card.data)
+        notes = self.notes(recipe, ctx)
+        if ctx.args.labels_csv:   # real archive spectra replace the simulations
+            info = {"train": f"apStar files and labels listed in {os.path.basename(ctx.args.labels_csv)}",
+                    "provenance": "user-supplied APOGEE archive files (see the CSV)"}
             notes = [n for n in notes if "simulated spectra" not in n]
-        data_info = {**data_info, "n_spectra": int(len(x)), "seed": args.seed,
-                     "splits": {k: {g: int((group[v] == i).sum()) for i, g in enumerate(gnames)}
-                                for k, v in sp.items()},
-                     "target_mean": std.mean.tolist(), "target_std": std.std.tolist()}
-        card = preset.replace(outputs=outs, recipe=recipe, data=data_info, metrics=results_card,
-                              notes=list(preset.notes) + notes)
-        t0 = time.time()
-        # export an uncompiled copy: model.keras then holds no optimizer state (Adam's would triple it)
-        clean = zoo.create_model(name, seed=args.seed, **(model_kwargs or {}))
-        clean.set_weights(model.get_weights())
-        card = export_model(clean, card, export_dir, real_prep.flux, saved_model=True)
-        log(f"exported to {export_dir} in {time.time() - t0:.0f} s "
-            f"(ONNX max |diff| vs Keras {card.artifacts['model.onnx']['max_abs_diff_vs_keras']:.2e})")
+        info.update({k: v for k, v in ctx.data_info.items() if k != "source"})
+        return card.replace(outputs=outputs, data=info, notes=list(card.notes) + notes)
 
-        # real spectra through the exported predictors (both backends)
-        preds = {}
-        for backend in ("keras", "onnx"):
-            p = Predictor(export_dir, backend=backend)
-            preds[backend] = p.predict(REAL_FILES, return_uncertainty=True,
-                                       n_realizations=args.realizations, seed=0)
+    def export_flux(self, data, ctx):
+        """The bundled real apStar spectra, on the contract."""
+        self.real_names, prep = real_spectra(data["contract"])
+        return prep.flux
+
+    def after_export(self, directory, card, data, recipe, ctx):
+        """Real apStar files through the exported Predictor (both backends) and the
+        uncertainty-vs-S/N measurement on fresh simulations (Sec. 3.5, Fig. 4)."""
+        from scipy.stats import spearmanr
+
+        from zoo.families.apogee.simulate import simulate_apogee
+        from zoo.predictor import Predictor
+        preds = {b: Predictor(directory, backend=b).predict(REAL_FILES, return_uncertainty=True,
+                                                            n_realizations=recipe.realizations, seed=0)
+                 for b in ("keras", "onnx")}
         diff = max(float(np.max(np.abs(preds["keras"][k] - preds["onnx"][k]))) for k in LABELS)
-        real_rows = []
-        for i, nm in enumerate(real_names):
-            r = preds["onnx"]
-            real_rows.append({"file": os.path.basename(REAL_FILES[i]), "star": nm,
-                              **{k: round(float(r[k][i]), 3) for k in LABELS},
-                              **{f"{k}_std": round(float(r[f"{k}_std"][i]), 3) for k in LABELS},
-                              "expected": REAL_EXPECTATIONS.get(nm, "")})
-        log("real apStar files (onnx backend, mean +- std of %d realizations; keras-onnx max diff %.2e):"
-            % (args.realizations, diff))
-        for r in real_rows:
-            log(f"  {r['star']}: Teff {r['teff']:.0f} +- {r['teff_std']:.0f} K, log g {r['logg']:.2f} +- "
-                f"{r['logg_std']:.2f}, [Fe/H] {r['feh']:+.2f} +- {r['feh_std']:.2f}   [{r['expected']}]")
+        r = preds["onnx"]
+        real = [{"file": os.path.basename(REAL_FILES[i]), "star": nm,
+                 **{k: round(float(r[k][i]), 3) for k in LABELS},
+                 **{f"{k}_std": round(float(r[f"{k}_std"][i]), 3) for k in LABELS},
+                 "expected": REAL_EXPECTATIONS.get(nm, "")} for i, nm in enumerate(self.real_names)]
+        ctx.log(f"real apStar files (onnx backend, mean +- std of {recipe.realizations} realizations; "
+                f"keras-onnx max diff {diff:.2e}):")
+        for row in real:
+            ctx.log(f"  {row['star']}: Teff {row['teff']:.0f} +- {row['teff_std']:.0f} K, log g {row['logg']:.2f} +- "
+                    f"{row['logg_std']:.2f}, [Fe/H] {row['feh']:+.2f} +- {row['feh_std']:.2f}   [{row['expected']}]")
 
         # uncertainty vs S/N on fresh simulated spectra, through the predictor (raw input)
-        from zoo.families.apogee.simulate import simulate_apogee
-        sim = simulate_apogee(args.n_uncertainty, seed=args.seed + 1000, snr_median=60.0,
-                              snr_sigma=0.9, snr_range=(8.0, 500.0))
-        p = Predictor(export_dir, backend="onnx")
+        sim = simulate_apogee(recipe.n_uncertainty, seed=recipe.seed + 1000, **UNCERTAINTY_SIM)
         t0 = time.time()
-        u = p.predict(sim.flux, error=sim.error, mask=sim.mask, return_uncertainty=True,
-                      n_realizations=args.realizations, seed=1)
+        u = Predictor(directory, backend="onnx").predict(sim.flux, error=sim.error, mask=sim.mask,
+                                                         return_uncertainty=True,
+                                                         n_realizations=recipe.realizations, seed=1)
         sig = np.stack([u[f"{k}_std"] for k in LABELS], axis=1)
-        edges = [8, 30, 60, 120, 500]
         bins = {}
-        for lo, hi in zip(edges[:-1], edges[1:]):
+        for lo, hi in zip(SNR_BIN_EDGES[:-1], SNR_BIN_EDGES[1:]):
             sel = (sim.snr >= lo) & (sim.snr < hi)
             bins[f"{lo}-{hi}"] = {"n": int(sel.sum()), **{k: float(np.median(sig[sel, j])) if sel.any() else None
                                                           for j, k in enumerate(LABELS)}}
-        from scipy.stats import spearmanr
         rho = {k: float(spearmanr(sim.snr, sig[:, j]).statistic) for j, k in enumerate(LABELS)}
-        log(f"uncertainty vs S/N ({args.n_uncertainty} spectra, {time.time() - t0:.0f} s): median sigma per "
-            f"S/N bin {bins}; Spearman rho(S/N, sigma) {rho}")
-        plot_uncertainty_vs_snr(sim.snr, sig, LABELS, UNITS, os.path.join(out, f"{name}_uncertainty_vs_snr.png"),
-                                f"{name}: uncertainty (std of {args.realizations} noise realizations) vs S/N",
-                                sim.group, gnames)
-        card.metrics["real_apstar"] = real_rows
-        card.metrics["real_apstar_keras_vs_onnx_max_diff"] = diff
-        card.metrics["uncertainty_vs_snr"] = {"median_sigma_by_snr_bin": bins, "spearman_rho": rho,
-                                              "n_spectra": args.n_uncertainty,
-                                              "n_realizations": args.realizations}
-        wall = time.time() - t_start
-        card.recipe["wall_time_minutes"] = round(wall / 60, 1)
-        card.recipe["machine"] = machine_description() + (
-            f"; TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS')}")
-        card.to_json(os.path.join(export_dir, "card.json"))
-        shutil.rmtree(os.path.join(export_dir, "saved_model"), ignore_errors=True) if args.quick else None
-        report.update(real=real_rows, uncertainty={"bins": bins, "rho": rho})
+        ctx.log(f"uncertainty vs S/N ({recipe.n_uncertainty} spectra, {time.time() - t0:.0f} s): median sigma per "
+                f"S/N bin {bins}; Spearman rho(S/N, sigma) {rho}")
+        plot_uncertainty_vs_snr(sim.snr, sig, LABELS, UNITS, ctx.path(f"{ctx.model}_uncertainty_vs_snr.png"),
+                                f"{ctx.model}: uncertainty (std of {recipe.realizations} noise realizations) vs S/N",
+                                sim.group, data["gnames"])
+        return {"real_apstar": real, "real_apstar_keras_vs_onnx_max_diff": diff,
+                "uncertainty_vs_snr": {"median_sigma_by_snr_bin": bins, "spearman_rho": rho,
+                                       "n_spectra": recipe.n_uncertainty, "n_realizations": recipe.realizations}}
 
-    wall = time.time() - t_start
-    report["wall_minutes"] = round(wall / 60, 1)
-    report["machine"] = machine_description()
-    write_json(report, os.path.join(out, "metrics.json"))
-    md = [f"# {name}: run report", "", f"command: `{command.strip()}`", "",
-          f"wall time {wall / 60:.1f} min on {machine_description()}", "",
-          "## Standardized MSE per group (cf. Olney et al. 2020 Table 2)", "", table2, "",
-          "## Test-set scatter per group (cf. Table 3)", "", table3, ""]
-    with open(os.path.join(out, "report.md"), "w") as fh:
-        fh.write("\n".join(md) + "\n")
-    print("\n".join(md))
-    if not args.quick and args.docs_img:
-        os.makedirs(args.docs_img, exist_ok=True)
-        for f in glob.glob(os.path.join(out, f"{name}_*.png")):
-            shutil.copy(f, args.docs_img)
-    log(f"done in {wall / 60:.1f} min")
-    return report
+    # ---- report
+    def report(self, metrics, ctx):
+        """Tables in the layout of Olney et al. (2020) Table 2 (standardized MSE) and Table 3 (scatter)."""
+        if "exported" in metrics:
+            mse_cols = {"exported model": metrics["exported"]["mse"]}
+            scat_cols = {"exported model": metrics["exported"]["scatter_test"]}
+        elif "stratified" in metrics:
+            mse_cols = {"ours, before fine-tuning": metrics["phase1"]["mse"],
+                        "ours, after stratified fine-tuning": metrics["stratified"]["mse"]}
+            scat_cols = {"before FT": metrics["phase1"]["scatter_test"],
+                         "after FT": metrics["stratified"]["scatter_test"]}
+        else:
+            mse_cols = {"ours": metrics["phase1"]["mse"]}
+            scat_cols = {"ours": metrics["phase1"]["scatter_test"]}
+        gnames = [g for g in next(iter(next(iter(mse_cols.values())).values())) if g != "all"]
+        md = ["## Standardized MSE per group (cf. Olney et al. 2020 Table 2)", "",
+              markdown_mse_table(mse_cols, gnames), "",
+              "## Test-set scatter per group (cf. Table 3)", "",
+              markdown_scatter_table(scat_cols, gnames, LABELS, UNITS), ""]
+        if metrics.get("real_apstar"):
+            md += ["## Bundled real apStar files (exported model, ONNX)", "",
+                   "| star | Teff [K] | log g [dex] | [Fe/H] [dex] | expected |", "|---|---|---|---|---|"]
+            md += [f"| {r['star']} | {r['teff']:.0f} ± {r['teff_std']:.0f} | {r['logg']:.2f} ± {r['logg_std']:.2f} "
+                   f"| {r['feh']:+.2f} ± {r['feh_std']:.2f} | {r['expected']} |" for r in metrics["real_apstar"]]
+            md.append("")
+        return md
+
+    def evaluate_exported(self, recipe, ctx):
+        """Rebuild the data and splits (same seed, cached) and score the exported model."""
+        from zoo.predictor import Predictor
+        p = Predictor(ctx.export_dir, backend=ctx.args.backend)
+        data = self.data(recipe, ctx)
+        out = p.card.outputs[0]
+        mean, std = np.asarray(out.mean), np.asarray(out.std)
+        zp = p._forward(data["x"])["labels"]          # inputs are already on the contract
+        mse = standardized_mse_table((data["y"] - mean) / std, zp, data["group"], data["splits"], data["gnames"])
+        scat = scatter_table(data["y"], mean + std * zp, data["group"], data["splits"]["test"], data["gnames"],
+                             LABELS)
+        return {"exported": {"mse": mse, "scatter_test": scat}}
 
 
 def reexport(name: str, export_dir: str | None = None, **model_kwargs) -> None:

@@ -1,10 +1,13 @@
-"""Pieces every training recipe shares: seeding, schedules, callbacks, reports, plots."""
+"""Pieces the training modules share: seeding, schedules, callbacks, reports, plots.
+
+The run itself (CLI, outputs, export) is :mod:`training.skeleton`.
+"""
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -14,7 +17,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 import numpy as np  # noqa: E402
 
 __all__ = ["set_determinism", "step_decay", "early_stopping_probe", "EpochTimer", "standard_callbacks",
-           "base_parser", "classification_summary", "plot_history", "plot_confusion",
+           "classification_summary", "plot_history", "plot_confusion",
            "write_json", "machine_description"]
 
 
@@ -26,8 +29,8 @@ def set_determinism(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def step_decay(initial: float, drop: float = 0.5, every: int = 50):
-    """Learning rate ``initial * drop ** floor(epoch / every)`` (e.g. halved every 50 epochs)."""
+def step_decay(initial: float, drop: float, every: int):
+    """Learning rate ``initial * drop ** floor(epoch / every)`` (``drop=0.5``: halved every ``every`` epochs)."""
     def schedule(epoch, lr=None):
         return float(initial * drop ** (epoch // every))
     return schedule
@@ -46,7 +49,7 @@ def _make_probe_class():
         real early stop (training ends there).
         """
 
-        def __init__(self, monitor="val_loss", patience=20, min_delta=0.0, stop=False):
+        def __init__(self, patience, monitor="val_loss", min_delta=0.0, stop=False):
             super().__init__()
             self.monitor, self.patience, self.min_delta, self.stop = monitor, patience, min_delta, stop
             self.best, self.best_epoch, self.wait = np.inf, -1, 0
@@ -114,38 +117,6 @@ def standard_callbacks(outdir: str, monitor: str = "val_loss", checkpoint: bool 
         cbs.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=patience,
                                                  restore_best_weights=True))
     return cbs
-
-
-def base_parser(description: str, epochs: int, lr: float, batch: int, outdir: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=description,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--epochs", type=int, default=epochs, help="training epochs")
-    p.add_argument("--lr", type=float, default=lr, help="initial learning rate")
-    p.add_argument("--batch", type=int, default=batch, help="mini-batch size")
-    p.add_argument("--seed", type=int, default=0, help="seed of data, initialization and shuffling")
-    p.add_argument("--out", default=outdir, help="output directory (logs, checkpoints, reports)")
-    p.add_argument("--export-dir", default=None,
-                   help="where to export the trained model (default: exported/<model>; "
-                        "with --quick: <out>_quick/exported/<model>, never the committed model)")
-    p.add_argument("--no-export", action="store_true", help="train and evaluate only")
-    p.add_argument("--quick", action="store_true", help="smoke run of about a minute")
-    return p
-
-
-def quick_out(args) -> None:
-    """``--quick`` writes under ``<out>_quick``, so a smoke run never touches a real run's outputs."""
-    if args.quick and not args.out.rstrip("/").endswith("_quick"):
-        args.out = args.out.rstrip("/") + "_quick"
-
-
-def export_dir(args, name: str) -> str:
-    """Where a recipe exports ``name``: ``--export-dir``, else ``exported/<name>`` for a real run,
-    else (``--quick``) ``<out>/exported/<name>``: a smoke run never overwrites the committed model."""
-    if args.export_dir:
-        return args.export_dir
-    if args.quick:
-        return os.path.join(args.out, "exported", name)
-    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "exported", name)
 
 
 def classification_summary(y_true, y_pred, labels) -> dict:
@@ -222,6 +193,18 @@ def write_json(obj, path: str) -> None:
         fh.write("\n")
 
 
+def _gpus() -> list[str]:
+    """Names of the GPUs TensorFlow sees, when TensorFlow is already imported (else none)."""
+    tf = sys.modules.get("tensorflow")
+    if tf is None:
+        return []
+    try:
+        return [tf.config.experimental.get_device_details(d).get("device_name", d.name)
+                for d in tf.config.list_physical_devices("GPU")]
+    except Exception:  # pragma: no cover  (a description must never fail a run)
+        return []
+
+
 def machine_description() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -232,4 +215,6 @@ def machine_description() -> str:
                     break
     except OSError:
         pass
-    return f"{os.cpu_count()}-core {cpu}, no GPU, Python {platform.python_version()}"
+    gpus = _gpus()
+    gpu = ", ".join(gpus) if gpus else "no GPU"
+    return f"{os.cpu_count()}-core {cpu}, {gpu}, Python {platform.python_version()}"

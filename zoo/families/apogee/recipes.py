@@ -15,7 +15,9 @@ __all__ = ["ApogeeRecipe", "APOGEENET", "STARNET"]
 
 @dataclass(frozen=True)
 class ApogeeRecipe(Recipe):
-    n_spectra: int = rfield(5000, "simulated spectra in all (split 80/10/10 large, 60/20/20 small groups; Sec. 3.3)")
+    n_spectra: int = rfield(5000, "simulated spectra in all")
+    split_large: tuple = rfield((0.8, 0.1, 0.1), "train/dev/test fractions of the large group (Sec. 3.3)")
+    split_small: tuple = rfield((0.6, 0.2, 0.2), "train/dev/test fractions of the small groups (Sec. 3.3)")
     optimizer: str = rfield("sgd", "'sgd' or 'adam'")
     momentum: float = rfield(0.0, "SGD momentum")
     beta_1: float = rfield(0.9, "Adam beta_1")
