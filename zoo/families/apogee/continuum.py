@@ -290,7 +290,9 @@ def _apogee_continuum(flux, error, mask):
     error is 0 there -- they carry no information -- so that uncertainty draws
     (Predictor, Olney et al. 2020 Sec. 3.5) add no noise there.
     """
-    nf, ne, bad = normalize_apstar(flux, error, mask, return_mask=True, normalized_tol=NORMALIZED_TOL)
+    # fill=NaN: this hook marks what it cannot use and fills nothing (the contract's fill stage does)
+    nf, ne, bad = normalize_apstar(flux, error, mask, return_mask=True, normalized_tol=NORMALIZED_TOL,
+                                   fill=np.nan)
     return nf, ne, np.asarray(mask, bool) | bad
 
 
