@@ -59,7 +59,7 @@ def test_broadening_conserves_flux_and_widens_lines():
 def test_missing_pixels_are_filled_not_zero():
     f = np.ones((3, 1600))
     f[:, :20] = 0.0
-    out = augment(f, WAVE, np.random.default_rng(0), AugmentConfig(), mask=f == 0)
+    out = augment(f, WAVE, np.random.default_rng(0), AugmentConfig.paper(), mask=f == 0)
     assert np.all(out[:, :19] == 1.0)
 
 

@@ -43,8 +43,7 @@ def build_datasets(card, n_train: int, n_val: int, n_test: int, seed: int = 0, c
     """
     from zoo.families.mk.atlas import load_atlas, prune_complete
     from zoo.families.mk.augment import AugmentConfig, augment_dataset
-    from zoo.families.mk.recipes import PAPER
-    paper = AugmentConfig(**PAPER.augmentation())
+    paper = AugmentConfig.paper()
     config = config or paper
     classes = {h: card.output(h).classes for h in HEADS}
     wave = card.input.wavelength()

@@ -13,7 +13,6 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from enum import Enum
-from importlib import resources
 from typing import Any
 
 import numpy as np

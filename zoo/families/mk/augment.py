@@ -37,23 +37,35 @@ C_KMS = 299792.458
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Perturbation widths (Sec. II); set one to 0 to switch that perturbation off."""
+    """Perturbation widths; set one to 0 to switch that perturbation off.
 
-    zero_point_sigma: float = 0.030          # Angstrom
-    dispersion_sigma: float = 2.0e-5          # dimensionless first-order term
-    doppler_sigma_kms: float = 1.0            # km/s
-    continuum_sigmas: tuple = (2e-3, 5e-3, 3e-3)  # orders 0, 1, 2
-    broadening_sigma_px: float = 0.3          # sigma of the kernel-width distribution
-    gain: float = 5000.0                      # counts per unit rectified flux; 0 = no noise
+    The paper's values (Sec. II) live once, in the recipe
+    (:class:`zoo.families.mk.recipes.AutoClassMKRecipe`): :meth:`paper` builds them.
+    """
+
+    zero_point_sigma: float          # Angstrom
+    dispersion_sigma: float          # dimensionless first-order term
+    doppler_sigma_kms: float         # km/s
+    continuum_sigmas: tuple          # orders 0, 1, 2
+    broadening_sigma_px: float       # sigma of the kernel-width distribution
+    gain: float                      # counts per unit rectified flux; 0 = no noise
+
+    @classmethod
+    def paper(cls) -> "AugmentConfig":
+        """Short (2026) Sec. II, from the registered recipe."""
+        from .recipes import PAPER
+        return cls(**PAPER.augmentation())
 
     def to_dict(self):
         return asdict(self)
 
 
 def augment(flux: np.ndarray, wavelength: np.ndarray, rng: np.random.Generator,
-            config: AugmentConfig = AugmentConfig(), mask: np.ndarray | None = None,
+            config: AugmentConfig | None = None, mask: np.ndarray | None = None,
             fill_value: float = 1.0) -> np.ndarray:
-    """One random variant of each row of ``flux`` (n, npix) on a uniform ``wavelength`` grid."""
+    """One random variant of each row of ``flux`` (n, npix) on a uniform ``wavelength`` grid
+    (``config`` default: the paper's, :meth:`AugmentConfig.paper`)."""
+    config = config or AugmentConfig.paper()
     flux = np.atleast_2d(np.asarray(flux, dtype=float))
     n, npix = flux.shape
     if mask is not None:
@@ -103,7 +115,7 @@ def augment(flux: np.ndarray, wavelength: np.ndarray, rng: np.random.Generator,
 
 
 def augment_dataset(flux: np.ndarray, labels: dict[str, np.ndarray], wavelength: np.ndarray,
-                    n_variants: int, seed: int, config: AugmentConfig = AugmentConfig(),
+                    n_variants: int, seed: int, config: AugmentConfig | None = None,
                     mask: np.ndarray | None = None, fill_value: float = 1.0,
                     shuffle: bool = True, chunk: int = 4096):
     """``n_variants`` perturbed copies of every spectrum, stored shuffled.
@@ -113,6 +125,7 @@ def augment_dataset(flux: np.ndarray, labels: dict[str, np.ndarray], wavelength:
     source spectrum.  Deterministic for ``seed``; built in chunks to bound memory.
     """
     flux = np.atleast_2d(flux)
+    config = config or AugmentConfig.paper()
     rng = np.random.default_rng(seed)
     source = np.repeat(np.arange(flux.shape[0]), n_variants)
     if shuffle:
