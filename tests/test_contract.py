@@ -20,11 +20,14 @@ EXPORTED = [n for n in zoo.list_models() if os.path.exists(os.path.join(exported
 
 
 def _bundled_files():
+    """Every bundled file that one of the zoo's readers claims."""
+    from zoo.io import READERS
     out = []
     for d, _, files in os.walk(DATA):
         for f in sorted(files):
-            if not f.endswith((".md", ".npz", ".txt", ".json", ".csv")) and not f.startswith("."):
-                out.append(os.path.join(d, f))
+            path = os.path.join(d, f)
+            if any(looks_like(path) for looks_like, _ in READERS.values()):
+                out.append(path)
     return sorted(out)
 
 
@@ -48,6 +51,7 @@ def _same(a, b, what):
 def test_exported_models_and_bundled_files_are_found():
     assert {"autoclassmk", "autoclassmk_broad", "apogeenet", "starnet"} <= set(EXPORTED)
     assert sum(f.endswith(".rbn") for f in FILES) > 100 and sum("apStar" in f for f in FILES) == 5
+    assert not [f for f in FILES if f.endswith((".md", ".npz", ".json", "LICENSE"))]
 
 
 @pytest.mark.parametrize("name", EXPORTED)
@@ -57,16 +61,18 @@ def test_path_and_array_give_the_same_outputs(onnx_models, name):
     n_checked = 0
     for path in FILES:
         s = read(path)
+        instrument = (s.meta or {}).get("instrument")
         try:
             by_path = model.predict_raw(path)
         except SpectrumError as exc:     # outside the model's range: the arrays must be refused alike
             with pytest.raises(type(exc)):
-                model.predict_raw(s.flux, wavelength=s.wavelength, error=s.error, mask=s.mask, medium=s.medium)
+                model.predict_raw(s.flux, wavelength=s.wavelength, error=s.error, mask=s.mask, medium=s.medium,
+                                  instrument=instrument)
             continue
         # rectified files carry no mask beyond their zeros: give the flux and wavelengths only
         mask = None if s.mask is None or np.array_equal(s.mask, s.flux == 0) else s.mask
         by_array = model.predict_raw(s.flux, wavelength=s.wavelength, error=s.error, mask=mask,
-                                     medium=s.medium)
+                                     medium=s.medium, instrument=instrument)
         by_spectrum = model.predict_raw(s)
         _same(by_path, by_array, f"{name} {os.path.basename(path)} path vs array")
         _same(by_path, by_spectrum, f"{name} {os.path.basename(path)} path vs Spectrum")

@@ -78,3 +78,19 @@ def test_safe_mode_keras_file_has_no_lambda(exported_small):
     with zipfile.ZipFile(os.path.join(d, "model.keras")) as z:
         config = json.loads(z.read("config.json"))
     assert "Lambda" not in json.dumps(config)
+
+
+def test_registered_architecture_keeps_its_weights_once(tmp_path):
+    """A model of the registered architecture is exported without model.keras (derived from the
+    ONNX weights); the Keras backend derives it and agrees with ONNX Runtime; `zoo export` writes it."""
+    d = str(tmp_path / "autoclassmk")
+    model = zoo.create_model("autoclassmk", seed=3)
+    x = np.random.default_rng(1).normal(1.0, 0.05, (4, 1600)).astype(np.float32)
+    card = export_model(model, load_preset("autoclassmk"), d, x, saved_model=False)
+    assert "derived_from" in card.artifacts["model.keras"] and not os.path.exists(os.path.join(d, "model.keras"))
+    k = zoo.load_model("autoclassmk", backend="keras", directory=d)
+    o = zoo.load_model("autoclassmk", backend="onnx", directory=d)
+    for h, v in k.predict_proba(x).items():
+        np.testing.assert_allclose(v, o.predict_proba(x)[h], atol=1e-5)
+    np.testing.assert_allclose(k.predict_proba(x)["spectral_class"],
+                               model.predict_on_batch(x)["spectral_class"], atol=1e-6)

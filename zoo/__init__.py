@@ -6,7 +6,8 @@
 
 Flow: read (:mod:`zoo.io`) -> preprocess to the card's input contract
 (:mod:`zoo.preprocess`) -> model (a family under :mod:`zoo.families`) -> labels with units and
-uncertainties (:mod:`zoo.predictor`) -> export (:mod:`zoo.export`).
+uncertainties (:mod:`zoo.predictor`) -> export (:mod:`zoo.export`) -> publish and download
+(:mod:`zoo.hub`); deployment without TensorFlow: :mod:`zoo.onnx_kit`.
 Importing ``zoo`` does not import TensorFlow; the ONNX backend never does.
 """
 from __future__ import annotations
@@ -32,28 +33,43 @@ def create_model(name: str, **overrides):
 
 
 def get_card(name: str, trained: bool = True) -> ModelCard:
-    """The exported card of a trained model, or (``trained=False`` or none exported) its preset."""
+    """The card of a trained model: from ``exported/<name>`` (a clone) or the download cache
+    (nothing is downloaded); else its preset (``trained=False`` always gives the preset), with
+    the published release (``artifacts["release"]``) when there is one."""
     import os
-    from .predictor import exported_dir
+    from .hub import RELEASE_KEY, local_dir, release_info
     from .registry import get_entry
     entry = get_entry(name)
-    path = os.path.join(exported_dir(name), "card.json")
-    if trained and os.path.exists(path):
-        return ModelCard.from_json(path)
-    return entry.card()
+    if not trained:
+        return entry.card()
+    d = local_dir(name)
+    if d:
+        return ModelCard.from_json(os.path.join(d, "card.json"))
+    card = entry.card()
+    release = release_info(name)
+    if release:
+        card.artifacts[RELEASE_KEY] = release
+    return card
 
 
 def load_model(name: str, backend: str = "keras", directory=None, verify: bool = True,
-               device: str = "auto"):
+               device: str = "auto", download: bool = True):
     """A :class:`~zoo.predictor.Predictor` over the trained artifacts of ``name``.
 
     ``backend``: ``"keras"``, ``"onnx"`` (no TensorFlow needed) or ``"savedmodel"``.
-    ``directory`` defaults to ``exported/<name>`` (or ``$ZOO_EXPORTED/<name>``).
+    ``directory``: the artifacts' folder; by default (:func:`zoo.hub.locate`) ``exported/<name>``
+    (or ``$ZOO_EXPORTED/<name>``) in a clone, else the per-user cache (``$ZOO_CACHE``), else a
+    download from the hub (``$ZOO_HUB_URL``), sha256-verified before it is kept;
+    ``download=False`` (or ``$ZOO_OFFLINE=1``) raises :class:`~zoo.errors.OfflineError` instead.
+    ``verify``: check every artifact's sha256 against the card before loading it.
     ``device``: ``"auto"`` (a GPU when TensorFlow / ONNX Runtime's CUDA provider
     sees one, else the CPU), ``"cpu"`` or ``"gpu"`` (falls back to the CPU with one
     warning when no GPU is usable).
     """
-    from .predictor import Predictor, exported_dir
+    from .predictor import Predictor
     from .registry import get_entry
     get_entry(name)  # clear error for unknown names
-    return Predictor(directory or exported_dir(name), backend=backend, verify=verify, device=device)
+    if directory is None:
+        from .hub import locate
+        directory = locate(name, download=download)
+    return Predictor(directory, backend=backend, verify=verify, device=device)

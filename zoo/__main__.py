@@ -1,4 +1,4 @@
-"""Command line: ``python -m zoo {demo, list, info, predict, export, verify}``.
+"""Command line: ``python -m zoo {demo, list, info, predict, export, verify, download, publish, cache}``.
 
     python -m zoo demo                        # the bundled real spectra through every trained model
     python -m zoo list
@@ -6,6 +6,9 @@
     python -m zoo predict NAME spectra/*.fits --backend onnx --out table.csv
     python -m zoo export NAME                  # regenerate the SavedModel from model.keras
     python -m zoo verify NAME                  # checksums + ONNX test_data_set_0 on ONNX Runtime
+    python -m zoo download NAME... | --all     # fetch published models into the cache, sha256-verified
+    python -m zoo publish NAME... | --all [--out dist]   # write release archives, record them in the cards
+    python -m zoo cache                        # where models are found: clone, cache, hub
 """
 from __future__ import annotations
 
@@ -17,13 +20,21 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
+def _where(name):
+    """``exported`` (a clone), ``cached``, ``published`` (downloadable) or ``untrained``."""
+    from zoo.hub import local_dir, release_info
+    from zoo.predictor import exported_dir
+    d = local_dir(name)
+    if d:
+        return "exported" if os.path.abspath(d) == os.path.abspath(exported_dir(name)) else "cached"
+    return "published" if release_info(name) else "untrained"
+
+
 def _cmd_list(args):
     import zoo
-    from zoo.predictor import exported_dir
     from zoo.registry import get_entry
     for name in zoo.list_models():
-        trained = os.path.exists(os.path.join(exported_dir(name), "card.json"))
-        print(f"{name:24s} {'trained' if trained else 'untrained':9s} {get_entry(name).description}")
+        print(f"{name:24s} {_where(name):10s} {get_entry(name).description}")
     return 0
 
 
@@ -84,25 +95,37 @@ def _cmd_predict(args):
 def _cmd_demo(args):
     """Run every trained model that has a demo (registered by its family) on bundled real spectra."""
     import zoo
-    from zoo.predictor import exported_dir
+    from zoo.hub import local_dir, release_info
     from zoo.registry import demos
+    remote = []
     for name, show in sorted(demos().items()):
-        if not os.path.exists(os.path.join(exported_dir(name), "card.json")):
+        if not local_dir(name):
+            if release_info(name):
+                remote.append(name)
             continue
         show(zoo.load_model(name, backend=args.backend))
+    if remote:
+        print(f"not downloaded yet: {', '.join(remote)} (python -m zoo download --all)", file=sys.stderr)
     return 0
 
 
 def _cmd_export(args):
+    """Write the derived artifacts kept out of git: the SavedModel and, where the card says it is
+    derived from model.onnx, model.keras."""
     import keras
     from zoo.card import ModelCard
-    from zoo.export import export_saved_model
+    from zoo.export import derived_keras_model, export_saved_model
     from zoo import layers  # noqa: F401
     from zoo.predictor import Predictor, exported_dir
     d = exported_dir(args.name)
     Predictor(d, backend="onnx")  # verifies the checksums on the way
     card = ModelCard.from_json(os.path.join(d, "card.json"))
-    model = keras.saving.load_model(os.path.join(d, "model.keras"), safe_mode=True, compile=False)
+    if "derived_from" in card.artifacts.get("model.keras", {}):
+        model = derived_keras_model(card, d)
+        model.save(os.path.join(d, "model.keras"))
+        print(f"wrote {os.path.join(d, 'model.keras')} (derived from model.onnx)")
+    else:
+        model = keras.saving.load_model(os.path.join(d, "model.keras"), safe_mode=True, compile=False)
     path = export_saved_model(model, d, card.input.n_pixels)
     print(f"wrote {path}")
     return 0
@@ -111,14 +134,70 @@ def _cmd_export(args):
 def _cmd_verify(args):
     import numpy as np
     from zoo.export import read_test_data
-    from zoo.predictor import Predictor, exported_dir
-    d = exported_dir(args.name)
+    from zoo.hub import locate
+    from zoo.predictor import Predictor
+    from zoo.registry import get_entry
+    get_entry(args.name)
+    d = locate(args.name)
     p = Predictor(d, backend="onnx")
     flux, expected = read_test_data(d)
     got = p._forward(flux)
     worst = max(float(np.max(np.abs(got[k] - v))) for k, v in expected.items())
     print(f"{args.name}: checksums ok; ONNX Runtime vs stored outputs: max |diff| = {worst:.2e}")
     return 0 if worst < 1e-4 else 1
+
+
+def _names(args, pick):
+    import zoo
+    from zoo.registry import get_entry
+    if args.all:
+        return [n for n in zoo.list_models() if pick(n)]
+    if not args.names:
+        raise SystemExit("give model names or --all")
+    for n in args.names:
+        get_entry(n)
+    return args.names
+
+
+def _cmd_download(args):
+    from zoo.errors import ZooError
+    from zoo.hub import fetch, hub_url, release_info
+    names = _names(args, lambda n: release_info(n) is not None)
+    failed = 0
+    for name in names:
+        try:
+            d = fetch(name, progress=None if not args.no_progress else False, force=args.force)
+        except ZooError as exc:
+            failed += 1
+            print(f"{name}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            continue
+        print(f"{name}: {d}")
+    print(f"{len(names) - failed} of {len(names)} models in the cache (hub {hub_url()})", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _cmd_publish(args):
+    from zoo.hub import hub_url, publish
+    from zoo.predictor import exported_dir
+    names = _names(args, lambda n: os.path.exists(os.path.join(exported_dir(n), "card.json")))
+    for name in names:
+        rel, path = publish(name, out=args.out)
+        print(f"{name}: {path}  {rel['size']} bytes  sha256 {rel['sha256']}")
+    print(f"upload the files in {args.out}/ to {hub_url()}/ (names never repeat: a new model gets a new name)",
+          file=sys.stderr)
+    return 0
+
+
+def _cmd_cache(args):
+    import zoo
+    from zoo.hub import cache_dir, hub_url, local_dir, offline
+    from zoo.predictor import exported_dir
+    print(f"exported: {exported_dir()}  ($ZOO_EXPORTED)")
+    print(f"cache:    {cache_dir()}  ($ZOO_CACHE)")
+    print(f"hub:      {hub_url()}  ($ZOO_HUB_URL){'  [offline: $ZOO_OFFLINE]' if offline() else ''}")
+    for name in zoo.list_models():
+        print(f"  {name:24s} {_where(name):10s} {local_dir(name) or ''}")
+    return 0
 
 
 def main(argv=None):
@@ -136,15 +215,26 @@ def main(argv=None):
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p = sub.add_parser("demo", help="classify the bundled real spectra with the trained models")
     p.add_argument("--backend", default="onnx", choices=["keras", "onnx", "savedmodel"])
-    p = sub.add_parser("export", help="regenerate the SavedModel of an exported model")
+    p = sub.add_parser("export", help="write the derived artifacts kept out of git (SavedModel; model.keras where derived from ONNX)")
     p.add_argument("name")
     p = sub.add_parser("verify", help="check checksums and the ONNX test data of an exported model")
     p.add_argument("name")
+    p = sub.add_parser("download", help="fetch published models into the cache (sha256-verified)")
+    p.add_argument("names", nargs="*")
+    p.add_argument("--all", action="store_true", help="every published model")
+    p.add_argument("--force", action="store_true", help="download again even when cached")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p = sub.add_parser("publish", help="write release archives of exported models and record them in the cards")
+    p.add_argument("names", nargs="*")
+    p.add_argument("--all", action="store_true", help="every exported model")
+    p.add_argument("--out", default="dist", help="folder for the archives (default: dist/)")
+    sub.add_parser("cache", help="where models are found: clone, cache, hub")
     args = parser.parse_args(argv)
     from zoo.errors import ZooError
     try:
         return {"list": _cmd_list, "info": _cmd_info, "demo": _cmd_demo, "predict": _cmd_predict,
-                "export": _cmd_export, "verify": _cmd_verify}[args.cmd](args)
+                "export": _cmd_export, "verify": _cmd_verify, "download": _cmd_download,
+                "publish": _cmd_publish, "cache": _cmd_cache}[args.cmd](args)
     except ZooError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

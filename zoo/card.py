@@ -71,6 +71,12 @@ class InputContract:
         The median of the valid input flux (before normalization) must lie in
         this range (``hi`` None: no upper bound), else the flux is physically
         impossible for this contract (:class:`~zoo.errors.UnphysicalFluxError`).
+    instrument_steps : dict
+        ``{instrument: step}``: for a spectrum of that instrument (``Spectrum.meta
+        ["instrument"]``, or ``instrument=`` for arrays), the step registered under
+        that name (:func:`zoo.preprocess.register_native_step`) runs on the
+        spectrum's own pixel grid before resampling (e.g. a blur to another
+        instrument's resolution); other spectra skip it.
     notes : str
         What the fields mean for this model, in words.
     """
@@ -87,6 +93,7 @@ class InputContract:
     edge_floor: float | None = None
     min_valid_fraction: float = 0.5
     median_flux_range: list | None = None
+    instrument_steps: dict = field(default_factory=dict)
     notes: str = ""
 
     def __post_init__(self):

@@ -64,6 +64,21 @@ class ChecksumMismatchError(ArtifactError):
     """An artifact's sha256 differs from the one recorded in its model card."""
 
 
+class DownloadError(ArtifactError):
+    """A published model could not be downloaded from the hub (an HTTP error such as 404,
+    a connection lost mid-file after every retry); nothing partial is kept."""
+
+
+class OfflineError(DownloadError):
+    """A model must be downloaded but cannot be: the hub is unreachable (no network, no
+    server) or downloads are switched off (``$ZOO_OFFLINE=1``, ``download=False``)."""
+
+
+class UnsafeArchiveError(ArtifactError):
+    """A release archive that would write outside its folder (``../`` or absolute member
+    names), holds links or devices, or holds files its card does not list."""
+
+
 class UnknownModelError(ZooError, KeyError):
     """A model name that is not in the registry."""
 

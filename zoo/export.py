@@ -8,6 +8,9 @@
 - ``model.onnx``         ONNX via tf2onnx with a fixed ``input_signature`` and
                          named outputs; ``onnx.checker`` must pass and ONNX
                          Runtime must reproduce Keras on the stored test data;
+                         its ``metadata_props`` carry the card's input contract,
+                         output names, class names and units
+                         (:func:`zoo.onnx_kit.metadata_props`);
 - ``test_data_set_0/``   ONNX-standard ``input_0.pb`` / ``output_*.pb`` tensors
                          of a few real spectra, so any runtime can verify itself;
 - ``card.json``          the card completed with sha256 of every file and versions.
@@ -70,8 +73,9 @@ def export_saved_model(model, directory, n_pixels: int) -> str:
     return path
 
 
-def export_onnx(model, path, n_pixels: int, opset: int = ONNX_OPSET) -> str:
-    """Convert to ONNX with a fixed input signature and outputs named as in Keras; check it."""
+def export_onnx(model, path, n_pixels: int, opset: int = ONNX_OPSET, card: ModelCard | None = None) -> str:
+    """Convert to ONNX with a fixed input signature and outputs named as in Keras; check it.
+    With ``card``, its contract, outputs, class names and units go into ``metadata_props``."""
     import onnx
     import tf2onnx
     serve, spec = _serving_function(model, n_pixels)
@@ -93,6 +97,9 @@ def export_onnx(model, path, n_pixels: int, opset: int = ONNX_OPSET) -> str:
         for out in proto.graph.output:
             out.name = rename[out.name]
     proto.graph.input[0].name = "flux" if proto.graph.input[0].name.startswith("flux") else proto.graph.input[0].name
+    if card is not None:
+        from .onnx_kit import add_metadata
+        add_metadata(proto, card)
     onnx.checker.check_model(proto, full_check=True)
     onnx.save(proto, path)
     return path
@@ -133,11 +140,16 @@ def read_test_data(directory):
 
 
 def export_model(model, card: ModelCard, directory, test_flux: np.ndarray,
-                 saved_model: bool = True, atol: float = 1e-4) -> ModelCard:
+                 saved_model: bool = True, atol: float = 1e-4, derive_keras: bool = True) -> ModelCard:
     """Write all artifacts and the completed card; verify ONNX against Keras.
 
     ``test_flux`` are a few real spectra already on the model's input grid;
-    they become ``test_data_set_0`` and the parity check.
+    they become ``test_data_set_0`` and the parity check.  With
+    ``derive_keras`` (default), when the registered factory of ``card.name``
+    with the ONNX weights reproduces the Keras outputs exactly
+    (:func:`zoo.derive.keras_from_onnx`), ``model.keras`` is not kept: the
+    weights live once, in ``model.onnx``, and the Keras backend derives the
+    model (``python -m zoo export NAME`` writes the file again on request).
     """
     import onnxruntime as ort
     os.makedirs(directory, exist_ok=True)
@@ -146,7 +158,7 @@ def export_model(model, card: ModelCard, directory, test_flux: np.ndarray,
     model.save(keras_path)
     if saved_model:
         export_saved_model(model, directory, n_pixels)
-    onnx_path = export_onnx(model, os.path.join(directory, "model.onnx"), n_pixels)
+    onnx_path = export_onnx(model, os.path.join(directory, "model.onnx"), n_pixels, card=card)
 
     test_flux = np.asarray(test_flux, np.float32)
     ref = {k: np.asarray(v) for k, v in model.predict_on_batch(test_flux).items()}
@@ -158,10 +170,17 @@ def export_model(model, card: ModelCard, directory, test_flux: np.ndarray,
         raise ArtifactError(f"ONNX Runtime differs from Keras by {worst:.2e} > {atol}")
     write_test_data(directory, test_flux, ref, card.output_names)
 
-    artifacts = {"model.keras": {"sha256": sha256(keras_path)},
+    keras_entry = {"sha256": sha256(keras_path)}
+    if derive_keras and _derivable(card.name, onnx_path, directory):
+        os.remove(keras_path)
+        keras_entry = {"derived_from": "model.onnx",
+                       "how": f"zoo.create_model({card.name!r}) with the ONNX weights (zoo.derive); "
+                              f"`python -m zoo export {card.name}` writes the file"}
+    artifacts = {"model.keras": keras_entry,
                  "model.onnx": {"sha256": sha256(onnx_path), "opset": ONNX_OPSET,
                                 "input": "flux", "outputs": names,
-                                "max_abs_diff_vs_keras": worst}}
+                                "max_abs_diff_vs_keras": worst,
+                                "metadata_props": sorted(sess.get_modelmeta().custom_metadata_map)}}
     for f in sorted(os.listdir(os.path.join(directory, "test_data_set_0"))):
         artifacts[f"test_data_set_0/{f}"] = {"sha256": sha256(os.path.join(directory, "test_data_set_0", f))}
     if saved_model:
@@ -170,3 +189,24 @@ def export_model(model, card: ModelCard, directory, test_flux: np.ndarray,
     card = card.replace(artifacts=artifacts, versions=versions())
     card.to_json(os.path.join(directory, "card.json"))
     return card
+
+
+def _derivable(name: str, onnx_path: str, directory: str) -> bool:
+    """True when the registered factory of ``name`` plus the ONNX weights reproduce the export."""
+    from .derive import keras_from_onnx
+    from .errors import UnknownModelError
+    from .registry import get_entry
+    try:
+        keras_from_onnx(get_entry(name).build(), onnx_path, check_dir=directory, atol=1e-5)
+    except (ArtifactError, UnknownModelError, ValueError):
+        return False
+    return True
+
+
+def derived_keras_model(card: ModelCard, directory):
+    """The Keras model of an export whose ``model.keras`` is derived from ``model.onnx``
+    (checked against its ``test_data_set_0``)."""
+    from .derive import keras_from_onnx
+    from .registry import get_entry
+    return keras_from_onnx(get_entry(card.name).build(), os.path.join(os.fspath(directory), "model.onnx"),
+                           check_dir=directory, atol=1e-5)

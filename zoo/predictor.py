@@ -6,7 +6,8 @@ spectrum to the model's grid (:func:`zoo.preprocess.to_contract`); the card's
 outputs turn network outputs into class names or physical units.  Backends:
 
 - ``"keras"``:      ``model.keras`` (safe_mode on) through a compiled ``tf.function``;
-- ``"onnx"``:       ``model.onnx`` through ONNX Runtime (TensorFlow is never imported);
+- ``"onnx"``:       ``model.onnx`` through ONNX Runtime with :class:`zoo.onnx_kit.OnnxModel`,
+                    the standalone deployment kit (TensorFlow is never imported);
 - ``"savedmodel"``: the TF SavedModel's serving signature.
 
 All give the same answers to float32 round-off (tested on real spectra).
@@ -18,7 +19,7 @@ import os
 import numpy as np
 
 from .card import ModelCard
-from .errors import ArtifactError, ChecksumMismatchError, SpectrumFileError
+from .errors import ArtifactError, ChecksumMismatchError
 from .preprocess import Prepared, to_contract
 from .spectrum import Spectrum
 
@@ -29,14 +30,13 @@ DEVICES = ("auto", "cpu", "gpu")
 
 
 def _gpu_fallback_warning(what: str) -> None:
-    import warnings
-    warnings.warn(f"device='gpu' asked for, but {what}; running on the CPU "
-                  "(install the [gpu] extra: tensorflow[and-cuda], onnxruntime-gpu)", RuntimeWarning,
-                  stacklevel=4)
+    from .onnx_kit import gpu_fallback_warning
+    gpu_fallback_warning(what)
 
 
 def exported_dir(name: str | None = None) -> str:
-    """``$ZOO_EXPORTED`` or the repository's ``exported/`` (optionally ``/<name>``)."""
+    """``$ZOO_EXPORTED`` or the repository's ``exported/`` (optionally ``/<name>``): the first place
+    :func:`zoo.load_model` looks (then the download cache, then the hub: :mod:`zoo.hub`)."""
     root = os.environ.get("ZOO_EXPORTED") or os.path.join(
         os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "exported")
     return os.path.join(root, name) if name else root
@@ -67,8 +67,8 @@ class Predictor:
         if not os.path.exists(card_file):
             hint = ("train and export the model first (python -m training.<model>)"
                     if os.path.isdir(os.path.dirname(os.path.abspath(self.directory))) else
-                    "the trained models live in the repository's exported/ folder: install from a clone "
-                    "with `pip install -e .`, or point $ZOO_EXPORTED at a copy of exported/")
+                    "zoo.load_model(name) finds a trained model in exported/ ($ZOO_EXPORTED), the "
+                    "download cache ($ZOO_CACHE) or the hub ($ZOO_HUB_URL; `python -m zoo download NAME`)")
             raise ArtifactError(f"{self.directory}: no card.json; {hint}")
         self.card: ModelCard = ModelCard.from_json(card_file)
         self.backend = backend
@@ -98,13 +98,20 @@ class Predictor:
         import tensorflow as tf
 
         from . import layers  # noqa: F401  (registers the zoo's serializable layers)
-        path = self._artifact("model.keras", verify)
         self._tf_device = self._tf_device_name(tf)
-        try:
+        if "derived_from" in self.card.artifacts.get("model.keras", {}):
+            # the weights live once, in model.onnx: the registered architecture gets them from there
+            from .export import derived_keras_model
+            self._artifact("model.onnx", verify)
             with tf.device(self._tf_device):
-                model = keras.saving.load_model(path, safe_mode=True, compile=False)
-        except Exception as exc:
-            raise ArtifactError(f"{path}: cannot load the Keras model ({exc})") from exc
+                model = derived_keras_model(self.card, self.directory)
+        else:
+            path = self._artifact("model.keras", verify)
+            try:
+                with tf.device(self._tf_device):
+                    model = keras.saving.load_model(path, safe_mode=True, compile=False)
+            except Exception as exc:
+                raise ArtifactError(f"{path}: cannot load the Keras model ({exc})") from exc
         self.model = model
         fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
 
@@ -122,28 +129,11 @@ class Predictor:
         return "/GPU:0"
 
     def _load_onnx(self, verify):
-        import onnxruntime as ort
+        from .onnx_kit import OnnxModel
         path = self._artifact("model.onnx", verify)
-        providers = ["CPUExecutionProvider"]
-        if self.device != "cpu":
-            if "CUDAExecutionProvider" in ort.get_available_providers():
-                providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
-            elif self.device == "gpu":
-                _gpu_fallback_warning("ONNX Runtime has no CUDA execution provider here")
-        try:
-            sess = ort.InferenceSession(path, providers=providers)
-        except Exception as exc:
-            raise ArtifactError(f"{path}: not a loadable ONNX model ({exc})") from exc
-        names = [o.name for o in sess.get_outputs()]
-        missing = set(self.card.output_names) - set(names)
-        if missing:
-            raise ArtifactError(f"{path}: outputs {names} lack {sorted(missing)}")
-        inp = sess.get_inputs()[0].name
-        self.session = sess
-
-        def run(x):
-            return dict(zip(names, sess.run(names, {inp: x})))
-        return run
+        self.onnx_model = OnnxModel(path, card=self.card, device=self.device)
+        self.session = self.onnx_model.session
+        return self.onnx_model  # one ONNX Runtime call per batch
 
     def _load_savedmodel(self, verify):
         import tensorflow as tf
@@ -162,17 +152,22 @@ class Predictor:
     def labels(self) -> dict[str, list[str]]:
         return self.card.labels
 
-    def prepare(self, X, wavelength=None, *, error=None, mask=None, medium=None) -> Prepared:
+    def prepare(self, X, wavelength=None, *, error=None, mask=None, medium=None,
+                instrument=None) -> Prepared:
         """Bring input to the contract: arrays (with optional wavelengths), a Spectrum,
-        a path, or a list of paths / Spectrum objects."""
+        a path, or a list of paths / Spectrum objects.  ``instrument`` names the
+        instrument of array input (files and Spectrum objects carry it in
+        ``meta["instrument"]``) for contracts with instrument-specific steps."""
         items = self._as_spectra(X, medium)
         contract = self.card.input
         if items is None:
-            return to_contract(X, contract, wavelength, error=error, mask=mask, medium=medium)
+            return to_contract(X, contract, wavelength, error=error, mask=mask, medium=medium,
+                               instrument=instrument)
         if not items:
             return to_contract(np.zeros((0, contract.n_pixels)), contract)
         parts = [to_contract(s.flux, contract, s.wavelength, error=s.error, mask=s.mask,
-                             medium=s.medium) for s in items]
+                             medium=s.medium, instrument=(s.meta or {}).get("instrument"))
+                 for s in items]
         errs = [p.error for p in parts]
         return Prepared(np.concatenate([p.flux for p in parts]),
                         None if any(e is None for e in errs) else np.concatenate(errs),
@@ -213,6 +208,10 @@ class Predictor:
                 outs.setdefault(k, []).append(np.asarray(v))
         return {k: np.concatenate(v) for k, v in outs.items()}
 
+    def forward(self, flux: np.ndarray, batch_size: int = 1024) -> dict[str, np.ndarray]:
+        """Network outputs by name for flux already on the contract (``prepare(...).flux``)."""
+        return self._forward(np.asarray(flux, np.float32), batch_size)
+
     def predict_raw(self, X, wavelength=None, **kw) -> dict[str, np.ndarray]:
         """Network outputs by name (probabilities, standardized regressions)."""
         return self._forward(self.prepare(X, wavelength, **kw).flux)
@@ -228,21 +227,8 @@ class Predictor:
     def _decode(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Class names (and the probability of the chosen class, ``<head>_probability``)
         per classifier head; labels in the card's units per regression output."""
-        result = {}
-        for o in self.card.outputs:
-            v = raw[o.name]
-            if o.kind == "class":
-                v = np.asarray(v, float)
-                best = np.argmax(v, axis=-1)
-                result[o.name] = np.asarray(o.classes)[best]
-                result[f"{o.name}_probability"] = v[np.arange(v.shape[0]), best] if v.size else v[:, 0]
-            else:
-                v = np.asarray(v, float)
-                if o.mean is not None:
-                    v = np.asarray(o.mean) + np.asarray(o.std) * v
-                for j, lab in enumerate(o.labels):
-                    result[lab] = v[:, j]
-        return result
+        from .onnx_kit import decode
+        return decode(self.card.outputs, raw)
 
     def domain(self, prep: Prepared, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """``domain_score`` (larger = further from the training data) and ``out_of_domain``
@@ -255,7 +241,12 @@ class Predictor:
         score = np.asarray(trust_method(method)(self, prep, raw), dtype=float).reshape(-1)
         return {"domain_score": score, "out_of_domain": score > float(self.card.trust["threshold"])}
 
-    def predict(self, X, wavelength=None, *, error=None, mask=None, medium=None,
+    def predict_prepared(self, prep: Prepared, batch_size: int = 1024) -> dict[str, np.ndarray]:
+        """:meth:`predict` for input already on the contract (:meth:`prepare`'s result)."""
+        raw = self._forward(prep.flux, batch_size)
+        return {**self._decode(raw), **self.domain(prep, raw)}
+
+    def predict(self, X, wavelength=None, *, error=None, mask=None, medium=None, instrument=None,
                 return_uncertainty: bool = False, n_realizations: int = 100,
                 error_cap: float = 5.0, seed: int = 0, batch_size: int = 1024) -> dict[str, np.ndarray]:
         """Labels for spectra.
@@ -269,6 +260,8 @@ class Predictor:
         error, mask : per-pixel 1-sigma errors and bad-pixel mask for array input.
         medium : ``"air"`` or ``"vacuum"``: the medium of ``wavelength`` (arrays and
             specutils objects; default the contract's / vacuum for specutils).
+        instrument : the instrument of array input, for contracts with instrument-specific
+            steps (``card.input.instrument_steps``); files carry it in their metadata.
         return_uncertainty : regression models only.  Olney et al. (2020) Sec. 3.5:
             ``n_realizations`` copies of each spectrum with Gaussian noise drawn from
             its per-pixel errors, each error capped at ``error_cap`` times the
@@ -281,10 +274,9 @@ class Predictor:
         uncertainties); ``domain_score`` and ``out_of_domain`` where the model's
         family provides a trust method.  An empty batch gives empty arrays.
         """
-        prep = self.prepare(X, wavelength, error=error, mask=mask, medium=medium)
+        prep = self.prepare(X, wavelength, error=error, mask=mask, medium=medium, instrument=instrument)
         if not return_uncertainty:
-            raw = self._forward(prep.flux, batch_size)
-            return {**self._decode(raw), **self.domain(prep, raw)}
+            return self.predict_prepared(prep, batch_size)
         if any(o.kind == "class" for o in self.card.outputs):
             raise TypeError("return_uncertainty is for regression models")
         if prep.error is None:

@@ -34,7 +34,8 @@ from .errors import (InsufficientDataError, NonFiniteFluxError, NonMonotonicWave
                      WavelengthUnitError)
 
 __all__ = ["Prepared", "to_contract", "to_angstrom", "air_to_vacuum", "vacuum_to_air",
-           "fill_missing", "guard_edges", "mask_edges", "fill_contract", "resample", "check_finite", "NORMALIZATIONS",
+           "fill_missing", "guard_edges", "mask_edges", "fill_contract", "resample", "register_native_step",
+           "NATIVE_STEPS", "check_finite", "NORMALIZATIONS",
            "register_normalization"]
 
 
@@ -244,6 +245,30 @@ def _rectified(flux, error, mask):
     return flux, error, mask
 
 
+NativeStep = Callable[..., tuple]
+NATIVE_STEPS: dict[str, NativeStep] = {}
+
+
+def register_native_step(name: str):
+    """Decorator: an instrument step ``f(wave, flux, error, mask, medium) -> (wave, flux, error,
+    mask, medium)`` on the spectrum's own pixel grid (``wave`` in Angstrom, ``flux`` (n, pixels)),
+    run before resampling for spectra of the instruments a contract maps to ``name``
+    (``contract.instrument_steps``).  Missing pixels stay marked in ``mask``."""
+    def deco(fn):
+        NATIVE_STEPS[name] = fn
+        return fn
+    return deco
+
+
+def _native_step(name: str) -> NativeStep:
+    if name not in NATIVE_STEPS:
+        from .registry import load_families   # families register their steps on import
+        load_families()
+    if name not in NATIVE_STEPS:
+        raise ValueError(f"unknown instrument step {name!r}; known: {sorted(NATIVE_STEPS)}")
+    return NATIVE_STEPS[name]
+
+
 def _normalization(name: str) -> Normalization:
     if name not in NORMALIZATIONS:
         from .registry import load_families   # families register their normalizations on import
@@ -255,7 +280,7 @@ def _normalization(name: str) -> Normalization:
 
 # --------------------------------------------------------------------------- the pipeline
 def to_contract(flux, contract: InputContract, wavelength=None, *, error=None, mask=None,
-                medium: str | None = None) -> Prepared:
+                medium: str | None = None, instrument: str | None = None) -> Prepared:
     """Validate spectra and bring them onto ``contract``'s grid and normalization.
 
     Parameters
@@ -270,6 +295,9 @@ def to_contract(flux, contract: InputContract, wavelength=None, *, error=None, m
         exactly zero flux are always treated as missing.
     medium : {"air", "vacuum"}, optional
         Medium of ``wavelength``; defaults to the contract's.
+    instrument : str, optional
+        The spectrum's instrument: where ``contract.instrument_steps`` maps it to a
+        registered step, that step runs on the spectrum's own grid first.
 
     Raises
     ------
@@ -315,6 +343,9 @@ def to_contract(flux, contract: InputContract, wavelength=None, *, error=None, m
         if medium not in ("air", "vacuum"):
             raise ValueError(f"medium must be 'air' or 'vacuum', not {medium!r}")
         _check_wavelength(wave, flux.shape[1], contract, medium)
+        step = (contract.instrument_steps or {}).get(instrument) if instrument else None
+        if step:
+            wave, flux, error, mask, medium = _native_step(step)(wave, flux, error, mask, medium)
         if medium != contract.medium:
             wave = air_to_vacuum(wave) if contract.medium == "vacuum" else vacuum_to_air(wave)
             _check_wavelength(wave, flux.shape[1], contract, contract.medium)

@@ -20,6 +20,11 @@ try:  # APOGEE apStar (FITS); astropy is a hard dependency, the module may be ab
 except ImportError:  # pragma: no cover
     pass
 
+from .lamost import looks_like_lamost, read_lamost  # noqa: E402  (LAMOST spec-*.fits, DR1-DR5 and DR6+)
+READERS["lamost"] = (looks_like_lamost, read_lamost)
+from .ondrejov import looks_like_ondrejov, read_ondrejov  # noqa: E402  (Ondrejov 2 m CCD700 FITS)
+READERS["ondrejov"] = (looks_like_ondrejov, read_ondrejov)
+
 __all__ = ["read", "READERS", "read_rbn"]
 
 

@@ -1,0 +1,339 @@
+"""A simulator of Ondřejov CCD700-like H-alpha spectra in the thesis's three classes.
+
+The thesis trained on 12,937 labelled Ondřejov spectra (Table 6.1), which cannot be
+had here.  This simulator draws spectra as the CCD700 records them -- air
+wavelengths, rectified flux, R ~ 13000, the archive's two pixel grids -- so that
+they go through exactly the thesis's Ondřejov path (air -> vacuum, blur, regrid,
+standardize) like a real Ondřejov file.  docs/emission.md shows the real
+spectra (γ Cas, Vega, BT CMi, HD 208905) inside the simulated distribution.
+
+Physics (every range is a field of :class:`SimConfig`)
+------------------------------------------------------
+Photosphere (absorption class; under the emission of the other classes or not)
+    H-alpha (6562.80 A air) as a pseudo-Voigt: a Gaussian core plus Lorentzian
+    (Stark) wings, ``1 - D [(1 - eta) G + eta L]``, with depth ``D``, the equivalent
+    width ``EW`` and the Lorentzian share ``eta`` drawn per spectral group:
+    B stars (EW 2-6 A, depth 0.2-0.45, v sin i 50-350 km/s, He I 6678 present),
+    A stars (EW 7-16 A, depth 0.45-0.78, the strongest Balmer lines, Vega-like
+    wings), F stars (EW 3-7 A, depth 0.35-0.6, v sin i <= 100 km/s, Fe I / Ca I
+    lines).  Rotation: Gray's rotational kernel (limb darkening 0.6).
+Emission (single-peaked)
+    A pseudo-Voigt emission line of peak 0.1-10 x the continuum (log-uniform,
+    issue 9), FWHM 1.5-12 A, on top of a photospheric profile or not (half each).
+    The net profile must peak at least 0.1 above the continuum (else redrawn).
+Double-peak
+    A rotating Keplerian disk (``v ∝ r^-1/2`` from the star to ``R_out`` = 3-15
+    stellar radii, emissivity ``∝ r^-q``, q = 1.5-3), seen at ``v_out sin i`` such
+    that the peak separation is 100-500 km/s (2.2-11 A); a one-armed density
+    wave ``1 + a cos(phi - phi0)`` gives the V/R asymmetry (|a| <= 0.4); local
+    (thermal + turbulent) broadening 10-30 km/s.  Peak 0.1-5 x the continuum.
+    Kept only when the noiseless profile at R = 13000 shows two peaks above
+    the continuum with a central depression of at least 10 % of the weaker
+    peak's height (else redrawn).
+Common to all
+    radial velocity N(0, 30) km/s (clipped to +-150); instrumental Gaussian of
+    R = 13000; a smooth continuum tilt and curvature (1 + a1 x + a2 (x^2 - 1/3), x
+    in [-1, 1] over the range, a1 ~ N(0, 0.06), a2 ~ N(0, 0.08): 0.027 per 100 A and
+    0.016 per (100 A)^2 at 1 sigma, so that the tilts of the bundled files -- up to
+    0.05 per 100 A and 0.03 per (100 A)^2 in LAMOST's flux-calibrated spectra
+    (scripts/emission_figures.py prints them) -- lie inside); photon noise
+    ``sqrt(f) / SNR`` with the continuum S/N per pixel log-uniform in 20-400; a
+    flux scale; telluric H2O lines (measured on the bundled files:
+    ``scripts/emission_telluric_lines.py``) at the observed wavelengths, present
+    in 70 % of spectra with a strength factor 0-3.
+Pixel grids: the two CCD700 set-ups of the bundled files (6282.16 A + 0.25667 A x
+1757, as γ Cas and Vega; 6282.23 A + 0.23092 A x 1953, as BT CMi), half each.
+
+The dataset counts follow the thesis's Table 6.1 (emission 5301, absorption 6103,
+double-peak 1533; :data:`~zoo.families.emission.recipes.THESIS_CLASS_COUNTS`).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+__all__ = ["SimConfig", "simulate_spectrum", "simulate_dataset", "SimData", "HALPHA_AIR",
+           "TELLURIC_LINES", "GRIDS", "C_KMS", "profile_peaks"]
+
+C_KMS = 299792.458
+#: H-alpha, air wavelength [A].
+HALPHA_AIR = 6562.80
+#: The CCD700 pixel grids of the bundled files: (first wavelength [A, air], step [A], pixels).
+GRIDS = ((6282.16, 0.256655, 1757), (6282.23, 0.230918, 1953))
+#: Telluric lines (air A, typical depth), printed by ``scripts/emission_telluric_lines.py`` from
+#: the bundled Ondřejov files (narrow dips at the same observed wavelength in >= 2 files).
+TELLURIC_LINES = (
+    (6310.68, 0.020), (6486.72, 0.018), (6490.87, 0.059), (6492.88, 0.043), (6495.70, 0.047),
+    (6514.74, 0.055), (6523.68, 0.038), (6532.15, 0.032), (6543.70, 0.046), (6548.57, 0.024),
+    (6574.75, 0.034),
+)
+#: Weak photospheric lines (air A) by spectral group.
+METAL_LINES = {"B": (6678.15, 6578.05, 6582.88, 6347.11, 6371.37),
+               "A": (6347.11, 6371.37, 6456.38),
+               "F": (6546.24, 6572.78, 6592.91, 6593.87, 6609.11, 6677.99, 6494.98, 6643.63)}
+CLASSES = ("emission", "absorption", "double-peak")
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Every range of the simulator (see the module docstring for the physics)."""
+
+    resolving_power: float = 13000.0
+    snr_range: tuple = (20.0, 400.0)              # continuum S/N per pixel, log-uniform
+    rv_sigma_kms: float = 30.0
+    rv_max_kms: float = 150.0
+    slope_sigma: float = 0.06
+    curvature_sigma: float = 0.08
+    flux_scale_range: tuple = (0.5, 2.0)          # log-uniform
+    telluric_probability: float = 0.7
+    telluric_strength_max: float = 3.0
+    group_weights: tuple = (("B", 0.4), ("A", 0.4), ("F", 0.2))
+    ew_range: tuple = (("B", 2.0, 6.0), ("A", 7.0, 16.0), ("F", 3.0, 7.0))
+    depth_range: tuple = (("B", 0.20, 0.45), ("A", 0.45, 0.78), ("F", 0.35, 0.60))
+    vsini_range: tuple = (("B", 50.0, 350.0), ("A", 10.0, 250.0), ("F", 5.0, 100.0))
+    lorentz_share: tuple = (("B", 0.2, 0.6), ("A", 0.5, 0.9), ("F", 0.3, 0.7))
+    metal_depth_max: float = 0.15
+    emission_peak_range: tuple = (0.1, 10.0)      # peak above continuum, continuum units, log-uniform
+    emission_fwhm_range: tuple = (1.5, 12.0)      # A
+    emission_on_photosphere: float = 0.5
+    min_emission_peak: float = 0.1
+    disk_separation_kms: tuple = (100.0, 500.0)   # peak separation
+    disk_rout_range: tuple = (3.0, 15.0)          # stellar radii
+    disk_q_range: tuple = (1.5, 3.0)
+    disk_asymmetry_max: float = 0.4
+    disk_local_kms: tuple = (10.0, 30.0)
+    disk_peak_range: tuple = (0.1, 5.0)
+    disk_on_photosphere: float = 0.7
+    min_central_depression: float = 0.1           # of the weaker peak's height above the continuum
+
+    def to_dict(self) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+
+    def _by_group(self, name, group):
+        for g, lo, hi in getattr(self, name):
+            if g == group:
+                return lo, hi
+        raise KeyError(group)
+
+
+# ----------------------------------------------------------------------------- profiles
+def _pseudo_voigt(x, fwhm_g, fwhm_l, eta):
+    """Peak-normalized (1 at x = 0) mix of a Gaussian and a Lorentzian."""
+    g = np.exp(-4 * np.log(2) * (x / fwhm_g) ** 2)
+    lor = 1.0 / (1.0 + (2 * x / fwhm_l) ** 2)
+    return (1 - eta) * g + eta * lor
+
+
+def _smooth(y, sigma_px):
+    if sigma_px <= 0.05:
+        return y
+    from scipy.ndimage import gaussian_filter1d
+    return gaussian_filter1d(y, sigma_px, mode="nearest")
+
+
+def _rotate(y, step_kms, vsini, epsilon=0.6):
+    """Convolve with Gray's rotational broadening kernel (limb darkening ``epsilon``)."""
+    if vsini < 2 * step_kms:
+        return y
+    n = int(np.ceil(vsini / step_kms))
+    v = np.arange(-n, n + 1) * step_kms / vsini
+    v = np.clip(v, -1, 1)
+    k = (2 * (1 - epsilon) * np.sqrt(1 - v ** 2) + 0.5 * np.pi * epsilon * (1 - v ** 2))
+    k /= k.sum()
+    pad = np.pad(y, n, mode="edge")
+    return np.convolve(pad, k, mode="same")[n:-n]
+
+
+def _disk(wave, center, v_sep, r_out, q, asym, phi0, sig_loc_kms, step_kms):
+    """Keplerian disk emission, peak-normalized, on ``wave`` (before the instrument)."""
+    v_out = 0.5 * v_sep
+    r = np.geomspace(1.0, r_out, 80)
+    phi = np.linspace(0, 2 * np.pi, 240, endpoint=False)
+    vk = v_out * np.sqrt(r_out / r)
+    vlos = (vk[:, None] * np.cos(phi)[None, :]).ravel()
+    w = ((r ** (2.0 - q))[:, None] * (1 + asym * np.cos(phi - phi0))[None, :]).ravel()
+    lam = center * (1 + vlos / C_KMS)
+    step = wave[1] - wave[0]
+    edges = np.concatenate([wave - step / 2, [wave[-1] + step / 2]])
+    prof, _ = np.histogram(lam, bins=edges, weights=w)
+    prof = _smooth(prof, sig_loc_kms / step_kms)
+    return prof / prof.max()
+
+
+def profile_peaks(wave, flux, center, half_width=15.0, min_sep=1.0):
+    """The two highest local maxima of ``flux`` within ``half_width`` A of ``center`` that are
+    at least ``min_sep`` A apart, and the minimum between them: ``(p1, p2, dip, w1, w2)``
+    (``None`` when there is no second maximum)."""
+    sel = np.nonzero(np.abs(wave - center) < half_width)[0]
+    f = flux[sel]
+    loc = np.nonzero((f[1:-1] > f[:-2]) & (f[1:-1] >= f[2:]))[0] + 1
+    if loc.size < 2:
+        return None
+    order = loc[np.argsort(f[loc])[::-1]]
+    a = order[0]
+    far = [b for b in order[1:] if abs(wave[sel][b] - wave[sel][a]) >= min_sep]
+    if not far:
+        return None
+    b = far[0]
+    lo, hi = sorted((a, b))
+    return f[a], f[b], f[lo:hi + 1].min(), wave[sel][a], wave[sel][b]
+
+
+# ----------------------------------------------------------------------------- one spectrum
+def _photosphere(x_kms, rng, cfg, group, step_kms):
+    """Photospheric absorption (1 - depth profile) on a velocity axis, rotated."""
+    ew = rng.uniform(*cfg._by_group("ew_range", group))
+    depth = rng.uniform(*cfg._by_group("depth_range", group))
+    eta = rng.uniform(*cfg._by_group("lorentz_share", group))
+    ratio = rng.uniform(1.0, 3.0)                      # Lorentzian FWHM / Gaussian FWHM
+    # EW = depth * [(1-eta) * 1.0645 * Fg + eta * pi/2 * Fl], Fl = ratio * Fg
+    fwhm_g = ew / (depth * ((1 - eta) * 1.0645 + eta * 0.5 * np.pi * ratio))
+    fwhm_g_kms = fwhm_g / HALPHA_AIR * C_KMS
+    vsini = rng.uniform(*cfg._by_group("vsini_range", group))
+    line = depth * _pseudo_voigt(x_kms, fwhm_g_kms, ratio * fwhm_g_kms, eta)
+    prof = 1.0 - _rotate(line, step_kms, vsini)
+    return prof, {"group": group, "ew": ew, "depth": depth, "eta": eta, "vsini": vsini}
+
+
+def _metals(wave, rng, cfg, group, rv, vsini, step_kms):
+    out = np.ones_like(wave)
+    for lam in METAL_LINES[group]:
+        d = rng.uniform(0.0, cfg.metal_depth_max)
+        c = lam * (1 + rv / C_KMS)
+        line = d * np.exp(-0.5 * ((wave - c) / 0.25) ** 2)
+        out -= _rotate(line, step_kms, vsini)
+    return out
+
+
+def simulate_spectrum(cls: str, rng: np.random.Generator, cfg: SimConfig = SimConfig(),
+                      grid: int | None = None, noise: bool = True):
+    """One Ondřejov-like spectrum of class ``cls``.
+
+    Returns ``(wave_air, flux, params)``: the CCD700 grid (air A), the observed
+    flux (noisy unless ``noise=False``) and a dict of the drawn parameters,
+    including ``clean`` (the noiseless, unscaled profile) for tests.
+    """
+    if cls not in CLASSES:
+        raise ValueError(f"class must be one of {CLASSES}, not {cls!r}")
+    g = rng.integers(len(GRIDS)) if grid is None else grid
+    start, step, n = GRIDS[g]
+    wave = start + step * np.arange(n)
+    step_kms = step / HALPHA_AIR * C_KMS
+    rv = float(np.clip(rng.normal(0, cfg.rv_sigma_kms), -cfg.rv_max_kms, cfg.rv_max_kms))
+    center = HALPHA_AIR * (1 + rv / C_KMS)
+    x_kms = (wave - center) / HALPHA_AIR * C_KMS
+    groups, weights = zip(*cfg.group_weights)
+    sig_inst_px = HALPHA_AIR / cfg.resolving_power / 2.3548 / step
+    p = {"class": cls, "grid": int(g), "rv": rv}
+
+    for _ in range(200):
+        group = "B" if cls != "absorption" and rng.random() < 0.8 else \
+            groups[rng.choice(len(groups), p=np.array(weights) / sum(weights))]
+        under = (cls == "absorption" or rng.random() <
+                 (cfg.emission_on_photosphere if cls == "emission" else cfg.disk_on_photosphere))
+        phot, pp = _photosphere(x_kms, rng, cfg, group, step_kms) if under else (np.ones_like(wave), {})
+        emis = np.zeros_like(wave)
+        if cls == "emission":
+            peak = np.exp(rng.uniform(*np.log(cfg.emission_peak_range)))
+            fwhm = rng.uniform(*cfg.emission_fwhm_range)
+            eta = rng.uniform(0.0, 0.5)
+            ec = center + rng.normal(0, 0.3)
+            emis = peak * _pseudo_voigt(wave - ec, fwhm, 1.5 * fwhm, eta)
+            pp.update({"emission_peak": peak, "emission_fwhm": fwhm})
+        elif cls == "double-peak":
+            peak = np.exp(rng.uniform(*np.log(cfg.disk_peak_range)))
+            sep = rng.uniform(*cfg.disk_separation_kms)
+            r_out = rng.uniform(*cfg.disk_rout_range)
+            q = rng.uniform(*cfg.disk_q_range)
+            asym = rng.uniform(-cfg.disk_asymmetry_max, cfg.disk_asymmetry_max)
+            loc = rng.uniform(*cfg.disk_local_kms)
+            emis = peak * _disk(wave, center, sep, r_out, q, asym, rng.uniform(0, 2 * np.pi), loc, step_kms)
+            pp.update({"disk_peak": peak, "peak_separation_kms": sep, "r_out": r_out, "q": q,
+                       "asymmetry": asym})
+        clean = _smooth(phot + emis, sig_inst_px)
+        if cls == "emission":
+            if clean[np.abs(wave - center) < 15].max() < 1 + cfg.min_emission_peak:
+                continue
+            pk = profile_peaks(wave, clean, center)
+            if pk is not None and pk[1] > 1 + 0.02 and min(pk[0], pk[1]) - pk[2] > 0.02:
+                continue    # an emission profile with a resolved dip belongs to double-peak
+        elif cls == "double-peak":
+            pk = profile_peaks(wave, clean, center)
+            if pk is None:
+                continue
+            weak = min(pk[0], pk[1])
+            if weak < 1.02 or weak - pk[2] < max(cfg.min_central_depression * (weak - 1), 0.01):
+                continue
+            pp["measured_separation_A"] = abs(pk[3] - pk[4])
+        break
+    else:  # pragma: no cover
+        raise RuntimeError(f"could not draw a {cls} profile meeting its class criterion")
+    p.update(pp)
+    p["under_photosphere"] = bool(under)
+    metals = _metals(wave, rng, cfg, group, rv, pp.get("vsini", 0.0), step_kms) if under else 1.0
+    tell = np.ones_like(wave)
+    if rng.random() < cfg.telluric_probability:
+        s = rng.uniform(0, cfg.telluric_strength_max)
+        for lam, d in TELLURIC_LINES:
+            tell -= min(d * s, 0.6) * np.exp(-0.5 * ((wave - lam) / (0.2 + rng.uniform(0, 0.05))) ** 2)
+        p["telluric_strength"] = s
+    xn = (wave - wave.mean()) / (0.5 * (wave[-1] - wave[0]))
+    cont = 1 + rng.normal(0, cfg.slope_sigma) * xn + rng.normal(0, cfg.curvature_sigma) * (xn ** 2 - 1 / 3)
+    body = _smooth((phot + emis) * metals, sig_inst_px) * _smooth(tell, sig_inst_px) * cont
+    p["clean"] = clean
+    snr = float(np.exp(rng.uniform(*np.log(cfg.snr_range))))
+    p["snr"] = snr
+    scale = float(np.exp(rng.uniform(*np.log(cfg.flux_scale_range))))
+    flux = body
+    if noise:
+        flux = body + rng.normal(size=n) * np.sqrt(np.clip(body, 0.01, None)) / snr
+    return wave, flux * scale, p
+
+
+# ----------------------------------------------------------------------------- a dataset
+@dataclass
+class SimData:
+    """Simulated spectra after the thesis's Ondřejov path, on the contract grid."""
+
+    x: np.ndarray            # (n, 140) float32, standardized
+    y: np.ndarray            # (n,) int, index into CLASSES
+    snr: np.ndarray          # (n,) continuum S/N per native pixel
+    params: list             # per-spectrum parameter dicts (without the clean profile)
+    classes: tuple = CLASSES
+
+
+def simulate_dataset(counts: dict, contract, seed: int = 0, cfg: SimConfig = SimConfig(),
+                     keep_native: bool = False):
+    """``counts[class]`` spectra of each class, shuffled, through the Ondřejov path
+    (:func:`zoo.families.emission.preprocess.instrument_path` then the contract).
+
+    With ``keep_native`` also returns the native spectra ``[(wave, flux), ...]``.
+    """
+    from zoo.preprocess import to_contract
+
+    from .preprocess import air_to_vacuum_thesis, gaussian_blur
+    rng = np.random.default_rng(seed)
+    labels = np.concatenate([np.full(counts.get(c, 0), i) for i, c in enumerate(CLASSES)])
+    rng.shuffle(labels)
+    by_grid = {g: [] for g in range(len(GRIDS))}
+    params, snr, native = [], np.zeros(labels.size), []
+    for i, lab in enumerate(labels):
+        wave, flux, p = simulate_spectrum(CLASSES[lab], rng, cfg)
+        p.pop("clean")
+        params.append(p)
+        snr[i] = p["snr"]
+        by_grid[p["grid"]].append((i, flux))
+        if keep_native:
+            native.append((wave, flux))
+    x = np.zeros((labels.size, contract.n_pixels), np.float32)
+    for g, rows in by_grid.items():
+        if not rows:
+            continue
+        start, step, n = GRIDS[g]
+        wave_vac = air_to_vacuum_thesis(start + step * np.arange(n))
+        idx = np.array([r[0] for r in rows])
+        flux = gaussian_blur(np.stack([r[1] for r in rows]))
+        x[idx] = to_contract(flux, contract, wave_vac, medium="vacuum").flux
+    data = SimData(x=x, y=labels, snr=snr, params=params)
+    return (data, native) if keep_native else data

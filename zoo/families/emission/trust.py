@@ -1,0 +1,87 @@
+"""Out-of-domain score of the emission family: distance from the simulated training
+spectra in the PCA space of the standardized inputs (numpy only, any backend).
+
+Why this method: the networks see 140 standardized fluxes; the training set is a
+well-sampled cloud in that space (thesis ch. 8 shows it with PCA).  Spectra the
+thesis found misclassified in LAMOST -- noisy or damaged spectra, kinds the
+Ondřejov set never had (Sec. 9.4, "the neural network is not trained to
+recognize noisy or damaged spectra") -- fall outside that cloud, either along
+the leading components (Hotelling's T^2) or off their span (the residual Q,
+e.g. noise spread over every pixel).  The score averages both, each scaled to 1
+for a typical training spectrum::
+
+    score = 0.5 * (T^2 / k + Q / mean_train(Q))
+
+with ``k`` components (recipe ``trust_components``).  A row without variance
+(a flat line, standardized to all zeros) scores ``inf``.  The threshold in the
+card is a quantile of the validation scores (recipe ``trust_quantile``).  The
+reference (``mean``, ``components``, ``variances``, ``q_mean``) is stored in
+``trust.npz`` in the exported directory, with its sha256 in the card's
+``artifacts`` (checked on load like the models).
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from zoo.registry import register_trust
+
+__all__ = ["METHOD", "fit_reference", "pca_score", "save_reference", "load_reference", "TRUST_FILE"]
+
+METHOD = "emission_pca_distance"
+TRUST_FILE = "trust.npz"
+
+
+def fit_reference(x, n_components: int = 12) -> dict:
+    """PCA of the standardized training inputs ``x`` (n, 140): the reference of :func:`pca_score`."""
+    x = np.asarray(x, float)
+    mean = x.mean(axis=0)
+    u, s, vt = np.linalg.svd(x - mean, full_matrices=False)
+    var = s ** 2 / (x.shape[0] - 1)
+    ref = {"mean": mean, "components": vt[:n_components], "variances": var[:n_components],
+           "q_mean": np.array(1.0)}
+    q = _parts(x, ref)[1]
+    ref["q_mean"] = np.array(float(np.mean(q)))
+    return ref
+
+
+def _parts(x, ref):
+    d = np.asarray(x, float) - ref["mean"]
+    z = d @ ref["components"].T
+    t2 = np.sum(z ** 2 / ref["variances"], axis=1)
+    q = np.sum((d - z @ ref["components"]) ** 2, axis=1)
+    return t2, q
+
+
+def pca_score(x, ref) -> np.ndarray:
+    """Domain score of standardized inputs ``x`` (n, 140); ~1 for typical training spectra."""
+    x = np.atleast_2d(np.asarray(x, float))
+    t2, q = _parts(x, ref)
+    score = 0.5 * (t2 / len(ref["variances"]) + q / float(ref["q_mean"]))
+    flat = x.std(axis=1) < 0.5          # standardized rows have unit variance unless degenerate
+    return np.where(flat, np.inf, score)
+
+
+def save_reference(ref: dict, directory) -> str:
+    path = os.path.join(os.fspath(directory), TRUST_FILE)
+    np.savez(path, **{k: np.asarray(v, np.float64) for k, v in ref.items()})
+    return path
+
+
+def load_reference(path) -> dict:
+    with np.load(path) as f:
+        return {k: f[k] for k in f.files}
+
+
+_CACHE: dict = {}
+
+
+def _score(predictor, prepared, raw):
+    key = (predictor.directory, predictor.card.artifacts.get(TRUST_FILE, {}).get("sha256"))
+    if key not in _CACHE:
+        _CACHE[key] = load_reference(predictor._artifact(TRUST_FILE, verify=True))
+    return pca_score(prepared.flux, _CACHE[key])
+
+
+register_trust(METHOD, _score)

@@ -1,0 +1,280 @@
+"""ONNX deployment kit: a raw spectrum in, labels with units out -- numpy, astropy and ONNX Runtime only.
+
+::
+
+    from zoo.onnx_kit import OnnxModel
+    m = OnnxModel("path/to/model/dir")          # or ".../model.onnx"
+    m.contract                                   # the input contract (zoo.card.InputContract)
+    m.predict(flux, wavelength=wave)             # class names / labels in the card's units
+    m.run(x)                                     # raw outputs for x already on the contract grid
+
+The contract travels with the model: every ONNX file the zoo exports carries
+its card's input contract, input and output names, class names, units and
+output standardization in the model's ``metadata_props`` (keys
+:data:`METADATA_KEYS`, values JSON text; :func:`metadata_props`).  Files
+exported before the kit existed have no such entries: the kit then reads the
+same fields from the ``card.json`` beside the file (a model gets its
+metadata on its next export).  Both are checked against each other when both
+are there.
+
+Preprocessing is :func:`zoo.preprocess.to_contract` (validation, air/vacuum,
+resampling, the contract's normalization, the one fill stage): the same code
+the :class:`zoo.predictor.Predictor` uses, and its ONNX backend *is* this
+kit.  Nothing here imports TensorFlow, Keras, tf2onnx, SciPy or the download
+machinery (tested with an import blocker); ``onnx`` is needed only to write
+metadata (:func:`add_metadata`, used by :mod:`zoo.export`).
+"""
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from dataclasses import asdict
+
+import numpy as np
+
+from .card import InputContract, ModelCard, OutputSpec
+from .errors import ArtifactError
+from .preprocess import Prepared, to_contract
+
+__all__ = ["OnnxModel", "metadata_props", "add_metadata", "read_metadata", "contract_from_metadata",
+           "decode", "select_providers", "METADATA_KEYS", "METADATA_VERSION"]
+
+#: version of the metadata layout below (bumped on an incompatible change)
+METADATA_VERSION = "1"
+
+#: the ``metadata_props`` entries written on export (all values are strings; JSON unless noted)
+METADATA_KEYS = {
+    "zoo.metadata_version": "layout version of these entries (plain text)",
+    "zoo.name": "registered model name (plain text)",
+    "zoo.title": "model title (plain text)",
+    "zoo.input_name": "name of the graph input (plain text); a float32 (batch, n_pixels) tensor",
+    "zoo.input_contract": "the card's input contract: wavelength grid, medium, normalization, fill rules",
+    "zoo.output_names": "graph output names, in the card's order",
+    "zoo.outputs": "per output: name, kind (class / regression), classes, labels, units, mean, std",
+    "zoo.class_names": "{classifier head: [class names in softmax order]}",
+    "zoo.units": "{regression output: {label: unit}}",
+    "zoo.trust": "the card's out-of-domain method and threshold ({} when none)",
+    "zoo.paper": "citation, doi, arXiv id of the paper",
+}
+
+
+# --------------------------------------------------------------------------- metadata
+def metadata_props(card: ModelCard, input_name: str = "flux") -> dict[str, str]:
+    """The ``metadata_props`` of ``card``'s ONNX file, as ``{key: string}``."""
+    outputs = [asdict(o) for o in card.outputs]
+    return {
+        "zoo.metadata_version": METADATA_VERSION,
+        "zoo.name": card.name,
+        "zoo.title": card.title,
+        "zoo.input_name": input_name,
+        "zoo.input_contract": json.dumps(asdict(card.input), default=_json_default),
+        "zoo.output_names": json.dumps(card.output_names),
+        "zoo.outputs": json.dumps(outputs, default=_json_default),
+        "zoo.class_names": json.dumps({o.name: list(o.classes) for o in card.outputs if o.kind == "class"}),
+        "zoo.units": json.dumps({o.name: dict(zip(o.labels, o.units))
+                                 for o in card.outputs if o.kind != "class"}),
+        "zoo.trust": json.dumps(card.trust or {}, default=_json_default),
+        "zoo.paper": json.dumps({k: card.paper[k] for k in ("citation", "doi", "arxiv") if k in card.paper}),
+    }
+
+
+def add_metadata(model_proto, card: ModelCard, input_name: str | None = None):
+    """Write :func:`metadata_props` of ``card`` into an ``onnx.ModelProto`` (replacing
+    earlier ``zoo.*`` entries, keeping others); returns the proto."""
+    name = input_name or model_proto.graph.input[0].name
+    props = metadata_props(card, name)
+    keep = [(p.key, p.value) for p in model_proto.metadata_props if p.key not in props]
+    del model_proto.metadata_props[:]
+    for k, v in keep + sorted(props.items()):
+        entry = model_proto.metadata_props.add()
+        entry.key, entry.value = k, v
+    if not model_proto.doc_string:
+        model_proto.doc_string = card.title
+    return model_proto
+
+
+def read_metadata(source) -> dict[str, str]:
+    """``metadata_props`` of an ONNX file path or an ``onnxruntime.InferenceSession``
+    (read through ONNX Runtime: the ``onnx`` package is not needed)."""
+    if isinstance(source, (str, os.PathLike)):
+        import onnxruntime as ort
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        source = ort.InferenceSession(os.fspath(source), opts, providers=["CPUExecutionProvider"])
+    return dict(source.get_modelmeta().custom_metadata_map)
+
+
+def contract_from_metadata(meta: dict[str, str]) -> tuple[InputContract, list[OutputSpec]] | None:
+    """The input contract and outputs stored in ``meta`` (None when it has no ``zoo.*`` entries)."""
+    if "zoo.input_contract" not in meta or "zoo.outputs" not in meta:
+        return None
+    version = meta.get("zoo.metadata_version", "")
+    if version != METADATA_VERSION:
+        raise ArtifactError(f"ONNX metadata layout {version!r} is not the {METADATA_VERSION!r} "
+                            "this version of the zoo reads")
+    contract = InputContract(**json.loads(meta["zoo.input_contract"]))
+    outputs = [OutputSpec(**o) for o in json.loads(meta["zoo.outputs"])]
+    return contract, outputs
+
+
+def _essential(contract: InputContract, outputs: list[OutputSpec]):
+    """What a model computes with (free-text notes and descriptions may be edited later)."""
+    c = {k: v for k, v in asdict(contract).items() if k != "notes"}
+    return c, [{k: v for k, v in asdict(o).items() if k != "description"} for o in outputs]
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"not JSON serializable: {type(obj)}")
+
+
+# --------------------------------------------------------------------------- running
+def gpu_fallback_warning(what: str) -> None:
+    warnings.warn(f"device='gpu' asked for, but {what}; running on the CPU "
+                  "(install the [gpu] extra: tensorflow[and-cuda], onnxruntime-gpu)", RuntimeWarning,
+                  stacklevel=4)
+
+
+def select_providers(device: str = "auto") -> list[str]:
+    """ONNX Runtime execution providers for ``device`` (``"auto"``, ``"cpu"``, ``"gpu"``):
+    CUDA first when asked for (or ``auto``) and available, the CPU always."""
+    import onnxruntime as ort
+    providers = ["CPUExecutionProvider"]
+    if device != "cpu":
+        if "CUDAExecutionProvider" in ort.get_available_providers():
+            providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        elif device == "gpu":
+            gpu_fallback_warning("ONNX Runtime has no CUDA execution provider here")
+    return providers
+
+
+def decode(outputs: list[OutputSpec], raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Network outputs -> class names (and ``<head>_probability``, the probability of the
+    chosen class) per classifier head, labels in their units per regression output
+    (``y = mean + std * output`` where the card standardized the targets)."""
+    result = {}
+    for o in outputs:
+        v = np.asarray(raw[o.name], float)
+        if o.kind == "class":
+            best = np.argmax(v, axis=-1)
+            result[o.name] = np.asarray(o.classes)[best]
+            result[f"{o.name}_probability"] = v[np.arange(v.shape[0]), best] if v.size else v[:, 0]
+        else:
+            if o.mean is not None:
+                v = np.asarray(o.mean) + np.asarray(o.std) * v
+            for j, lab in enumerate(o.labels):
+                result[lab] = v[:, j]
+    return result
+
+
+class OnnxModel:
+    """One exported ONNX model with its input contract, on ONNX Runtime.
+
+    Parameters
+    ----------
+    path : a ``model.onnx`` file or the folder holding it (and, for older exports, ``card.json``).
+    card : the model's :class:`~zoo.card.ModelCard` (default: ``card.json`` beside the file, if
+        any).  The contract comes from the file's ``zoo.*`` metadata_props, else from the card;
+        when both are there they must agree (free-text notes aside), else :class:`ArtifactError`.
+    device : ``"auto"``, ``"cpu"`` or ``"gpu"`` (see :func:`select_providers`).
+    providers, session_options : passed to ``onnxruntime.InferenceSession`` (override ``device``).
+
+    Attributes
+    ----------
+    contract, outputs, output_names, input_name, name, title, metadata (the raw
+    ``metadata_props``), contract_source (``"metadata_props"`` or ``"card.json"``), session.
+    """
+
+    def __init__(self, path, card: ModelCard | None = None, device: str = "auto", providers=None,
+                 session_options=None):
+        import onnxruntime as ort
+        path = os.fspath(path)
+        if os.path.isdir(path):
+            path = os.path.join(path, "model.onnx")
+        if not os.path.isfile(path):
+            raise ArtifactError(f"{path}: no such ONNX file")
+        self.path = path
+        try:
+            self.session = ort.InferenceSession(path, session_options,
+                                                providers=providers or select_providers(device))
+        except Exception as exc:  # noqa: BLE001  (any ONNX Runtime failure is a bad artifact)
+            raise ArtifactError(f"{path}: not a loadable ONNX model ({exc})") from exc
+        self.metadata = read_metadata(self.session)
+        embedded = contract_from_metadata(self.metadata)
+        card_file = os.path.join(os.path.dirname(path), "card.json")
+        if card is None and os.path.exists(card_file):
+            card = ModelCard.from_json(card_file)
+        if card is None and embedded is None:
+            raise ArtifactError(f"{path}: the ONNX file carries no zoo.* metadata_props and there is "
+                                "no card.json beside it; pass card= (an exported card)")
+        if embedded is not None and card is not None:
+            if _essential(embedded[0], embedded[1]) != _essential(card.input, card.outputs):
+                raise ArtifactError(f"{path}: the input contract or outputs in its metadata_props differ "
+                                    "from the card's; the file is not the one the card describes")
+        if embedded is not None:
+            self.contract, self.outputs = embedded
+            self.name = self.metadata.get("zoo.name", "")
+            self.title = self.metadata.get("zoo.title", "")
+            self.contract_source = "metadata_props"
+        else:
+            self.contract, self.outputs = card.input, list(card.outputs)
+            self.name, self.title = card.name, card.title
+            self.contract_source = "card.json"
+        self.input_name = self.session.get_inputs()[0].name
+        graph_outputs = [o.name for o in self.session.get_outputs()]
+        self.output_names = [o.name for o in self.outputs]
+        missing = set(self.output_names) - set(graph_outputs)
+        if missing:
+            raise ArtifactError(f"{path}: outputs {graph_outputs} lack {sorted(missing)}")
+
+    @property
+    def labels(self) -> dict[str, list[str]]:
+        """Class names per classifier head and label names per regression output."""
+        return {o.name: list(o.classes if o.kind == "class" else o.labels) for o in self.outputs}
+
+    # ------------------------------------------------------------------ steps
+    def prepare(self, flux, wavelength=None, *, error=None, mask=None, medium=None) -> Prepared:
+        """Bring a raw spectrum (or a batch sharing one wavelength grid, or a
+        :class:`zoo.spectrum.Spectrum`) onto the contract: :func:`zoo.preprocess.to_contract`."""
+        if hasattr(flux, "flux") and hasattr(flux, "wavelength") and not isinstance(flux, np.ndarray):
+            s = flux
+            return to_contract(s.flux, self.contract, s.wavelength, error=s.error, mask=s.mask,
+                               medium=getattr(s, "medium", None))
+        return to_contract(flux, self.contract, wavelength, error=error, mask=mask, medium=medium)
+
+    def run(self, x, batch_size: int = 1024) -> dict[str, np.ndarray]:
+        """Raw outputs (probabilities, standardized regressions) for ``x`` already on the contract,
+        ``(n, n_pixels)`` float32, run in batches of ``batch_size``."""
+        x = np.asarray(x, np.float32)
+        if x.ndim == 1:
+            x = x[None, :]
+        if x.shape[0] == 0:
+            return {o.name: np.zeros((0, len(o.classes) if o.kind == "class" else len(o.labels)), np.float32)
+                    for o in self.outputs}
+        parts: dict[str, list] = {}
+        for i in range(0, x.shape[0], batch_size):
+            for k, v in self(x[i:i + batch_size]).items():
+                parts.setdefault(k, []).append(v)
+        return {k: np.concatenate(v) for k, v in parts.items()}
+
+    def __call__(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """One ONNX Runtime call on one batch (no splitting)."""
+        x = np.ascontiguousarray(x, np.float32)
+        return dict(zip(self.output_names, self.session.run(self.output_names, {self.input_name: x})))
+
+    def decode(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Raw outputs -> class names and labels in their units (:func:`decode`)."""
+        return decode(self.outputs, raw)
+
+    def predict(self, flux, wavelength=None, *, error=None, mask=None, medium=None,
+                batch_size: int = 1024) -> dict[str, np.ndarray]:
+        """Raw spectrum in, class names / labels with units out: ``decode(run(prepare(...)))``."""
+        prep = self.prepare(flux, wavelength, error=error, mask=mask, medium=medium)
+        return self.decode(self.run(prep.flux, batch_size))
+
+    def __repr__(self):
+        return f"OnnxModel({self.name!r}, contract from {self.contract_source})"
