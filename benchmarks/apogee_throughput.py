@@ -18,6 +18,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
+import zoo  # noqa: E402
+
 
 def bench(fn, x, repeats):
     fn(x)                                            # warm-up (graph tracing, allocations)
@@ -53,7 +55,7 @@ def main(argv=None):
             continue
         flux, _ = read_test_data(d)
         x = np.ascontiguousarray(np.resize(flux, (args.batch, flux.shape[1])), np.float32)
-        model = keras.saving.load_model(os.path.join(d, "model.keras"), safe_mode=True, compile=False)
+        model = zoo.load_model(os.path.basename(d), backend="keras", directory=d).model   # derived from model.onnx
         so = ort.SessionOptions()
         if args.threads:
             so.intra_op_num_threads = args.threads

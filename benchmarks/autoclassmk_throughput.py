@@ -19,16 +19,9 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
+from _timing import best_of  # noqa: E402
 
 
-def best_of(fn, repeats):
-    fn()  # warm-up (graph tracing, session init)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def main():
@@ -37,7 +30,6 @@ def main():
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
 
-    import keras
     import onnxruntime as ort
     import tensorflow as tf
 
@@ -67,8 +59,7 @@ def main():
         source = "untrained model (no exported/autoclassmk)"
     else:
         source = "exported/autoclassmk"
-    from zoo import layers  # noqa: F401
-    model = keras.saving.load_model(os.path.join(d, "model.keras"), safe_mode=True, compile=False)
+    model = zoo.load_model(os.path.basename(d), backend="keras", directory=d).model   # derived from model.onnx
     fn = tf.function(lambda v: model(v, training=False))
     sess = ort.InferenceSession(os.path.join(d, "model.onnx"), providers=["CPUExecutionProvider"])
     names = [o.name for o in sess.get_outputs()]

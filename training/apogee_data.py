@@ -27,7 +27,6 @@ from __future__ import annotations
 import dataclasses
 import glob
 import os
-import shutil
 import time
 
 import numpy as np
@@ -39,7 +38,7 @@ from training.regression import (Standardizer, markdown_mse_table, markdown_scat
                                  plot_pred_vs_label, plot_uncertainty_vs_snr, scatter_table,
                                  standardized_mse_table)
 
-__all__ = ["build_dataset", "archive_dataset", "split_indices", "real_spectra", "ApogeeTask", "reexport",
+__all__ = ["build_dataset", "archive_dataset", "split_indices", "real_spectra", "ApogeeTask",
            "REAL_FILES", "REAL_EXPECTATIONS", "LABELS", "UNITS"]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -474,25 +473,3 @@ class ApogeeTask(Task):
         scat = scatter_table(data["y"], mean + std * zp, data["group"], data["splits"]["test"], data["gnames"],
                              LABELS)
         return {"exported": {"mse": mse, "scatter_test": scat}}
-
-
-def reexport(name: str, export_dir: str | None = None, **model_kwargs) -> None:
-    """Re-export ``exported/<name>/model.keras`` as an uncompiled copy (no optimizer state),
-    keeping the card's metrics, recipe and notes; rewrites ONNX, test data and sha256."""
-    import keras
-
-    import zoo
-    from zoo.card import ModelCard
-    from zoo.export import export_model
-    export_dir = export_dir or os.path.join(ROOT, "exported", name)
-    card = ModelCard.from_json(os.path.join(export_dir, "card.json"))
-    trained = keras.saving.load_model(os.path.join(export_dir, "model.keras"), compile=False)
-    clean = zoo.create_model(name, **model_kwargs)
-    clean.set_weights(trained.get_weights())
-    _, prep = real_spectra(card.input)
-    ref = np.asarray(trained.predict_on_batch(prep.flux)["labels"])
-    new = export_model(clean, card, export_dir, prep.flux, saved_model=True)
-    got = np.asarray(clean.predict_on_batch(prep.flux)["labels"])
-    assert np.array_equal(ref, got), "re-exported weights differ"
-    print(f"re-exported {name}: model.keras {os.path.getsize(os.path.join(export_dir, 'model.keras')) / 1e6:.1f} MB, "
-          f"ONNX max |diff| {new.artifacts['model.onnx']['max_abs_diff_vs_keras']:.2e}")

@@ -12,15 +12,11 @@ Everything but the network is shared with ``training.emission_fc``
 from __future__ import annotations
 
 from training.emission_common import EmissionTask  # (sets the TF environment first)
-from training.emission_fc import evaluate_exported
 from training.skeleton import main
 
 
 class EmissionCNN(EmissionTask):
     name = "emission_cnn"
-
-    def evaluate_exported(self, recipe, ctx):
-        return evaluate_exported(self, recipe, ctx)
 
 
 if __name__ == "__main__":

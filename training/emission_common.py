@@ -191,6 +191,21 @@ class EmissionTask(Task):
 
     quick = {"epochs": 3, "n_emission": 300, "n_absorption": 340, "n_double_peak": 90, "max_minutes": 1.0}
 
+    def evaluate_exported(self, recipe, ctx):
+        """Re-simulate the same data (same seed), score the exported model on its test split
+        with ``--backend``, and the real files."""
+        from zoo.predictor import Predictor
+        data = self.data(recipe, ctx)
+        model = Predictor(ctx.export_dir, backend=ctx.args.backend)
+        te = data["sets"]["test"]
+        pred = model.forward(te["x"])["halpha_class"].argmax(1)
+        cm = np.array([[np.sum((te["y"] == i) & (pred == j)) for j in range(3)] for i in range(3)])
+        return {"test": {"n": int(len(te["y"])), "accuracy": float(np.mean(pred == te["y"])),
+                         "per_class_accuracy": per_class_accuracy(te["y"], pred),
+                         "confusion_matrix": cm.tolist()},
+                "thesis_per_class_accuracy": THESIS_PER_CLASS.get(ctx.model, {}),
+                "real_files": real_results(model)}
+
     # ------------------------------------------------------------------ data
     def data(self, recipe, ctx):
         from zoo.families.emission.simulate import SimConfig, simulate_dataset
@@ -348,7 +363,7 @@ class EmissionTask(Task):
         card.to_json(os.path.join(directory, "card.json"))
         model = Predictor(directory, backend="onnx")
         te = data["sets"]["test"]
-        p = model._forward(te["x"])["halpha_class"]
+        p = model.forward(te["x"])["halpha_class"]
         real = real_results(model)
         ctx.log("real files: " + json.dumps({k: v["class"] if isinstance(v, dict) and "class" in v else v
                                              for k, v in real.items()}))

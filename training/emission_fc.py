@@ -19,27 +19,6 @@ from training.skeleton import main
 class EmissionFC(EmissionTask):
     name = "emission_fc"
 
-    def evaluate_exported(self, recipe, ctx):
-        return evaluate_exported(self, recipe, ctx)
-
-
-def evaluate_exported(task, recipe, ctx):
-    """Re-simulate the same data (same seed), score the exported model on its test split
-    with ``--backend``, and the real files."""
-    import numpy as np
-
-    from training.emission_common import THESIS_PER_CLASS, per_class_accuracy, real_results
-    from zoo.predictor import Predictor
-    data = task.data(recipe, ctx)
-    model = Predictor(ctx.export_dir, backend=ctx.args.backend)
-    te = data["sets"]["test"]
-    pred = model._forward(te["x"])["halpha_class"].argmax(1)
-    cm = np.array([[np.sum((te["y"] == i) & (pred == j)) for j in range(3)] for i in range(3)])
-    return {"test": {"n": int(len(te["y"])), "accuracy": float(np.mean(pred == te["y"])),
-                     "per_class_accuracy": per_class_accuracy(te["y"], pred), "confusion_matrix": cm.tolist()},
-            "thesis_per_class_accuracy": THESIS_PER_CLASS.get(ctx.model, {}),
-            "real_files": real_results(model)}
-
 
 if __name__ == "__main__":
     main(EmissionFC)

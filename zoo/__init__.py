@@ -26,7 +26,7 @@ __version__ = "0.1.0"
 
 def create_model(name: str, **overrides):
     """The untrained Keras model of ``name``: exactly the architecture of
-    ``exported/<name>/model.keras`` (the factory arguments baked into ``name``);
+    ``exported/<name>/`` (the factory arguments baked into ``name``);
     ``overrides`` change factory arguments (e.g. ``seed``)."""
     from .registry import get_entry
     return get_entry(name).build(**overrides)

@@ -4,7 +4,7 @@
     python -m zoo list
     python -m zoo info NAME
     python -m zoo predict NAME spectra/*.fits --backend onnx --out table.csv
-    python -m zoo export NAME                  # regenerate the SavedModel from model.keras
+    python -m zoo export NAME                  # write the derived model.keras and the SavedModel
     python -m zoo verify NAME                  # checksums + ONNX test_data_set_0 on ONNX Runtime
     python -m zoo download NAME... | --all     # fetch published models into the cache, sha256-verified
     python -m zoo publish NAME... | --all [--out dist]   # write release archives, record them in the cards

@@ -5,7 +5,8 @@ artifacts in ``exported/<name>/``.  The card's input contract brings any
 spectrum to the model's grid (:func:`zoo.preprocess.to_contract`); the card's
 outputs turn network outputs into class names or physical units.  Backends:
 
-- ``"keras"``:      ``model.keras`` (safe_mode on) through a compiled ``tf.function``;
+- ``"keras"``:      ``model.keras`` (safe_mode on), or the registered architecture with the
+                    weights of ``model.onnx`` (``zoo.derive``), through a compiled ``tf.function``;
 - ``"onnx"``:       ``model.onnx`` through ONNX Runtime with :class:`zoo.onnx_kit.OnnxModel`,
                     the standalone deployment kit (TensorFlow is never imported);
 - ``"savedmodel"``: the TF SavedModel's serving signature.

@@ -9,7 +9,7 @@ calling the ``register_*`` functions of the core at import time:
   its preset card (``<family>/presets/<preset>.json``), its :class:`~zoo.recipe.Recipe`
   and the factory arguments baked into that name (timm's rule: every trained
   variant has its own name, and ``create_model(name)`` builds exactly what
-  ``exported/<name>/model.keras`` holds);
+  ``exported/<name>/`` holds);
 - :func:`zoo.preprocess.register_normalization`: flux normalizations named by
   input contracts;
 - :func:`register_demo`: what ``python -m zoo demo`` shows for the family;

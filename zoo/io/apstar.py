@@ -53,6 +53,7 @@ import numpy as np
 
 from ..errors import CorruptFileError, SpectrumFileError
 from ..spectrum import Spectrum
+from ._fits import check_complete, is_fits
 
 __all__ = [
     "read_apstar", "looks_like_apstar", "apstar_wavelength", "apstar_bad_mask",
@@ -140,14 +141,6 @@ def _open(path_or_hdul):
     return fits.open(os.fspath(path_or_hdul), memmap=False), True
 
 
-def _is_fits(path) -> bool:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(9) == b"SIMPLE  ="
-    except OSError:
-        return False
-
-
 def looks_like_apstar(path_or_hdul) -> bool:
     """Sniff whether a path (or an open ``HDUList``) is an apStar file.
 
@@ -159,7 +152,7 @@ def looks_like_apstar(path_or_hdul) -> bool:
     from astropy.io import fits
     if not isinstance(path_or_hdul, fits.HDUList):
         path = os.fspath(path_or_hdul)
-        if not os.path.isfile(path) or not _is_fits(path):
+        if not os.path.isfile(path) or not is_fits(path):
             return False
     try:
         with warnings.catch_warnings():
@@ -181,20 +174,6 @@ def looks_like_apstar(path_or_hdul) -> bool:
                     hdul.close()
     except Exception:  # a sniffer must not raise
         return False
-
-
-def _check_complete(hdul, path):
-    """Raise CorruptFileError when an HDU's data run past the end of the file.
-
-    astropy reads lazily and only warns on a truncated file, so a file cut
-    after the HDUs we need would otherwise be read without complaint.
-    """
-    size = os.path.getsize(path)
-    for i, hdu in enumerate(hdul):
-        end = hdul.fileinfo(i)["datLoc"] + hdu.size
-        if end > size:
-            raise CorruptFileError(
-                f"{path}: truncated FITS file (HDU {i} needs {end} bytes, file has {size})")
 
 
 def _row0(arr, name, path):
@@ -266,7 +245,7 @@ def read_apstar(path) -> Spectrum:
                     raise CorruptFileError(
                         f"{path}: apStar file needs flux, error and mask HDUs (1-3), "
                         f"found {len(hdul)} HDUs")
-                _check_complete(hdul, path)
+                check_complete(hdul, path)
                 hdr0 = hdul[0].header.copy()
                 hdr1 = hdul[1].header.copy()
                 flux_all = hdul[1].data

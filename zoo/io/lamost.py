@@ -67,6 +67,7 @@ import numpy as np
 
 from ..errors import CorruptFileError, SpectrumFileError
 from ..spectrum import Spectrum
+from ._fits import check_complete, find_table
 
 __all__ = ["read_lamost", "looks_like_lamost", "lamost_wavelength",
            "LAMOST_LOGLAM0", "LAMOST_DLOGLAM", "LAMOST_ROWS",
@@ -109,15 +110,12 @@ def _magic(path) -> bytes:
 
 def _find_table(hdul):
     """Index of the HDU holding the DR6+ table (``COADD`` first), or None."""
-    from astropy.io import fits
-    order = sorted(range(1, len(hdul)), key=lambda i: hdul[i].name.upper() != "COADD")
-    for i in order:
-        hdu = hdul[i]
-        if isinstance(hdu, (fits.BinTableHDU, fits.TableHDU)):
-            names = {n.upper() for n in (hdu.columns.names or [])}
-            if {"FLUX", "WAVELENGTH"} <= names:
-                return i
-    return None
+    return find_table(hdul, ("FLUX", "WAVELENGTH"), prefer="COADD")
+
+
+#: words of the header's EXTEN0 row description -> row names
+_ROW_WORDS = {"flux": "flux", "inverse": "ivar", "ivar": "ivar", "wavelength": "wavelength",
+              "subcontinuum": "subcontinuum", "andmask": "andmask", "ormask": "ormask"}
 
 
 def looks_like_lamost(path) -> bool:
@@ -143,24 +141,6 @@ def looks_like_lamost(path) -> bool:
                 return _find_table(hdul) is not None
     except Exception:  # a sniffer must not raise
         return False
-
-
-def _check_complete(hdul, path):
-    """CorruptFileError when an HDU's data run past the end of an uncompressed file."""
-    with open(path, "rb") as fh:
-        if fh.read(2) == b"\x1f\x8b":   # gzipped: astropy reports truncation itself
-            return
-    size = os.path.getsize(path)
-    for i, hdu in enumerate(hdul):
-        end = hdul.fileinfo(i)["datLoc"] + hdu.size
-        if end > size:
-            raise CorruptFileError(
-                f"{path}: truncated FITS file (HDU {i} needs {end} bytes, file has {size})")
-
-
-#: words of the header's EXTEN0 row description -> row names
-_ROW_WORDS = {"flux": "flux", "inverse": "ivar", "ivar": "ivar", "wavelength": "wavelength",
-              "subcontinuum": "subcontinuum", "andmask": "andmask", "ormask": "ormask"}
 
 
 def _image_rows(h0, nrows):
@@ -219,7 +199,7 @@ def read_lamost(path) -> Spectrum:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with fits.open(path, memmap=False) as hdul:
-                _check_complete(hdul, path)
+                check_complete(hdul, path)
                 h0 = hdul[0].header.copy()
                 img = hdul[0].data
                 if img is not None and np.ndim(img) == 2:

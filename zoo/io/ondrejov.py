@@ -36,6 +36,7 @@ import numpy as np
 
 from ..errors import CorruptFileError, SpectrumFileError
 from ..spectrum import Spectrum
+from ._fits import check_complete, find_table, is_fits
 
 __all__ = ["read_ondrejov", "looks_like_ondrejov", "ONDREJOV_RESOLVING_POWER"]
 
@@ -46,14 +47,6 @@ _MARKERS = ("COUDE", "CCD700", "ZEISS-2M", "ONDREJOV", "ONDŘEJOV", "ASU.CAS.CZ"
 _HEADER_KEYS = ("OBJECT", "TELESCOP", "INSTRUME", "DATE-OBS", "DATE", "EXPTIME", "RA", "DEC",
                 "BUNIT", "CRVAL1", "CDELT1", "CD1_1", "CRPIX1", "CTYPE1", "TITLE", "DS_IDPUB",
                 "TMID", "FLUX_CAL", "SPEC_CAL")
-
-
-def _is_fits(path) -> bool:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(9) == b"SIMPLE  ="
-    except OSError:
-        return False
 
 
 def _has_marker(*headers) -> bool:
@@ -67,14 +60,7 @@ def _has_marker(*headers) -> bool:
 
 def _table_hdu(hdul):
     """Index of a table with ``spectral`` and ``flux`` columns (case-insensitive), or None."""
-    from astropy.io import fits
-    for i in range(1, len(hdul)):
-        hdu = hdul[i]
-        if isinstance(hdu, (fits.BinTableHDU, fits.TableHDU)):
-            names = {n.lower() for n in (hdu.columns.names or [])}
-            if {"spectral", "flux"} <= names:
-                return i
-    return None
+    return find_table(hdul, ("spectral", "flux"), lower=True)
 
 
 def looks_like_ondrejov(path) -> bool:
@@ -87,7 +73,7 @@ def looks_like_ondrejov(path) -> bool:
     """
     try:
         path = os.fspath(path)
-        if not os.path.isfile(path) or not _is_fits(path):
+        if not os.path.isfile(path) or not is_fits(path):
             return False
         from astropy.io import fits
         with warnings.catch_warnings():
@@ -101,15 +87,6 @@ def looks_like_ondrejov(path) -> bool:
                         and int(h0.get("DC-FLAG", 0) or 0) == 0)
     except Exception:  # a sniffer must not raise
         return False
-
-
-def _check_complete(hdul, path):
-    size = os.path.getsize(path)
-    for i, hdu in enumerate(hdul):
-        end = hdul.fileinfo(i)["datLoc"] + hdu.size
-        if end > size:
-            raise CorruptFileError(
-                f"{path}: truncated FITS file (HDU {i} needs {end} bytes, file has {size})")
 
 
 def read_ondrejov(path) -> Spectrum:
@@ -131,7 +108,7 @@ def read_ondrejov(path) -> Spectrum:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with fits.open(path, memmap=False) as hdul:
-                _check_complete(hdul, path)
+                check_complete(hdul, path)
                 h0 = hdul[0].header.copy()
                 i = _table_hdu(hdul)
                 if i is not None:
