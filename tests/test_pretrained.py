@@ -34,7 +34,8 @@ def test_predict_files_and_labels(models):
     out = models["onnx"].predict(files)
     assert out["spectral_class"].shape == (2,) and set(out) == {"spectral_class", "luminosity_class",
                                                                  "spectral_class_probability",
-                                                                 "luminosity_class_probability"}
+                                                                 "luminosity_class_probability",
+                                                                 "domain_score", "out_of_domain"}
     assert models["onnx"].labels["luminosity_class"] == ["I", "III", "V"]
     # clean standards are classified close to their MK type (within 2 subclasses)
     classes = models["onnx"].labels["spectral_class"]
@@ -84,7 +85,7 @@ def test_cli_predict_skips_bad_file(autoclassmk_exported, tmp_path):
     assert "skipped" in r.stderr and "broken.rbn" in r.stderr and "CorruptFileError" in r.stderr
     lines = out.read_text().splitlines()
     assert lines[0] == ("file,spectral_class,spectral_class_probability,luminosity_class,"
-                        "luminosity_class_probability") and len(lines) == 2
+                        "luminosity_class_probability,domain_score,out_of_domain") and len(lines) == 2
 
 
 def test_cli_list_info_verify(autoclassmk_exported):

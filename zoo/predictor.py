@@ -248,7 +248,7 @@ class Predictor:
         return {**self._decode(raw), **self.domain(prep, raw)}
 
     def predict(self, X, wavelength=None, *, error=None, mask=None, medium=None, instrument=None,
-                return_uncertainty: bool = False, n_realizations: int = 100,
+                return_uncertainty: bool | None = None, n_realizations: int | None = None,
                 error_cap: float = 5.0, seed: int = 0, batch_size: int = 1024) -> dict[str, np.ndarray]:
         """Labels for spectra.
 
@@ -263,10 +263,17 @@ class Predictor:
             specutils objects; default the contract's / vacuum for specutils).
         instrument : the instrument of array input, for contracts with instrument-specific
             steps (``card.input.instrument_steps``); files carry it in their metadata.
-        return_uncertainty : regression models only.  Olney et al. (2020) Sec. 3.5:
-            ``n_realizations`` copies of each spectrum with Gaussian noise drawn from
-            its per-pixel errors, each error capped at ``error_cap`` times the
-            spectrum's mean error; returns the mean as the label and ``<label>_std``.
+        return_uncertainty : regression models only; default (None): on for a regressor
+            whose card has an ``uncertainty`` block (``card.trust["uncertainty"]``).
+            Olney et al. (2020) Sec. 3.5: ``n_realizations`` copies of each spectrum
+            with Gaussian noise drawn from its per-pixel errors (each error capped at
+            ``error_cap`` times the spectrum's mean error), run as one batched call;
+            the label is their mean and ``<label>_std_noise`` their spread.  With the
+            card's calibration, ``<label>_std = hypot(noise_scale * std_noise,
+            sigma_model)`` (what it means: the card's ``trust["uncertainty"]
+            ["description"]``); without, ``<label>_std`` is the spread.  Input
+            without errors gets NaN uncertainties (an explicit ``True`` raises).
+        n_realizations : default: the card's ``uncertainty["n_realizations"]``, else 100.
 
         Returns
         -------
@@ -276,27 +283,41 @@ class Predictor:
         family provides a trust method.  An empty batch gives empty arrays.
         """
         prep = self.prepare(X, wavelength, error=error, mask=mask, medium=medium, instrument=instrument)
+        regressor = not any(o.kind == "class" for o in self.card.outputs)
+        unc = (self.card.trust or {}).get("uncertainty") or {}
+        explicit = return_uncertainty is True
+        if return_uncertainty is None:
+            return_uncertainty = regressor and bool(unc)
         if not return_uncertainty:
             return self.predict_prepared(prep, batch_size)
-        if any(o.kind == "class" for o in self.card.outputs):
+        if not regressor:
             raise TypeError("return_uncertainty is for regression models")
         if prep.error is None:
-            raise ValueError("return_uncertainty needs per-pixel errors: pass error= or read a "
-                             "file that has them")
+            if explicit:
+                raise ValueError("return_uncertainty needs per-pixel errors: pass error= or read a "
+                                 "file that has them")
+            out = self.predict_prepared(prep, batch_size)
+            labels = [lab for o in self.card.outputs for lab in o.labels]
+            return {**out, **{f"{k}_std": np.full(prep.flux.shape[0], np.nan) for k in labels}}
+        n_real = int(n_realizations or unc.get("n_realizations", 100))
         rng = np.random.default_rng(seed)
         err = prep.error.astype(float)
         good = ~prep.mask & (err > 0)
         mean_err = np.array([e[g].mean() if g.any() else 0.0 for e, g in zip(err, good)])
         err = np.where(good, np.minimum(err, error_cap * mean_err[:, None]), 0.0)
-        draws = []
-        for _ in range(n_realizations):
-            noisy = prep.flux + rng.normal(size=prep.flux.shape) * err
-            draws.append(self._decode(self._forward(noisy.astype(np.float32), batch_size)))
+        n = prep.flux.shape[0]
+        noisy = prep.flux[None] + rng.normal(size=(n_real,) + prep.flux.shape) * err[None]
+        draws = self._decode(self._forward(noisy.reshape(n_real * n, -1).astype(np.float32), batch_size))
         result = {}
-        for k in draws[0]:
-            stack = np.stack([d[k] for d in draws])
+        for k, v in draws.items():
+            stack = np.asarray(v, float).reshape(n_real, n)
             result[k] = stack.mean(axis=0)
-            result[f"{k}_std"] = stack.std(axis=0)
+            noise = stack.std(axis=0)
+            if unc and k in unc.get("sigma_model", {}):
+                result[f"{k}_std_noise"] = noise
+                result[f"{k}_std"] = np.hypot(unc["noise_scale"][k] * noise, unc["sigma_model"][k])
+            else:
+                result[f"{k}_std"] = noise
         return {**result, **self.domain(prep, self._forward(prep.flux, batch_size))}
 
     def iter_predict_files(self, paths, progress: bool = False, raise_errors: bool = False, **kw):

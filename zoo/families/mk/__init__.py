@@ -3,9 +3,12 @@
 Contributes: the models ``autoclassmk``, ``autoclassmk_broad`` and
 ``autoclassmk_kerasinit`` (:mod:`.models`, recipes in :mod:`.recipes`,
 preset ``presets/autoclassmk.json``), the MK atlases (:mod:`.atlas`), the
-Sec. II augmentation (:mod:`.augment`) and the demo of ``python -m zoo demo``.
+Sec. II augmentation (:mod:`.augment`), the out-of-domain score ``"mk_standard_fit"``
+(:mod:`.trust`) and the demo of ``python -m zoo demo``.
 """
 from . import models  # noqa: F401  (registers the models)
+from . import trust as _trust
 from .demo import register as _register_demo
 
 _register_demo()
+_trust.register()
