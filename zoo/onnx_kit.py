@@ -33,7 +33,7 @@ from dataclasses import asdict
 
 import numpy as np
 
-from .card import InputContract, ModelCard, OutputSpec
+from .card import InputContract, ModelCard, OutputSpec, _json_default
 from .errors import ArtifactError
 from .preprocess import Prepared, to_contract
 
@@ -122,14 +122,6 @@ def _essential(contract: InputContract, outputs: list[OutputSpec]):
     """What a model computes with (free-text notes and descriptions may be edited later)."""
     c = {k: v for k, v in asdict(contract).items() if k != "notes"}
     return c, [{k: v for k, v in asdict(o).items() if k != "description"} for o in outputs]
-
-
-def _json_default(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(f"not JSON serializable: {type(obj)}")
 
 
 # --------------------------------------------------------------------------- running
