@@ -200,7 +200,7 @@ class AutoClassMK(Task):
         hist = model.fit(sets["train"]["x"], sets["train"]["y"], batch_size=recipe.batch_size,
                          epochs=recipe.epochs, validation_data=(sets["val"]["x"], sets["val"]["y"]),
                          shuffle=True, callbacks=cbs, verbose=2)
-        ctx.load_best(model)     # the best validation checkpoint (Sec. V keeps the best model)
+        ctx.load_best(model)     # the best checkpoint on OUR validation set (libr18 augmentations); the paper monitors its test set
         ctx.run_info.update(epochs_run=len(hist.history["loss"]),
                             best_epoch=int(np.argmin(hist.history["val_loss"])) + 1)
         return hist.history
