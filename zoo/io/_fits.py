@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import os
+import warnings
+from contextlib import contextmanager
 
-from ..errors import CorruptFileError
+from ..errors import CorruptFileError, SpectrumFileError
 
-__all__ = ["is_fits", "check_complete", "find_table"]
+__all__ = ["is_fits", "check_complete", "find_table", "open_fits"]
 
 
 def is_fits(path) -> bool:
@@ -47,3 +49,25 @@ def find_table(hdul, columns, prefer: str | None = None, lower: bool = False):
             if set(columns) <= names:
                 return i
     return None
+
+
+@contextmanager
+def open_fits(path, what: str):
+    """Open ``path`` for a FITS reader: SpectrumFileError when it does not exist; astropy's
+    warnings silenced (it warns on truncation before failing); truncation checked
+    (:func:`check_complete`); any failure to read inside the block becomes a
+    CorruptFileError naming the file and ``what`` it should have been."""
+    from astropy.io import fits
+    if not os.path.isfile(path):
+        raise SpectrumFileError(f"{path}: no such file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with fits.open(path, memmap=False) as hdul:
+                check_complete(hdul, path)
+                yield hdul
+    except CorruptFileError:
+        raise
+    except (OSError, ValueError, TypeError, IndexError, EOFError, KeyError) as exc:
+        raise CorruptFileError(f"{path}: not a readable {what} FITS file "
+                               f"({type(exc).__name__}: {exc})") from exc

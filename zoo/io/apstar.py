@@ -51,9 +51,9 @@ import warnings
 import astropy.units as u
 import numpy as np
 
-from ..errors import CorruptFileError, SpectrumFileError
+from ..errors import CorruptFileError
 from ..spectrum import Spectrum
-from ._fits import check_complete, is_fits
+from ._fits import open_fits, is_fits
 
 __all__ = [
     "read_apstar", "looks_like_apstar", "apstar_wavelength", "apstar_bad_mask",
@@ -233,35 +233,23 @@ def read_apstar(path) -> Spectrum:
     CorruptFileError
         The file is truncated, not valid FITS, or lacks the apStar HDUs.
     """
-    from astropy.io import fits
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise SpectrumFileError(f"{path}: no such file")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # astropy warns on truncation before failing
-            with fits.open(path, memmap=False) as hdul:
-                if len(hdul) < 4:
-                    raise CorruptFileError(
-                        f"{path}: apStar file needs flux, error and mask HDUs (1-3), "
-                        f"found {len(hdul)} HDUs")
-                check_complete(hdul, path)
-                hdr0 = hdul[0].header.copy()
-                hdr1 = hdul[1].header.copy()
-                flux_all = hdul[1].data
-                err_all = hdul[2].data
-                pixmask_all = hdul[3].data
-                if flux_all is None or err_all is None or pixmask_all is None:
-                    raise CorruptFileError(f"{path}: apStar HDU 1, 2 or 3 holds no data")
-                nrows = 1 if np.ndim(flux_all) == 1 else int(np.shape(flux_all)[0])
-                flux = np.array(_row0(flux_all, 1, path), dtype=float)
-                error = np.array(_row0(err_all, 2, path), dtype=float)
-                pixmask = np.array(_row0(pixmask_all, 3, path), dtype=np.int64)
-    except CorruptFileError:
-        raise
-    except (OSError, ValueError, TypeError, IndexError, EOFError, KeyError) as exc:
-        raise CorruptFileError(f"{path}: not a readable apStar FITS file "
-                               f"({type(exc).__name__}: {exc})") from exc
+    with open_fits(path, "apStar") as hdul:
+        if len(hdul) < 4:
+            raise CorruptFileError(
+                f"{path}: apStar file needs flux, error and mask HDUs (1-3), "
+                f"found {len(hdul)} HDUs")
+        hdr0 = hdul[0].header.copy()
+        hdr1 = hdul[1].header.copy()
+        flux_all = hdul[1].data
+        err_all = hdul[2].data
+        pixmask_all = hdul[3].data
+        if flux_all is None or err_all is None or pixmask_all is None:
+            raise CorruptFileError(f"{path}: apStar HDU 1, 2 or 3 holds no data")
+        nrows = 1 if np.ndim(flux_all) == 1 else int(np.shape(flux_all)[0])
+        flux = np.array(_row0(flux_all, 1, path), dtype=float)
+        error = np.array(_row0(err_all, 2, path), dtype=float)
+        pixmask = np.array(_row0(pixmask_all, 3, path), dtype=np.int64)
 
     npix = flux.shape[-1]
     if error.shape != flux.shape or pixmask.shape != flux.shape:

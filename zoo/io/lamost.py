@@ -65,9 +65,9 @@ import warnings
 import astropy.units as u
 import numpy as np
 
-from ..errors import CorruptFileError, SpectrumFileError
+from ..errors import CorruptFileError
 from ..spectrum import Spectrum
-from ._fits import check_complete, find_table
+from ._fits import open_fits, find_table
 
 __all__ = ["read_lamost", "looks_like_lamost", "lamost_wavelength",
            "LAMOST_LOGLAM0", "LAMOST_DLOGLAM", "LAMOST_ROWS",
@@ -191,39 +191,27 @@ def read_lamost(path) -> Spectrum:
         Not a readable FITS file, truncated, or without the LAMOST rows/columns
         (the message names the file and the problem).
     """
-    from astropy.io import fits
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise SpectrumFileError(f"{path}: no such file")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with fits.open(path, memmap=False) as hdul:
-                check_complete(hdul, path)
-                h0 = hdul[0].header.copy()
-                img = hdul[0].data
-                if img is not None and np.ndim(img) == 2:
-                    if img.shape[0] < 3:
-                        raise CorruptFileError(
-                            f"{path}: LAMOST image has {img.shape[0]} rows, expected 5 "
-                            "(flux, ivar, wavelength, andmask, ormask)")
-                    img = np.array(img, dtype=float)
-                    rows = _image_rows(h0, img.shape[0])
-                    cols = {name: img[i] for i, name in enumerate(rows)}
-                    layout = "image"
-                else:
-                    i = _find_table(hdul)
-                    if i is None:
-                        raise CorruptFileError(
-                            f"{path}: neither a 5 x N primary image (DR1-DR5) nor a table with "
-                            "FLUX/WAVELENGTH columns (DR6+) found")
-                    cols = _table_columns(hdul[i], path)
-                    layout = "table"
-    except CorruptFileError:
-        raise
-    except (OSError, ValueError, TypeError, IndexError, EOFError, KeyError) as exc:
-        raise CorruptFileError(f"{path}: not a readable LAMOST FITS file "
-                               f"({type(exc).__name__}: {exc})") from exc
+    with open_fits(path, "LAMOST") as hdul:
+        h0 = hdul[0].header.copy()
+        img = hdul[0].data
+        if img is not None and np.ndim(img) == 2:
+            if img.shape[0] < 3:
+                raise CorruptFileError(
+                    f"{path}: LAMOST image has {img.shape[0]} rows, expected 5 "
+                    "(flux, ivar, wavelength, andmask, ormask)")
+            img = np.array(img, dtype=float)
+            rows = _image_rows(h0, img.shape[0])
+            cols = {name: img[i] for i, name in enumerate(rows)}
+            layout = "image"
+        else:
+            i = _find_table(hdul)
+            if i is None:
+                raise CorruptFileError(
+                    f"{path}: neither a 5 x N primary image (DR1-DR5) nor a table with "
+                    "FLUX/WAVELENGTH columns (DR6+) found")
+            cols = _table_columns(hdul[i], path)
+            layout = "table"
 
     flux = cols["flux"]
     npix = flux.size

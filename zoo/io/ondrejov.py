@@ -34,9 +34,9 @@ import warnings
 import astropy.units as u
 import numpy as np
 
-from ..errors import CorruptFileError, SpectrumFileError
+from ..errors import CorruptFileError
 from ..spectrum import Spectrum
-from ._fits import check_complete, find_table, is_fits
+from ._fits import open_fits, find_table, is_fits
 
 __all__ = ["read_ondrejov", "looks_like_ondrejov", "ONDREJOV_RESOLVING_POWER"]
 
@@ -100,49 +100,37 @@ def read_ondrejov(path) -> Spectrum:
         Not a readable FITS file, truncated, no flux, no wavelength solution,
         or wavelengths that are not increasing optical Angstrom.
     """
-    from astropy.io import fits
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise SpectrumFileError(f"{path}: no such file")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with fits.open(path, memmap=False) as hdul:
-                check_complete(hdul, path)
-                h0 = hdul[0].header.copy()
-                i = _table_hdu(hdul)
-                if i is not None:
-                    hdr = hdul[i].header.copy()
-                    data = hdul[i].data
-                    if data is None or len(data) == 0:
-                        raise CorruptFileError(f"{path}: Ondřejov table holds no rows")
-                    names = {n.lower(): n for n in data.columns.names}
-                    wave = np.array(data[names["spectral"]], dtype=float).ravel()
-                    flux = np.array(data[names["flux"]], dtype=float).ravel()
-                    unit = str(hdr.get(f"TUNIT{data.columns.names.index(names['spectral']) + 1}",
-                                       "Angstrom")).strip()
-                    layout = "table"
-                else:
-                    img = hdul[0].data
-                    if img is None or np.ndim(img) != 1:
-                        raise CorruptFileError(
-                            f"{path}: neither a 1-D primary image with a CRVAL1/CDELT1 wavelength "
-                            "solution nor a table with 'spectral' and 'flux' columns")
-                    if "CRVAL1" not in h0 or not ("CDELT1" in h0 or "CD1_1" in h0):
-                        raise CorruptFileError(f"{path}: 1-D image without a CRVAL1/CDELT1 "
-                                               "wavelength solution in the header")
-                    hdr = h0
-                    flux = np.array(img, dtype=float)
-                    step = float(h0.get("CDELT1", h0.get("CD1_1")))
-                    crpix = float(h0.get("CRPIX1", 1.0))
-                    wave = float(h0["CRVAL1"]) + step * (np.arange(flux.size) + 1.0 - crpix)
-                    unit = str(h0.get("CUNIT1", "Angstrom")).strip() or "Angstrom"
-                    layout = "header"
-    except CorruptFileError:
-        raise
-    except (OSError, ValueError, TypeError, IndexError, EOFError, KeyError) as exc:
-        raise CorruptFileError(f"{path}: not a readable Ondřejov FITS file "
-                               f"({type(exc).__name__}: {exc})") from exc
+    with open_fits(path, "Ondřejov") as hdul:
+        h0 = hdul[0].header.copy()
+        i = _table_hdu(hdul)
+        if i is not None:
+            hdr = hdul[i].header.copy()
+            data = hdul[i].data
+            if data is None or len(data) == 0:
+                raise CorruptFileError(f"{path}: Ondřejov table holds no rows")
+            names = {n.lower(): n for n in data.columns.names}
+            wave = np.array(data[names["spectral"]], dtype=float).ravel()
+            flux = np.array(data[names["flux"]], dtype=float).ravel()
+            unit = str(hdr.get(f"TUNIT{data.columns.names.index(names['spectral']) + 1}",
+                               "Angstrom")).strip()
+            layout = "table"
+        else:
+            img = hdul[0].data
+            if img is None or np.ndim(img) != 1:
+                raise CorruptFileError(
+                    f"{path}: neither a 1-D primary image with a CRVAL1/CDELT1 wavelength "
+                    "solution nor a table with 'spectral' and 'flux' columns")
+            if "CRVAL1" not in h0 or not ("CDELT1" in h0 or "CD1_1" in h0):
+                raise CorruptFileError(f"{path}: 1-D image without a CRVAL1/CDELT1 "
+                                       "wavelength solution in the header")
+            hdr = h0
+            flux = np.array(img, dtype=float)
+            step = float(h0.get("CDELT1", h0.get("CD1_1")))
+            crpix = float(h0.get("CRPIX1", 1.0))
+            wave = float(h0["CRVAL1"]) + step * (np.arange(flux.size) + 1.0 - crpix)
+            unit = str(h0.get("CUNIT1", "Angstrom")).strip() or "Angstrom"
+            layout = "header"
 
     if flux.size < 2 or wave.size != flux.size:
         raise CorruptFileError(f"{path}: {flux.size} flux values for {wave.size} wavelengths")
