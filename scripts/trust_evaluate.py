@@ -392,26 +392,9 @@ class MK:
         fig.savefig(path, dpi=100)
         plt.close(fig)
 
-        fig, axes = plt.subplots(1, 2, figsize=(13, 4))
-        bins = np.logspace(-1.3, 1.6, 60)
-        for ax, m in zip(axes, MK_MODELS):
-            s = self.results[m]["scores"]
-            ax.hist(np.clip(s["validation"], bins[0], bins[-1]), bins, histtype="step", density=True,
-                    label="validation (libr18, own star left out)")
-            ax.hist(np.clip(s["test"], bins[0], bins[-1]), bins, histtype="step", density=True,
-                    label="test (libr18_27)")
-            for kind, sc in self.outside_scores[m].items():
-                ax.hist(np.clip(sc, bins[0], bins[-1]), bins, histtype="step", lw=1.5, alpha=0.8, density=True,
-                        label=kind, ls="--")
-            ax.axvline(1.0, color="k", lw=1)
-            ax.set_xscale("log")
-            ax.set_xlabel("domain_score (1 = threshold)")
-            ax.set_title(m, fontsize=9)
-        axes[0].set_ylabel("density")
-        axes[1].legend(fontsize=6)
-        fig.tight_layout()
-        fig.savefig(os.path.join(IMG, "trust_mk_scores.png"), dpi=100)
-        plt.close(fig)
+        plot_scores({m: {"validation (libr18, own star left out)": self.results[m]["scores"]["validation"],
+                         "test (libr18_27)": self.results[m]["scores"]["test"]} for m in MK_MODELS},
+                    self.outside_scores, np.logspace(-1.3, 1.6, 60), "trust_mk_scores.png")
 
 
 # =============================================================================== APOGEE
@@ -593,18 +576,16 @@ def fit_sigma(err, sn, snr, n_bins: int = 3):
     return float(best[1]), float(best[2])
 
 
-def plot_apogee(ap):
+def plot_scores(inside: dict, outside: dict, bins, filename: str) -> None:
+    """Histograms of domain scores per model: in-domain sets (solid) and outside kinds (dashed)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from scipy.special import erf
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4))
-    bins = np.logspace(-1.3, 2.5, 70)
-    for ax, m in zip(axes, AP_MODELS):
-        for k in AP_SETS:
-            ax.hist(np.clip(ap.results[m]["scores"][k], bins[0], bins[-1]), bins, histtype="step", density=True,
-                    label=f"{k} (simulated)")
-        for kind, sc in ap.outside_scores[m].items():
+    fig, axes = plt.subplots(1, len(inside), figsize=(13, 4))
+    for ax, (m, sets) in zip(axes, inside.items()):
+        for label, sc in sets.items():
+            ax.hist(np.clip(sc, bins[0], bins[-1]), bins, histtype="step", density=True, label=label)
+        for kind, sc in outside[m].items():
             ax.hist(np.clip(sc, bins[0], bins[-1]), bins, histtype="step", lw=1.5, alpha=0.8, density=True,
                     label=kind, ls="--")
         ax.axvline(1.0, color="k", lw=1)
@@ -614,8 +595,17 @@ def plot_apogee(ap):
     axes[0].set_ylabel("density")
     axes[1].legend(fontsize=6)
     fig.tight_layout()
-    fig.savefig(os.path.join(IMG, "trust_apogee_scores.png"), dpi=100)
+    fig.savefig(os.path.join(IMG, filename), dpi=100)
     plt.close(fig)
+
+
+def plot_apogee(ap):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from scipy.special import erf
+    plot_scores({m: {f"{k} (simulated)": ap.results[m]["scores"][k] for k in AP_SETS} for m in AP_MODELS},
+                ap.outside_scores, np.logspace(-1.3, 2.5, 70), "trust_apogee_scores.png")
 
     fig, axes = plt.subplots(2, 3, figsize=(13, 7), sharex=True, sharey=True)
     k = np.linspace(0, 3.5, 141)
