@@ -193,13 +193,40 @@ def tables():
             print(f"| {LABEL[arch]} (ours) | " + " | ".join(f"{100 * pc[c]:.2f} %" for c in
                                                           ("STAR", "GALAXY", "QSO", "UNKNOWN"))
                   + f" | {100 * run['metrics']['average_accuracy']:.2f} % |")
-    for arch in ("racnet",):
-        for task, suffix in TASKS.items():
+    for task, suffix in list(TASKS.items())[1:]:
+        classes = None
+        rows = []
+        for arch in ("fcnet", "cnet", "rcnet", "racnet"):
             run = load_run(f"{arch}_{suffix}")
             if run:
-                t = run["training_run"]
-                print(f"\n{arch}_{suffix}: {t.get('epochs_run')} epochs ({t.get('stopped_by')}), best "
-                      f"{t.get('best_epoch')}, {t.get('wall_time_minutes')} min, {t.get('machine')}")
+                classes = classes or run["data"]["classes"]
+                pc = run["metrics"]["per_class_accuracy"]
+                rows.append(f"| {LABEL[arch]} (ours) | " + " | ".join(f"{100 * pc[c]:.2f} %" for c in classes)
+                            + f" | {100 * run['metrics']['average_accuracy']:.2f} % |")
+        if rows:
+            print(f"\n{task.upper()} per class:\n")
+            print("| model | " + " | ".join(classes) + " | avg/class |")
+            print("|---|" + "---|" * (len(classes) + 1))
+            print("\n".join(rows))
+    runs_table()
+
+
+def runs_table():
+    """The "Training runs" table of docs/racnet.md: every run with its limit, epochs and times."""
+    print("\n| run | command | training limit | epochs (stopped by) | s/epoch (median) | wall time |")
+    print("|---|---|---|---|---|---|")
+    for task, suffix in TASKS.items():
+        for arch in ("racnet", "rcnet", "cnet", "fcnet"):
+            run = load_run(f"{arch}_{suffix}")
+            if not run:
+                continue
+            t, r = run["training_run"], run["recipe"]
+            cmd = f"--task {task}" + ("" if arch == "racnet" else f" --arch {arch} --no-export")
+            stop = t.get("stopped_by")
+            stop = stop if stop != "early stopping" else f"early stopping, best {t.get('best_epoch')}"
+            print(f"| `{arch}_{suffix}` | `python -m training.racnet {cmd}` | {r.get('max_minutes'):g} min | "
+                  f"{t.get('epochs_run')} ({stop}) | {t.get('seconds_per_epoch_median')} | "
+                  f"{t.get('wall_time_minutes')} min |")
 
 
 def main():

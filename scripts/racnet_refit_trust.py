@@ -13,6 +13,14 @@ probes and real LAMOST files through the exported ONNX model).  An export
 made before ``model.keras`` became derived from ``model.onnx`` (the core's
 rule) is brought to that rule when the registered factory reproduces it.  It also
 updates ``runs/<name>/metrics.json`` when present.  Prints the new rates.
+
+    python scripts/racnet_refit_trust.py --select --probe-seed 1001 racnet_fgk
+
+is the selection protocol of docs/racnet.md: it fits the candidate methods and settings
+(``CANDIDATES``) on the same training split and prints, for each, the false flags on the
+in-domain test split (threshold from the validation split, as always) and the flag rates on
+out-of-domain probes drawn with ``--probe-seed`` (not the reported probes: those are drawn with
+``recipe.seed + 23``, training/racnet.py ``PROBE_SEED_OFFSET``).  It writes nothing.
 """
 from __future__ import annotations
 
@@ -20,13 +28,15 @@ import json
 import os
 import sys
 
+import numpy as np
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 
-def refit(name: str, n_ood: int = 150) -> dict:
+def refit(name: str, n_ood: int = 150, probe_seed: int | None = None) -> dict:
     from training.racnet import fit_trust_file, probe_exported
     from training.racnet_data import split, task_data
     from zoo.card import ModelCard
@@ -52,7 +62,7 @@ def refit(name: str, n_ood: int = 150) -> dict:
                 "how": f"zoo.create_model({name!r}) with the ONNX weights (zoo.derive); "
                        f"`python -m zoo export {name}` writes the file"}
     card.to_json(os.path.join(d, "card.json"))
-    out = probe_exported(d, card, CLASSES[recipe.task], recipe, n_ood)
+    out = probe_exported(d, card, CLASSES[recipe.task], recipe, n_ood, probe_seed)
     card.metrics.update(out)
     card.to_json(os.path.join(d, "card.json"))
     run = os.path.join(REPO, "runs", name, "metrics.json")
@@ -66,9 +76,62 @@ def refit(name: str, n_ood: int = 150) -> dict:
     return out
 
 
+#: the candidates compared by --select: (label, fit_trust keyword arguments)
+CANDIDATES = (
+    ("pca_knn (first exports)", {"method": "pca_knn"}),
+    ("pca_knn2, tilt (Legendre degree 1)", {"method": "pca_knn2", "tilt_degree": 1}),
+    ("pca_knn2, Legendre degree 3", {"method": "pca_knn2", "tilt_degree": 3}),
+    ("pca_knn2, Legendre degree 5", {"method": "pca_knn2", "tilt_degree": 5}),
+    ("pca_knn2, running median 64 px", {"method": "pca_knn2", "tilt_kind": "median", "tilt_block": 64}),
+    ("pca_knn2, running median 128 px", {"method": "pca_knn2", "tilt_kind": "median", "tilt_block": 128}),
+)
+
+
+def select(name: str, seed: int, n_ood: int = 150, only=()) -> list:
+    """Flag rates of every candidate on probes drawn with ``seed`` (prepared flux only: the score
+    does not need the network).  Returns rows ``(label, false flags on test, {probe: rate})``."""
+    from training.racnet import ood_probes
+    from training.racnet_data import prepare, split, task_data
+    from zoo.families.lamost_class.trust import fit_trust, score
+    from zoo.preprocess import to_contract
+    from zoo.registry import get_entry
+    entry = get_entry(name)
+    recipe, contract = entry.recipe, entry.card().input
+    data = task_data(recipe, contract, os.path.join(REPO, "runs", "racnet_cache"))
+    tr, va, te = split(data["y"], recipe.test_fraction, recipe.val_fraction, recipe.seed)
+    X = data["X"]
+    probes = {k: prepare(v, contract) if isinstance(v, dict) else to_contract(v, contract).flux
+              for k, v in ood_probes(recipe.task, n_ood, seed, contract.n_pixels).items()}
+    rows = []
+    for label, kw in CANDIDATES:
+        if only and not any(o in label for o in only):
+            continue
+        arrays, thr = fit_trust(X[tr], X[va], seed=recipe.seed, **kw)
+        rates = {k: float(np.mean(score(v, arrays) > thr)) for k, v in probes.items()}
+        rows.append((label, float(np.mean(score(X[te], arrays) > thr)), rates))
+        print(f"{name} seed {seed} | {label} | {rows[-1][1]:.3f} | "
+              + " | ".join(f"{k} {v:.2f}" for k, v in rates.items()), flush=True)
+    return rows
+
+
 def main():
-    for name in sys.argv[1:] or ["racnet_ds1", "racnet_ds2", "racnet_fgk"]:
-        out = refit(name)
+    import argparse
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("names", nargs="*", default=["racnet_ds1", "racnet_ds2", "racnet_fgk"])
+    p.add_argument("--select", action="store_true", help="compare the candidate methods (writes nothing)")
+    p.add_argument("--probe-seed", type=int, default=None,
+                   help="seed of the out-of-domain probes (default: the reported ones, recipe.seed + 23)")
+    p.add_argument("--n-ood", type=int, default=150, help="spectra per out-of-domain probe")
+    p.add_argument("--only", action="append", default=[], help="--select: candidates whose label contains this")
+    a = p.parse_args()
+    if a.select:
+        if a.probe_seed is None:
+            raise SystemExit("--select needs --probe-seed other than the reported probes' (recipe.seed + 23)")
+        for name in a.names:
+            select(name, a.probe_seed, a.n_ood, a.only)
+        return
+    for name in a.names:
+        out = refit(name, a.n_ood, a.probe_seed)
         t = out["trust"]
         print(f"{name}: threshold {t['threshold']}, false flags on the test set {t['false_flag_rate_test']:.3f}; "
               "flagged: " + ", ".join(f"{k} {v:.2f}" for k, v in t["flagged_out_of_domain"].items()))

@@ -1,4 +1,5 @@
 """The committed, trained AutoClassMK: loads offline, both backends agree on real spectra, CLI."""
+import glob
 import os
 import subprocess
 import sys
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 
 import zoo
+from zoo.io import read as read_spectrum
 from zoo.families.mk.atlas import atlas_dir, load_atlas
 from zoo.errors import SpectrumLengthError, WavelengthCoverageError
 
@@ -37,11 +39,49 @@ def test_predict_files_and_labels(models):
                                                                  "luminosity_class_probability",
                                                                  "domain_score", "out_of_domain"}
     assert models["onnx"].labels["luminosity_class"] == ["I", "III", "V"]
-    # clean standards are classified close to their MK type (within 2 subclasses)
+    # Gray's MK types of these standards (MKCLASS libr18_27 names, not the model): B3 V and G0 III
+    assert [read_spectrum(f).meta["spectral_type"] for f in files] == ["B3", "G0"]
+    assert list(out["spectral_class"]) == ["B3", "G0"] and list(out["luminosity_class"]) == ["V", "III"]
+
+
+#: Measured with the exported model (ONNX, libr18_27, 100 spectra): spectral class exact for 92 of
+#: the 98 spectra whose type is one of the network's classes, one class step off for the other 6;
+#: luminosity class exact for 98 of 100.  The floors leave room for a retrained model of the same recipe.
+ATLAS_EXACT_SPECTRAL_MIN = 88      # of 98
+ATLAS_EXACT_LUMINOSITY_MIN = 95    # of 100
+
+
+def test_catalogue_types_of_the_test_atlas(models):
+    """Every libr18_27 spectrum against the type MKCLASS's atlas gives it (its file name).
+
+    These are the training atlas's stars at a lower resolution (the paper's protocol; the
+    grouped-by-star evaluation measures unseen stars): the test guards the exported model and
+    its preprocessing, not generalization.  Types between two of the network's classes (B0.5,
+    A2) count as right when either neighbour is predicted.
+    """
+    from zoo.families.mk.atlas import LUMINOSITY_RELABEL
     classes = models["onnx"].labels["spectral_class"]
-    for f, sc in zip(files, out["spectral_class"]):
-        true = zoo.io.read(f).meta["spectral_type"]
-        assert abs(classes.index(sc) - classes.index(true)) <= 2
+    files = sorted(glob.glob(os.path.join(atlas_dir("libr18_27"), "*.rbn")))
+    assert len(files) == 100
+    out = models["onnx"].predict(files)
+    from zoo.io.rbn import SPECTRAL_CODES
+    codes = {t: float(c) for c, t in SPECTRAL_CODES.items() if t in classes}
+    exact_sp = exact_lum = scorable = 0
+    for f, sc, lc in zip(files, out["spectral_class"], out["luminosity_class"]):
+        meta = read_spectrum(f).meta
+        true, code = meta["spectral_type"], meta["spectral_code"]
+        if true in classes:
+            scorable += 1
+            exact_sp += sc == true
+            assert abs(classes.index(sc) - classes.index(true)) <= 1, (os.path.basename(f), true, sc)
+        else:   # between two classes: one of its neighbours on the network's grid
+            below = max((c for c in classes if codes[c] < code), key=codes.get)
+            above = min((c for c in classes if codes[c] > code), key=codes.get)
+            assert sc in (below, above), (os.path.basename(f), true, sc)
+        exact_lum += lc == LUMINOSITY_RELABEL[meta["luminosity_type"]]
+    assert scorable == 98
+    assert exact_sp >= ATLAS_EXACT_SPECTRAL_MIN, exact_sp
+    assert exact_lum >= ATLAS_EXACT_LUMINOSITY_MIN, exact_lum
 
 
 def test_predict_files_skips_bad_file_and_keeps_the_rest(models, tmp_path):
@@ -79,13 +119,18 @@ def test_cli_predict_skips_bad_file(autoclassmk_exported, tmp_path):
     bad = tmp_path / "broken.rbn"
     bad.write_text("3800.0 1.0\nnot numbers\n")
     good = os.path.join(atlas_dir("libr18_27"), "t100l50p00.rbn")
-    out = tmp_path / "table.csv"
-    r = _cli("predict", "autoclassmk", good, str(bad), "--backend", "onnx", "--out", str(out))
+    r = _cli("predict", "autoclassmk", good, str(bad), "--backend", "onnx")     # a table on stdout
     assert r.returncode == 0, r.stderr
     assert "skipped" in r.stderr and "broken.rbn" in r.stderr and "CorruptFileError" in r.stderr
-    lines = out.read_text().splitlines()
-    assert lines[0] == ("file,spectral_class,spectral_class_probability,luminosity_class,"
-                        "luminosity_class_probability,domain_score,out_of_domain") and len(lines) == 2
+    assert "t100l50p00.rbn" in r.stdout and "1 predicted, 1 skipped" in r.stderr
+    out = tmp_path / "table"                                                     # the batch pipeline
+    r = _cli("predict", "autoclassmk", good, str(bad), "--out", str(out), "--format", "csv", "--no-progress")
+    assert r.returncode == 1 and "1 files failed" in r.stderr, r.stderr
+    assert "broken.rbn" in (out / "errors.jsonl").read_text()
+    lines = (out / "part-000000.csv").read_text().splitlines()
+    assert lines[0].startswith("path,spectral_class,spectral_class_probability,luminosity_class,"
+                               "luminosity_class_probability,spectral_class_p_") and len(lines) == 2
+    assert lines[0].endswith(",domain_score,out_of_domain") and lines[1].startswith(good)
 
 
 def test_cli_list_info_verify(autoclassmk_exported):

@@ -8,7 +8,7 @@ from zoo.errors import (InsufficientDataError, NonFiniteFluxError, SpectrumLengt
 from zoo.families.lamost_class import simulate as S
 from zoo.families.lamost_class.models import CLASSES
 from zoo.families.lamost_class.preprocess import l2_normalize
-from zoo.families.lamost_class.trust import features, fit_trust, score
+from zoo.families.lamost_class.trust import detrend, features, fit_trust, score, score_parts
 from zoo.preprocess import to_contract
 
 #: Table 4 of the paper; the reconstruction must be within +-5 %
@@ -199,18 +199,47 @@ def test_bad_input(contract):
     assert empty.flux.shape == (0, 3899)
 
 
-def test_trust_score_numpy():
+@pytest.mark.parametrize("method", ["pca_knn", "pca_knn2"])
+def test_trust_score_numpy(method):
     rng = np.random.default_rng(0)
-    base = rng.normal(size=(3, 200))
+    base = 1 + np.abs(rng.normal(size=(3, 200)))
     train = base[rng.integers(0, 3, 600)] + 0.05 * rng.normal(size=(600, 200))
     val = base[rng.integers(0, 3, 200)] + 0.05 * rng.normal(size=(200, 200))
-    arrays, thr = fit_trust(train, val, k=4, m=400, k_nn=3, quantile=0.95)
+    arrays, thr = fit_trust(train, val, method=method, k=4, m=400, k_nn=3, quantile=0.95)
     assert features(val, arrays["mean"], arrays["components"]).shape == (200, 5)
+    assert ("tilt_reference" in arrays) == (method == "pca_knn2")
     s_in = score(val, arrays)
     assert np.mean(s_in > thr) <= 0.06
-    outside = rng.normal(size=(20, 200))
+    outside = 1 + rng.normal(size=(20, 200))
     assert np.all(score(outside, arrays) > thr)
+    assert np.all(score(np.ones((2, 200)), arrays) > thr)               # a featureless line
     assert score(np.zeros((0, 200)), arrays).shape == (0,)
+
+
+def test_trust_parts_of_pca_knn2():
+    """The tilt part ignores a tilt in log flux (the reddening / flux-calibration nuisance); the
+    roughness part is 1 at the edges of the training range and only counts outside it."""
+    rng = np.random.default_rng(1)
+    t = np.linspace(-1, 1, 300)
+    x = 1 + 0.3 * np.sin(np.arange(300) / 3.0)[None] + 0.02 * rng.normal(size=(4, 300))
+    tilted = x * np.exp(0.8 * t)[None]
+    np.testing.assert_allclose(detrend(tilted), detrend(x), atol=1e-9)
+    assert np.allclose(np.linalg.norm(detrend(x), axis=1), 1)
+    base = 1 + np.abs(rng.normal(size=(3, 300)))
+    tilt = lambda n: np.exp(rng.normal(0, 0.3, (n, 1)) * t)  # noqa: E731
+    train = base[rng.integers(0, 3, 500)] * tilt(500) + 0.05 * rng.normal(size=(500, 300))
+    val = base[rng.integers(0, 3, 200)] * tilt(200) + 0.05 * rng.normal(size=(200, 300))
+    arrays, thr = fit_trust(train, val, k=4, m=400, k_nn=3)
+    p = score_parts(np.concatenate([np.ones((1, 300)), 1 + rng.normal(size=(1, 300)), train[:50]]), arrays)
+    assert set(p) == {"l2", "tilt", "rough"}
+    assert p["rough"][0] * float(arrays["rough_scale"]) > thr              # a featureless line
+    assert p["rough"][1] * float(arrays["rough_scale"]) > thr              # pure noise
+    assert np.all(p["rough"][2:] <= 1.0)                                    # training spectra: inside the range
+
+
+def test_both_trust_methods_registered():
+    from zoo.registry import trust_method
+    assert trust_method("pca_knn") is trust_method("pca_knn2")
 
 
 # ----------------------------------------------------------------------------- exported models
@@ -226,7 +255,8 @@ def _exported(name):
 def test_exported_loads_and_backends_agree(name):
     onnx = _exported(name)
     card = onnx.card
-    assert card.trust["method"] == "pca_knn" and card.trust["false_flag_rate_test"] <= 0.05
+    from zoo.families.lamost_class.trust import METHOD_FOR_TASK
+    assert card.trust["method"] == METHOD_FOR_TASK[card.recipe["task"]] and card.trust["false_flag_rate_test"] <= 0.05
     assert card.input.flux_normalization == "l2" and card.input.n_pixels == 3899
     sims = S.simulate(["STAR", "F", "G"], 7)
     a = onnx.predict(sims["flux"], error=sims["error"], mask=sims["mask"])
@@ -240,14 +270,17 @@ def test_exported_loads_and_backends_agree(name):
 
 
 def test_fgk_flags_spectra_it_does_not_cover():
-    """Galaxies, M stars and white dwarfs given to the F/G/K model come back out_of_domain at the
-    rates docs/racnet.md reports (fixed sample), F/G/K stars rarely."""
+    """Galaxies, M stars and white dwarfs (the simulator's probe kinds) given to the F/G/K model come
+    back out_of_domain at about the rates docs/racnet.md reports (pca_knn2; fixed sample of 40 each:
+    GALAXY 0.90, M 0.80, WD 0.85 when written), F/G/K stars rarely (0.075; target <= 0.05 on large
+    samples, 0.035 on the test split), and so do a flat line and pure noise."""
     m = _exported("racnet_fgk")
+    assert m.card.trust["method"] == "pca_knn2"
     rates = {}
     for kind in ("GALAXY", "M", "WD", "F", "G", "K"):
         s = S.simulate([kind] * 40, 11)
         rates[kind] = float(np.mean(m.predict(s["flux"], error=s["error"], mask=s["mask"])["out_of_domain"]))
-    assert rates["GALAXY"] >= 0.6 and rates["M"] >= 0.5 and rates["WD"] >= 0.75, rates
+    assert rates["GALAXY"] >= 0.75 and rates["M"] >= 0.65 and rates["WD"] >= 0.75, rates
     assert np.mean([rates[k] for k in "FGK"]) <= 0.1, rates
     assert m.predict(np.ones((3, 3899)))["out_of_domain"].all()                 # a flat line
     assert m.predict(1 + np.random.default_rng(0).normal(size=(3, 3899)))["out_of_domain"].all()   # noise

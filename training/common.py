@@ -1,4 +1,5 @@
-"""Pieces the training modules share: seeding, schedules, callbacks, reports, plots.
+"""Pieces the training modules share: seeding, the multi-worker strategy, schedules, callbacks,
+reports, plots.
 
 The run itself (CLI, outputs, export) is :mod:`training.skeleton`.
 """
@@ -16,7 +17,8 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import numpy as np  # noqa: E402
 
-__all__ = ["set_determinism", "step_decay", "early_stopping_probe", "EpochTimer", "standard_callbacks",
+__all__ = ["set_determinism", "cluster_spec", "multi_worker_strategy", "step_decay", "early_stopping_probe",
+           "EpochTimer", "standard_callbacks",
            "classification_summary", "plot_history", "plot_confusion",
            "write_json", "machine_description"]
 
@@ -27,6 +29,103 @@ def set_determinism(seed: int) -> None:
     import tensorflow as tf
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
+
+
+def cluster_spec(environ=None) -> dict:
+    """This process's place in a multi-worker cluster, from ``TF_CONFIG`` (the JSON that
+    ``tf.distribute.cluster_resolver.TFConfigClusterResolver`` reads).
+
+    Returns ``{"tf_config": bool, "workers": n, "task_type", "task_index", "is_chief"}``.
+    The chief is the ``chief`` task when the cluster names one, else ``worker`` 0 (the
+    ``MultiWorkerMirroredStrategy`` convention); without ``TF_CONFIG`` this process is a
+    single worker and the chief.
+    """
+    raw = (os.environ if environ is None else environ).get("TF_CONFIG", "").strip()
+    if not raw:
+        return {"tf_config": False, "workers": 1, "task_type": "worker", "task_index": 0, "is_chief": True}
+    conf = json.loads(raw)
+    cluster, task = conf.get("cluster") or {}, conf.get("task") or {}
+    kind, index = task.get("type", "worker"), int(task.get("index", 0))
+    if kind not in ("chief", "worker"):
+        raise SystemExit(f"TF_CONFIG task type {kind!r}: --distributed runs 'chief' and 'worker' tasks only")
+    workers = len(cluster.get("chief", [])) + len(cluster.get("worker", []))
+    chief = kind == "chief" or (kind == "worker" and index == 0 and not cluster.get("chief"))
+    return {"tf_config": True, "workers": workers, "task_type": kind, "task_index": index, "is_chief": chief}
+
+
+def multi_worker_strategy(log=print):
+    """``(tf.distribute.MultiWorkerMirroredStrategy, cluster_spec())`` for ``--distributed``.
+
+    ``TF_CONFIG`` in the environment decides the cluster; without it the strategy
+    runs one worker (all local devices) and says so.  Create it before any other
+    TensorFlow op of the process (collective ops are configured at startup).
+    """
+    import tensorflow as tf
+    info = cluster_spec()
+    if not info["tf_config"]:
+        log("--distributed without TF_CONFIG: training on this machine only (a single-worker "
+            "MultiWorkerMirroredStrategy); set TF_CONFIG on every worker to train on several")
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    _patch_keras_symbolic_build()
+    info["replicas"] = int(strategy.num_replicas_in_sync)
+    if info["tf_config"]:
+        log(f"--distributed: {info['task_type']} {info['task_index']} of {info['workers']} workers "
+            f"({info['replicas']} replicas in sync){' (chief)' if info['is_chief'] else ''}")
+    return strategy, info
+
+
+def _patch_keras_symbolic_build() -> None:
+    """Work around Keras 3's ``TensorFlowTrainer._maybe_symbolic_build`` under a multi-worker strategy.
+
+    Before the first step, ``fit``/``evaluate`` take one batch of the distributed dataset
+    and average it across replicas with ``strategy.reduce("MEAN", ...)``, only to learn its
+    shapes and dtypes; with ``MultiWorkerMirroredStrategy`` across processes that reduce
+    fails ("Attempt to convert a value (PerReplica...) ... to a Tensor", Keras 3.15).  The
+    patch takes this worker's first local replica batch instead (same shapes, no collective).
+    Likewise each step's logs (scalar losses and metrics) are averaged across workers with
+    ``strategy.reduce("MEAN", v, axis=0)``, which fails on a scalar ("Invalid reduction
+    dimension 0 for input with 0 dimensions"); the patched ``reduce_per_replica`` averages
+    scalars with ``axis=None``.  Idempotent; only multi-worker strategies take the new paths.
+    """
+    try:
+        from keras.src import tree
+        from keras.src.backend.tensorflow import trainer as tf_trainer
+        from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
+    except ImportError:  # pragma: no cover  (another Keras layout: leave it alone)
+        return
+    if getattr(TensorFlowTrainer._maybe_symbolic_build, "_zoo_patched", False):
+        return
+    import tensorflow as tf
+    original = TensorFlowTrainer._maybe_symbolic_build
+    original_reduce = tf_trainer.reduce_per_replica
+
+    def _local(strategy, v):
+        return strategy.experimental_local_results(v)[0] if isinstance(v, tf.distribute.DistributedValues) else v
+
+    def reduce_per_replica(values, strategy, reduction):
+        # the step's logs are scalars: Keras reduces them with axis=0 across workers, which fails
+        if reduction in ("auto", "mean") and tf_trainer._collective_all_reduce_multi_worker(strategy):
+            def _mean(v):
+                rank = getattr(_local(strategy, v).shape, "rank", 0)
+                return strategy.reduce("MEAN", v, axis=0 if rank else None)
+            return tree.map_structure(_mean, values)
+        return original_reduce(values, strategy, reduction)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        if self._distribute_strategy is None or iterator is None:
+            return original(self, iterator=iterator, data_batch=data_batch)
+        for _, _, it in iterator:
+            batch = next(it)
+            break
+        else:
+            return None
+        local = tree.map_structure(lambda v: _local(self.distribute_strategy, v), batch)
+        with self.distribute_strategy.scope():
+            self._symbolic_build(data_batch=local)
+
+    _maybe_symbolic_build._zoo_patched = True
+    TensorFlowTrainer._maybe_symbolic_build = _maybe_symbolic_build
+    tf_trainer.reduce_per_replica = reduce_per_replica
 
 
 def step_decay(initial: float, drop: float, every: int):

@@ -15,7 +15,8 @@ the exact command).  :func:`run` is the same for every model:
     set_determinism -> data -> build -> fit -> evaluate -> plots -> export
     -> after_export -> report
 
-with the same outputs under ``runs/<model>/`` (or ``--out``): ``tensorboard/``,
+(``--distributed``: build and fit under a ``MultiWorkerMirroredStrategy``, see
+:func:`run`) with the same outputs under ``runs/<model>/`` (or ``--out``): ``tensorboard/``,
 ``history.csv``, ``best.keras``, ``metrics.json``, ``report.md`` and the plots
 ``<model>_*.png`` (copied to ``docs/img/`` with ``--docs``).  Exports follow
 one rule (:func:`export_location`): ``--export-dir``, else (``--quick``)
@@ -45,7 +46,11 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: Short spellings of the old scripts, kept so that documented commands still work.
 ALIASES = {"learning_rate": ("--lr",), "batch_size": ("--batch",)}
 #: Flags every model has besides its recipe fields (their ``dest`` names).
-COMMON = ("model", "quick", "out", "no_export", "export_dir", "evaluate", "docs", "backend")
+COMMON = ("model", "quick", "out", "no_export", "export_dir", "evaluate", "docs", "backend", "distributed",
+          "evaluate_sample")
+#: ``--evaluate-sample`` draws its data with the recipe's seed plus this (fresh spectra, not the
+#: first ones of the training run's simulation), unless ``--seed`` is given.
+SAMPLE_SEED_OFFSET = 1000
 _ARCH = "arch."   # dest prefix of architecture (factory) flags
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool}
 
@@ -216,10 +221,18 @@ def parser_for(recipe, description: str = "", *, models=(), default_model: str |
     g.add_argument("--no-export", action="store_true", help="train and evaluate only")
     g.add_argument("--evaluate", action="store_true",
                    help="only score the exported model (no training)")
+    g.add_argument("--evaluate-sample", action="store_true",
+                   help="--evaluate on a small fixed sample: the data of the --quick recipe (fewer spectra, drawn "
+                        "with seed + 1000 unless --seed is given) through the exported model (not the quick "
+                        "one); writes under <out>_sample")
     g.add_argument("--backend", default="onnx", choices=["keras", "onnx", "savedmodel"],
                    help="backend for --evaluate (default: onnx)")
     g.add_argument("--docs", action="store_true",
                    help="also copy the plots into docs/img/ (the committed run; not with --quick)")
+    g.add_argument("--distributed", action="store_true",
+                   help="train with tf.distribute.MultiWorkerMirroredStrategy; TF_CONFIG in the environment "
+                        "names the cluster (without it: one worker). Global batch = the recipe's batch; only "
+                        "the chief writes outputs and exports")
     aliases = {**ALIASES, **(aliases or {})}
     r = p.add_argument_group(f"recipe ({type(recipe).__module__}.{type(recipe).__name__})")
     hints = {f.name: f.type for f in dataclasses.fields(recipe)}
@@ -287,10 +300,16 @@ def make_context(task: Task, argv=None, log: Callable = print):
                    default_model=task.name, arch_defaults=entry.defaults, aliases=task.aliases,
                    add_arguments=task.add_arguments, prog=f"python -m {module}" if module else None)
     args = p.parse_args(argv)
-    recipe = recipe_from_args(entry.recipe, args, task.quick if args.quick else None)
+    if args.evaluate_sample:
+        args.evaluate = True
+    recipe = recipe_from_args(entry.recipe, args, task.quick if args.quick or args.evaluate_sample else None)
+    if args.evaluate_sample and "seed" not in vars(args):
+        recipe = recipe.replace(seed=recipe.seed + SAMPLE_SEED_OFFSET)
     out = os.path.abspath(args.out or os.path.join(REPO, "runs", entry.name)).rstrip("/")
     if args.quick and not out.endswith("_quick"):
         out += "_quick"
+    elif args.evaluate_sample and not out.endswith("_sample"):
+        out += "_sample"
     ctx = Context(model=entry.name, entry=entry, out=out,
                   export_dir=export_location(entry.name, export_dir=args.export_dir, quick=args.quick, out=out),
                   export=not args.no_export, quick=args.quick, docs=args.docs and not args.quick,
@@ -311,9 +330,27 @@ def card_for(recipe, ctx: Context):
 
 # ----------------------------------------------------------------------------- the skeleton
 def run(task: Task, recipe, ctx: Context) -> dict:
-    """Train, evaluate, export and report one model; returns what ``metrics.json`` holds."""
+    """Train, evaluate, export and report one model; returns what ``metrics.json`` holds.
+
+    With ``--distributed`` (``ctx.args.distributed``) the model is built, compiled and
+    fitted inside ``tf.distribute.MultiWorkerMirroredStrategy().scope()`` (the cluster
+    from ``TF_CONFIG``; the tasks' ``model.fit`` on arrays becomes a ``tf.data`` pipeline
+    auto-sharded across the workers, with the recipe's batch size as the global batch).
+    Every worker runs the same recipe and seed, so the data and the shuffling agree;
+    the variables start from the chief's values.  After ``fit`` the weights move into a
+    plain (undistributed) copy of the model, which the chief alone evaluates, plots,
+    exports and reports; the other workers write their training outputs (checkpoints,
+    TensorBoard, history) to a temporary directory that is removed when they finish.
+    """
     from training.common import set_determinism
     t_start = time.time()
+    strategy = None
+    if getattr(ctx.args, "distributed", False):
+        from training.common import multi_worker_strategy
+        strategy, cluster = multi_worker_strategy(log=ctx.log)   # before any other TF op
+        ctx.run_info["distributed"] = dict(cluster)
+        if not cluster["is_chief"]:
+            return _run_worker(task, recipe, ctx, strategy, cluster)
     stages = {}
 
     def stage(name, fn, *a):
@@ -327,9 +364,12 @@ def run(task: Task, recipe, ctx: Context) -> dict:
             + (f"\n  export {ctx.export_dir}" if ctx.export else "  (no export)"))
     set_determinism(recipe.seed)
     data = stage("data", task.data, recipe, ctx)
-    model = stage("build", task.build, recipe, ctx)
-    ctx.history = {k: [float(v) for v in vals] for k, vals in (stage("fit", task.fit, model, data, recipe, ctx)
-                                                               or {}).items()}
+    with _scope(strategy):
+        model = stage("build", task.build, recipe, ctx)
+        ctx.history = {k: [float(v) for v in vals] for k, vals in (stage("fit", task.fit, model, data, recipe, ctx)
+                                                                   or {}).items()}
+    if strategy is not None:
+        model = _undistributed(task, model, recipe, ctx)
     if ctx.timer is not None and getattr(ctx.timer, "times", None):
         import numpy as np
         ctx.run_info.setdefault("seconds_per_epoch_median", round(float(np.median(ctx.timer.times)), 2))
@@ -369,6 +409,42 @@ def run(task: Task, recipe, ctx: Context) -> dict:
     return result
 
 
+def _scope(strategy):
+    import contextlib
+    return contextlib.nullcontext() if strategy is None else strategy.scope()
+
+
+def _undistributed(task: Task, model, recipe, ctx: Context):
+    """A plain copy of a model built under a strategy (its predict runs on this worker alone)."""
+    plain = task.build(recipe, ctx)
+    plain.set_weights(model.get_weights())
+    return plain
+
+
+def _run_worker(task: Task, recipe, ctx: Context, strategy, cluster: dict) -> dict:
+    """A non-chief worker of ``--distributed``: the same data, build and fit as the chief (the
+    collective steps need every worker), its outputs in a temporary directory, then nothing:
+    the chief evaluates, exports and reports."""
+    import tempfile
+    from training.common import set_determinism
+    tmp = tempfile.mkdtemp(prefix=f"{ctx.model}_{cluster['task_type']}{cluster['task_index']}_")
+    ctx.out, ctx.export_dir, ctx.export, ctx.docs = tmp, os.path.join(tmp, "exported", ctx.model), False, False
+    ctx.log(f"{ctx.model}: {ctx.command}\n  {cluster['task_type']} {cluster['task_index']} (not the chief): "
+            f"training outputs in {tmp} (removed at the end); the chief writes the run and the export")
+    t0 = time.time()
+    try:
+        set_determinism(recipe.seed)
+        data = task.data(recipe, ctx)
+        with strategy.scope():
+            model = task.build(recipe, ctx)
+            history = task.fit(model, data, recipe, ctx) or {}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    ctx.log(f"{cluster['task_type']} {cluster['task_index']}: done in {(time.time() - t0) / 60:.1f} min")
+    return {"model": ctx.model, "command": ctx.command, "distributed": dict(cluster), "exported_to": None,
+            "history": {k: [float(v) for v in vals] for k, vals in history.items()}}
+
+
 def _export(task: Task, model, data, metrics: dict, recipe, ctx: Context):
     """Export an uncompiled copy of ``model`` (no optimizer state in ``model.keras``) with the
     run's card: :func:`card_for`, the task's card metrics, completed by the task."""
@@ -392,11 +468,18 @@ def _write_report(task: Task, metrics: dict, ctx: Context, training_run: dict, t
 
 
 def evaluate_exported(task: Task, recipe, ctx: Context) -> dict:
-    """``--evaluate``: score the exported model without training (writes ``evaluation.json/.md``)."""
+    """``--evaluate``: score the exported model without training (writes ``evaluation.json/.md``).
+
+    ``--evaluate-sample``: the same on the data of the task's ``--quick`` recipe drawn with the
+    seed + :data:`SAMPLE_SEED_OFFSET` (a small fixed sample of the distribution the card's
+    metrics were measured on, none of it the training run's first spectra), for a fast check
+    of the export against its card (``tests/test_evaluate_exported.py``)."""
     t0 = time.time()
     os.makedirs(ctx.out, exist_ok=True)
     metrics = task.evaluate_exported(recipe, ctx)
     info = {"command": ctx.command, "exported_dir": ctx.export_dir, "backend": ctx.args.backend,
+            "sample": bool(getattr(ctx.args, "evaluate_sample", False)),
+            **({"recipe": recipe.to_dict()} if getattr(ctx.args, "evaluate_sample", False) else {}),
             "wall_time_minutes": round((time.time() - t0) / 60, 1), "machine": machine_description()}
     write_json({"evaluation": info, "metrics": metrics}, ctx.path("evaluation.json"))
     _write_report(task, metrics, ctx, info, title=f"evaluation of {ctx.export_dir} ({ctx.args.backend})",

@@ -3,7 +3,9 @@
     python -m zoo demo                        # the bundled real spectra through every trained model
     python -m zoo list
     python -m zoo info NAME
-    python -m zoo predict NAME spectra/*.fits --backend onnx --out table.csv
+    python -m zoo predict NAME spectra/*.fits --backend onnx   # a table on stdout
+    python -m zoo predict NAME 'archive/**/*.fits' --out DIR [--engine local|dask] [--format parquet|csv]
+                                               # archive scale: Parquet shards, resumable (docs/scale.md)
     python -m zoo export NAME                  # write the derived model.keras and the SavedModel
     python -m zoo verify NAME                  # checksums + ONNX test_data_set_0 on ONNX Runtime
     python -m zoo download NAME... | --all     # fetch published models into the cache, sha256-verified
@@ -13,7 +15,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
 
@@ -54,33 +55,24 @@ def _plain(row):
 
 
 def _cmd_predict(args):
+    if args.out:
+        return _cmd_predict_archive(args)
+    for opt in ("engine", "scheduler", "workers", "shard_size", "max_shards", "onnx_threads", "readers"):
+        if getattr(args, opt) not in (None, "local"):
+            print(f"error: --{opt.replace('_', '-')} is for the batch pipeline: give --out DIR", file=sys.stderr)
+            return 2
     import zoo
-    model = zoo.load_model(args.name, backend=args.backend)
+    model = zoo.load_model(args.name, backend=args.backend or "keras")
     kw = {"return_uncertainty": True} if args.uncertainty else {}
     results = model.iter_predict_files(args.files, progress=len(args.files) > 1 and not args.no_progress, **kw)
     rows, n_failed = [], 0
-    fh = writer = None
-    try:
-        for path, row, why in results:
-            if row is None:
-                n_failed += 1
-                print(f"skipped {path}: {why}", file=sys.stderr)
-                continue
-            row = _plain(row)
-            rows.append(row)
-            if args.out:  # written and flushed row by row: an interrupted batch keeps what it computed
-                if writer is None:
-                    fh = open(args.out, "w", newline="")
-                    writer = csv.DictWriter(fh, fieldnames=list(row))
-                    writer.writeheader()
-                writer.writerow(row)
-                fh.flush()
-    finally:
-        if fh is not None:
-            fh.close()
-    if rows and args.out:
-        print(f"wrote {len(rows)} rows to {args.out}")
-    elif rows:
+    for path, row, why in results:
+        if row is None:
+            n_failed += 1
+            print(f"skipped {path}: {why}", file=sys.stderr)
+            continue
+        rows.append(_plain(row))
+    if rows:
         cols = list(rows[0])
         width = {c: max(len(c), *(len(_fmt(r[c])) if c != "file" else len(os.path.basename(r[c]))
                                   for r in rows)) for c in cols}
@@ -90,6 +82,38 @@ def _cmd_predict(args):
                             for c in cols))
     print(f"{len(rows)} predicted, {n_failed} skipped", file=sys.stderr)
     return 0 if rows or not n_failed else 1
+
+
+def _cmd_predict_archive(args):
+    """``--out DIR``: the streaming, resumable batch pipeline of :mod:`zoo.batch`."""
+    from zoo.batch import predict_archive
+    if os.path.splitext(args.out)[1].lower() in (".csv", ".parquet", ".tsv") and not os.path.isdir(args.out):
+        print(f"error: --out is a directory (Parquet shards, or CSV ones with --format csv), "
+              f"not a table file: {args.out}", file=sys.stderr)
+        return 2
+    try:
+        res = predict_archive(args.name, args.files, args.out, engine=args.engine, fmt=args.format,
+                              backend=args.backend or "onnx", batch_size=args.batch_size,
+                              shard_size=args.shard_size or 1000, readers=args.readers,
+                              scheduler=args.scheduler, workers=args.workers, max_shards=args.max_shards,
+                              onnx_threads=args.onnx_threads,
+                              progress=not args.no_progress,
+                              predict_kw={"return_uncertainty": True} if args.uncertainty else {})
+    except KeyboardInterrupt:
+        print(f"interrupted: the shards written so far are kept in {args.out}; run the same command "
+              "again to go on", file=sys.stderr)
+        return 130
+    print(f"{res.n_files} files in {res.n_shards} shards: {res.shards_skipped} were done before, "
+          f"{res.shards_written} written now ({res.rows} rows, {res.seconds:.1f} s) in {res.out}",
+          file=sys.stderr)
+    for shard, why in res.failed_shards:
+        print(f"shard {shard} failed (it is redone on the next run): {why}", file=sys.stderr)
+    if not res.complete:
+        left = res.n_shards - res.shards_skipped - res.shards_written
+        print(f"{left} shards left: run the same command again to go on", file=sys.stderr)
+    if res.failed:
+        print(f"{res.failed} files failed: see {os.path.join(res.out, 'errors.jsonl')}", file=sys.stderr)
+    return 1 if res.failed or res.failed_shards else 0
 
 
 def _cmd_demo(args):
@@ -206,11 +230,29 @@ def main(argv=None):
     sub.add_parser("list", help="registered models and whether they are trained")
     p = sub.add_parser("info", help="print a model's card")
     p.add_argument("name")
-    p = sub.add_parser("predict", help="predict labels for spectrum files")
+    p = sub.add_parser("predict", help="predict labels for spectrum files (a table, or an archive with --out DIR)")
     p.add_argument("name")
-    p.add_argument("files", nargs="+", help="spectrum files (.rbn, apStar FITS, ...)")
-    p.add_argument("--backend", default="keras", choices=["keras", "onnx", "savedmodel"])
-    p.add_argument("--out", help="write a CSV table here instead of printing")
+    p.add_argument("files", nargs="+", help="spectrum files (.rbn, apStar FITS, ...); with --out also "
+                   "directories and quoted globs ('archive/**/*.fits')")
+    p.add_argument("--backend", default=None, choices=["keras", "onnx", "savedmodel"],
+                   help="default: keras for a printed table, onnx with --out")
+    p.add_argument("--out", metavar="DIR", help="the batch pipeline: Parquet (or CSV) shards, an error log "
+                   "and a manifest in DIR; resumes an interrupted run (docs/scale.md)")
+    p.add_argument("--engine", default="local", choices=["local", "dask"],
+                   help="with --out: this process, or dask.distributed workers (the [scale] extra)")
+    p.add_argument("--format", default="parquet", choices=["parquet", "csv"], help="with --out: shard format")
+    p.add_argument("--batch-size", type=int, default=256, help="with --out: spectra per model call")
+    p.add_argument("--shard-size", type=int, default=None, help="with --out: files per shard (default 1000)")
+    p.add_argument("--readers", type=int, default=None,
+                   help="with --out: reader threads (default: CPUs, local; 2 per Dask worker)")
+    p.add_argument("--scheduler", default=None, help="--engine dask: a scheduler address (tcp://host:8786) or "
+                   "scheduler file (.json); default a LocalCluster")
+    p.add_argument("--workers", type=int, default=None, help="--engine dask: LocalCluster workers (default 2)")
+    p.add_argument("--onnx-threads", type=int, default=None,
+                   help="with --out: ONNX Runtime threads per model session (default one per core; "
+                   "1 with one Dask worker per core)")
+    p.add_argument("--max-shards", type=int, default=None,
+                   help="with --out: stop after writing this many shards (the next run goes on)")
     p.add_argument("--uncertainty", action="store_true", help="regressors: add <label>_std columns")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p = sub.add_parser("demo", help="classify the bundled real spectra with the trained models")

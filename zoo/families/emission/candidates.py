@@ -1,10 +1,11 @@
 """Archive-scale candidate search (Podsztavek 2017, Sec. 9.4, Figs. 9.5-9.6): rank emission and
 double-peak candidates and draw a PNG gallery, with the out-of-domain ones set apart.
 
-    # 1. class probabilities per file, the zoo's batch path (LAMOST files need no blur):
-    mkdir -p runs/lamost && python -m zoo predict emission_cnn ../shared/data/lamost/*.fits --out runs/lamost/predictions.csv
-    # 2. ranked candidates and galleries from that table:
-    python -m zoo.families.emission.candidates --predictions runs/lamost/predictions.csv --out runs/lamost
+    # 1. class probabilities per file, the zoo's batch pipeline (LAMOST files need no blur;
+    #    Parquet shards, resumable, any archive size: docs/scale.md):
+    python -m zoo predict emission_cnn '../shared/data/lamost/*.fits' --out runs/lamost/predictions
+    # 2. ranked candidates and galleries from that output directory:
+    python -m zoo.families.emission.candidates --predictions runs/lamost/predictions --out runs/lamost
     # or in one go from files (each through its instrument's thesis path, all three probabilities):
     python -m zoo.families.emission.candidates ../shared/data/lamost/*.fits --out runs/lamost
 
@@ -23,7 +24,7 @@ import sys
 
 import numpy as np
 
-__all__ = ["rank_candidates", "draw_gallery", "predict_table", "main"]
+__all__ = ["rank_candidates", "draw_gallery", "predict_table", "read_predictions", "main"]
 
 INTERESTING = ("emission", "double-peak")
 
@@ -49,16 +50,31 @@ def predict_table(model, files, progress: bool = False) -> list[dict]:
     return rows
 
 
-def _read_csv(path) -> list[dict]:
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
+HEAD = "halpha_class"
+
+
+def read_predictions(path) -> list[dict]:
+    """Rows of ``python -m zoo predict emission_cnn ... --out DIR`` (its Parquet or CSV shards,
+    :func:`zoo.batch.read_rows`), or of a CSV table with :func:`predict_table`'s columns, as
+    :func:`predict_table` gives them (``file``, ``p_<class>``, typed values)."""
+    if os.path.isdir(path):
+        from zoo.batch import read_rows
+        rows = read_rows(path)
+    else:
+        with open(path, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    prefix = f"{HEAD}_p_"
+    out = []
     for r in rows:
+        r = {("file" if k == "path" and "file" not in r else
+              f"p_{k[len(prefix):]}" if k.startswith(prefix) else k): v for k, v in r.items()}
+        out.append(r)
         for k in list(r):
             if k == "out_of_domain":
                 r[k] = str(r[k]).strip().lower() in ("true", "1")
             elif k in ("halpha_class_probability", "domain_score") or k.startswith("p_"):
                 r[k] = float(r[k])
-    return rows
+    return out
 
 
 def rank_candidates(rows: list[dict]) -> list[dict]:
@@ -131,7 +147,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m zoo.families.emission.candidates",
                                 description=__doc__.split("\n")[0])
     p.add_argument("files", nargs="*", help="spectrum files or globs (LAMOST, Ondřejov)")
-    p.add_argument("--predictions", help="a CSV written by `python -m zoo predict emission_cnn ... --out`")
+    p.add_argument("--predictions", help="the output directory of `python -m zoo predict emission_cnn ... "
+                   "--out DIR` (or a CSV table with the columns of predict_table)")
     p.add_argument("--model", default="emission_cnn", choices=["emission_cnn", "emission_fc"])
     p.add_argument("--backend", default="onnx", choices=["keras", "onnx", "savedmodel"])
     p.add_argument("--out", required=True, help="output directory")
@@ -141,7 +158,7 @@ def main(argv=None) -> int:
         p.error("give spectrum files or --predictions")
     os.makedirs(args.out, exist_ok=True)
     if args.predictions:
-        rows = _read_csv(args.predictions)
+        rows = read_predictions(args.predictions)
     else:
         import zoo
         rows = predict_table(zoo.load_model(args.model, backend=args.backend), _expand(args.files))

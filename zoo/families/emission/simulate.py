@@ -27,9 +27,19 @@ Double-peak
     that the peak separation is 100-500 km/s (2.2-11 A); a one-armed density
     wave ``1 + a cos(phi - phi0)`` gives the V/R asymmetry (|a| <= 0.4); local
     (thermal + turbulent) broadening 10-30 km/s.  Peak 0.1-5 x the continuum.
-    Kept only when the noiseless profile at R = 13000 shows two peaks above
-    the continuum with a central depression of at least 10 % of the weaker
-    peak's height (else redrawn).
+    Kept only when the noiseless profile shows two peaks above the continuum
+    with a central depression of at least 10 % of the weaker peak's height
+    (else redrawn) -- judged on the *model input* (``label_at_input``, the
+    default): after the thesis's path (air -> vacuum, 7-pixel blur, the
+    140-point grid), where the network sees it.  A disk whose peaks the blur
+    merges is, at the input, a single-peaked line: it carries no information
+    the network could use to call it double-peak, and it is what LAMOST
+    (R ~ 1800) records of such a star.  So such disks are drawn as part of the
+    *emission* class (``emission_disk_share`` = 30 % of it), and the emission
+    class never shows a resolved dip at the input.  Ours: the thesis labelled
+    real Ondřejov spectra by eye at R ~ 13000 (Sec. 6.1); with
+    ``label_at_input=False`` the criteria are judged at R = 13000 (the first
+    exported models, 2026-11-25).
 Common to all
     radial velocity N(0, 30) km/s (clipped to +-150); instrumental Gaussian of
     R = 13000; a smooth continuum tilt and curvature (1 + a1 x + a2 (x^2 - 1/3), x
@@ -54,7 +64,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 __all__ = ["SimConfig", "simulate_spectrum", "simulate_dataset", "SimData", "HALPHA_AIR",
-           "TELLURIC_LINES", "GRIDS", "C_KMS", "profile_peaks"]
+           "TELLURIC_LINES", "GRIDS", "C_KMS", "profile_peaks", "input_view"]
 
 C_KMS = 299792.458
 #: H-alpha, air wavelength [A].
@@ -106,6 +116,8 @@ class SimConfig:
     disk_peak_range: tuple = (0.1, 5.0)
     disk_on_photosphere: float = 0.7
     min_central_depression: float = 0.1           # of the weaker peak's height above the continuum
+    label_at_input: bool = True                   # class criteria judged on the model input (ours)
+    emission_disk_share: float = 0.3              # emission spectra drawn as disks unresolved at the input
 
     def to_dict(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
@@ -159,6 +171,32 @@ def _disk(wave, center, v_sep, r_out, q, asym, phi0, sig_loc_kms, step_kms):
     prof, _ = np.histogram(lam, bins=edges, weights=w)
     prof = _smooth(prof, sig_loc_kms / step_kms)
     return prof / prof.max()
+
+
+def input_view(wave_air, flux):
+    """``(wave_vac, flux)`` of a native Ondřejov-grid profile as the model sees it: air ->
+    vacuum (Eqs. 7.1-7.3), the 7-pixel blur, linear interpolation onto the 140-point grid
+    (before the standardization, which changes no shape)."""
+    from .preprocess import air_to_vacuum_thesis, gaussian_blur, thesis_grid
+    grid = thesis_grid()
+    return grid, np.interp(grid, air_to_vacuum_thesis(wave_air), gaussian_blur(flux[None, :])[0])
+
+
+def _resolved(wave, clean, center, cfg):
+    """Two peaks above the continuum with a central depression (the double-peak criterion),
+    judged on the model input (``cfg.label_at_input``) or on the native grid; returns the
+    measured peak separation [A] or ``None``."""
+    if cfg.label_at_input:
+        from .preprocess import air_to_vacuum_thesis
+        wave, clean = input_view(wave, clean)
+        center = float(air_to_vacuum_thesis(center))
+    pk = profile_peaks(wave, clean, center)
+    if pk is None:
+        return None
+    weak = min(pk[0], pk[1])
+    if weak < 1.02 or weak - pk[2] < max(cfg.min_central_depression * (weak - 1), 0.01):
+        return None
+    return abs(pk[3] - pk[4])
 
 
 def profile_peaks(wave, flux, center, half_width=15.0, min_sep=1.0):
@@ -227,6 +265,8 @@ def simulate_spectrum(cls: str, rng: np.random.Generator, cfg: SimConfig = SimCo
     sig_inst_px = HALPHA_AIR / cfg.resolving_power / 2.3548 / step
     p = {"class": cls, "grid": int(g), "rv": rv}
 
+    as_disk = cls == "double-peak" or (cls == "emission" and cfg.label_at_input
+                                       and rng.random() < cfg.emission_disk_share)
     for _ in range(200):
         group = "B" if cls != "absorption" and rng.random() < 0.8 else \
             groups[rng.choice(len(groups), p=np.array(weights) / sum(weights))]
@@ -234,14 +274,14 @@ def simulate_spectrum(cls: str, rng: np.random.Generator, cfg: SimConfig = SimCo
                  (cfg.emission_on_photosphere if cls == "emission" else cfg.disk_on_photosphere))
         phot, pp = _photosphere(x_kms, rng, cfg, group, step_kms) if under else (np.ones_like(wave), {})
         emis = np.zeros_like(wave)
-        if cls == "emission":
+        if cls == "emission" and not as_disk:
             peak = np.exp(rng.uniform(*np.log(cfg.emission_peak_range)))
             fwhm = rng.uniform(*cfg.emission_fwhm_range)
             eta = rng.uniform(0.0, 0.5)
             ec = center + rng.normal(0, 0.3)
             emis = peak * _pseudo_voigt(wave - ec, fwhm, 1.5 * fwhm, eta)
             pp.update({"emission_peak": peak, "emission_fwhm": fwhm})
-        elif cls == "double-peak":
+        if as_disk:
             peak = np.exp(rng.uniform(*np.log(cfg.disk_peak_range)))
             sep = rng.uniform(*cfg.disk_separation_kms)
             r_out = rng.uniform(*cfg.disk_rout_range)
@@ -250,22 +290,23 @@ def simulate_spectrum(cls: str, rng: np.random.Generator, cfg: SimConfig = SimCo
             loc = rng.uniform(*cfg.disk_local_kms)
             emis = peak * _disk(wave, center, sep, r_out, q, asym, rng.uniform(0, 2 * np.pi), loc, step_kms)
             pp.update({"disk_peak": peak, "peak_separation_kms": sep, "r_out": r_out, "q": q,
-                       "asymmetry": asym})
+                       "asymmetry": asym, "disk": True})
         clean = _smooth(phot + emis, sig_inst_px)
         if cls == "emission":
             if clean[np.abs(wave - center) < 15].max() < 1 + cfg.min_emission_peak:
                 continue
-            pk = profile_peaks(wave, clean, center)
-            if pk is not None and pk[1] > 1 + 0.02 and min(pk[0], pk[1]) - pk[2] > 0.02:
-                continue    # an emission profile with a resolved dip belongs to double-peak
+            if cfg.label_at_input:
+                if _resolved(wave, clean, center, cfg) is not None:
+                    continue    # a resolved dip at the input belongs to double-peak
+            else:
+                pk = profile_peaks(wave, clean, center)
+                if pk is not None and pk[1] > 1 + 0.02 and min(pk[0], pk[1]) - pk[2] > 0.02:
+                    continue    # an emission profile with a resolved dip belongs to double-peak
         elif cls == "double-peak":
-            pk = profile_peaks(wave, clean, center)
-            if pk is None:
+            sep_a = _resolved(wave, clean, center, cfg)
+            if sep_a is None:
                 continue
-            weak = min(pk[0], pk[1])
-            if weak < 1.02 or weak - pk[2] < max(cfg.min_central_depression * (weak - 1), 0.01):
-                continue
-            pp["measured_separation_A"] = abs(pk[3] - pk[4])
+            pp["measured_separation_A"] = sep_a
         break
     else:  # pragma: no cover
         raise RuntimeError(f"could not draw a {cls} profile meeting its class criterion")

@@ -5,9 +5,9 @@ ablations ``rcnet_*``, ``cnet_*``, ``fcnet_*`` (:mod:`.models`, recipes in
 :mod:`.recipes`, presets in ``presets/``), the Eq. 1 flux normalization ``"l2"``
 (:mod:`.preprocess`), the LAMOST-like simulator built on the DESI redrock
 templates (:mod:`.simulate`, data in ``zoo/data/redrock/``) and the
-out-of-domain score ``"pca_knn"`` (:mod:`.trust`).  Nothing here imports
+out-of-domain scores ``"pca_knn"`` and ``"pca_knn2"`` (:mod:`.trust`).  Nothing here imports
 TensorFlow at import time.
 """
 from . import preprocess  # noqa: F401  (registers the "l2" normalization)
 from . import models  # noqa: F401  (registers the models)
-from . import trust  # noqa: F401  (registers the "pca_knn" trust method)
+from . import trust  # noqa: F401  (registers the "pca_knn" and "pca_knn2" trust methods)
