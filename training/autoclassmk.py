@@ -9,9 +9,14 @@
 Data (Sec. II): libr18 pruned to spectral classes that have I, III and V,
 augmented for training (stored shuffled); a separate draw of libr18
 augmentations for validation (never libr18_27); augmentations of each
-libr18_27 spectrum of a trained class as the test set.  Training (Sec. III):
-SGD with a step-halving learning rate, CE_TOTAL a weighted mean of CE_SC and
-CE_LC, best validation checkpoint kept, TensorBoard.  Every number (epochs,
+libr18_27 spectrum of a trained class as the test set (libr18_27 holds the
+same standard stars as libr18 at a lower resolution: this protocol measures
+recognition of the training stars; ``scripts/autoclassmk_grouped_cv.py``
+measures stars the network has not seen).  Training (Sec. III): SGD with a
+step-halving learning rate, CE_TOTAL a weighted mean of CE_SC and CE_LC.
+Ours, not the paper's: the best checkpoint on our validation set (libr18
+augmentations) is kept — the paper monitors its test set — and TensorBoard
+logs are written.  Every number (epochs,
 batch, learning rate and its halving, head weights, augmentation counts and
 widths, the early-stopping probe) is in ``zoo/families/mk/recipes.py``; the
 run itself is :mod:`training.skeleton`.

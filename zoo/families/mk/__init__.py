@@ -4,9 +4,13 @@ Contributes: the models ``autoclassmk``, ``autoclassmk_broad`` and
 ``autoclassmk_kerasinit`` (:mod:`.models`, recipes in :mod:`.recipes`,
 preset ``presets/autoclassmk.json``), the MK atlases (:mod:`.atlas`), the
 Sec. II augmentation (:mod:`.augment`), the out-of-domain score ``"mk_standard_fit"``
-(:mod:`.trust`) and the demo of ``python -m zoo demo``.
+(:mod:`.trust`), the rectification of flux-calibrated input (native step
+``"mk_rectify"``, selected by ``instrument="flux_calibrated"``; :mod:`.rectify`),
+the grouped cross-validation by star (:mod:`.grouped_cv`) and the demo of
+``python -m zoo demo``.
 """
 from . import models  # noqa: F401  (registers the models)
+from . import rectify  # noqa: F401  (registers the native step mk_rectify)
 from . import trust as _trust
 from .demo import register as _register_demo
 

@@ -11,7 +11,15 @@ from zoo.registry import register_model
 
 from .recipes import BROAD, PAPER
 
-__all__ = ["autoclassmk"]
+__all__ = ["autoclassmk", "head_seeds"]
+
+
+def head_seeds(seed: int | None, n_hidden: int) -> tuple:
+    """Initializer seeds of the spectral- and luminosity-class heads: the two seeds after the
+    hidden layers' ``seed .. seed + n_hidden - 1`` (None: unseeded)."""
+    if seed is None:
+        return None, None
+    return seed + n_hidden, seed + n_hidden + 1
 
 
 @register_model("autoclassmk", preset="autoclassmk", recipe=PAPER, command="python -m training.autoclassmk",
@@ -38,7 +46,8 @@ def autoclassmk(n_pixels: int = 1600, hidden=(768, 256, 64), n_spectral: int = 3
         paper's are 31 and 3, ours 35 and 3, see docs/autoclassmk.md).
     init : ``"normal"`` (N(0, 0.1) weights, zero biases; Sec. III.4) or ``"keras"``.
     dropout : dropout after each hidden layer (0 in the paper).
-    seed : seed of the initializers.
+    seed : seed of the initializers; layer ``i`` of ``hidden`` uses ``seed + i`` and the two
+        heads ``seed + len(hidden)`` and ``seed + len(hidden) + 1`` (:func:`head_seeds`).
 
     Returns a Keras model with input ``flux`` and dict outputs
     ``{"spectral_class": (n, n_spectral), "luminosity_class": (n, n_luminosity)}``.
@@ -48,9 +57,13 @@ def autoclassmk(n_pixels: int = 1600, hidden=(768, 256, 64), n_spectral: int = 3
     from zoo.layers import classifier_head, dense_stack
 
     inputs = keras.Input((n_pixels,), name="flux")
+    # every layer its own initializer stream: the hidden layers take seed, seed + 1, ...
+    # (dense_stack), the heads the next two seeds (a shared seed would repeat the first
+    # hidden layer's first random values in both heads)
+    seeds = head_seeds(seed, len(hidden))
     x = dense_stack(inputs, hidden, "gelu_tanh", init=init, dropout=dropout, seed=seed)
     outputs = {
-        "spectral_class": classifier_head(x, n_spectral, "spectral_class", init, seed),
-        "luminosity_class": classifier_head(x, n_luminosity, "luminosity_class", init, seed),
+        "spectral_class": classifier_head(x, n_spectral, "spectral_class", init, seeds[0]),
+        "luminosity_class": classifier_head(x, n_luminosity, "luminosity_class", init, seeds[1]),
     }
     return keras.Model(inputs, outputs, name=name)
