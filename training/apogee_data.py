@@ -7,7 +7,9 @@ whether to run stratified fine-tuning follow the registered recipe
 (``zoo/families/apogee/recipes.py``), and :class:`ApogeeTask` does the rest:
 
 1. simulate raw-like apStar spectra of three groups (large, mdwarf, yso;
-   :func:`zoo.families.apogee.simulate.simulate_apogee`) and bring them to the card's input
+   :func:`zoo.families.apogee.simulate.simulate_apogee`, with the recipe's
+   simulation fields: S/N range, realism effects of
+   :mod:`zoo.families.apogee.realism`, all off by default) and bring them to the card's input
    contract with exactly the predictor's code path
    (:func:`zoo.preprocess.to_contract`, ``"apogee_continuum"``), in chunks,
    cached under ``runs/apogee_data/``;
@@ -56,30 +58,58 @@ UNITS = ("K", "dex", "dex")
 
 
 # --------------------------------------------------------------------------- data
+def _sim_tag(sim_kwargs: dict | None) -> str:
+    """Cache-name suffix of non-default simulation settings ('' for the default simulation)."""
+    if not sim_kwargs:
+        return ""
+    import hashlib
+    import inspect
+
+    from zoo.families.apogee.realism import Realism
+    from zoo.families.apogee.simulate import simulate_apogee
+    defaults = {k: p.default for k, p in inspect.signature(simulate_apogee).parameters.items()}
+    defaults["realism"] = Realism()
+    changed = {k: v for k, v in sim_kwargs.items()
+               if not (v == defaults.get(k) or (k == "realism" and v is None))}
+    if not changed:
+        return ""
+    return "_" + hashlib.sha1(repr(sorted(changed.items())).encode()).hexdigest()[:10]
+
+
 def build_dataset(n: int, seed: int, contract, cache_dir: str | None = None, chunk: int = 500,
-                  log=print) -> dict:
+                  log=print, sim_kwargs: dict | None = None) -> dict:
     """Simulated spectra on ``contract``: ``x`` (n, 8575) float32, ``y`` (n, 3), ``group``, ``snr``.
 
     Inputs go through :func:`zoo.preprocess.to_contract` with the simulated
     errors and masks, exactly as the predictor prepares any spectrum.
+    ``sim_kwargs``: keyword arguments of
+    :func:`zoo.families.apogee.simulate.simulate_apogee` (S/N range, realism
+    effects; :func:`zoo.families.apogee.recipes.simulation_kwargs`).  ``y`` are
+    the (possibly noisy) catalogue labels the network learns, ``y_true`` the
+    labels the spectra were made at.
     """
     from zoo.preprocess import to_contract
     from zoo.families.apogee.simulate import simulate_apogee
+    sim_kwargs = dict(sim_kwargs or {})
     path = None
     if cache_dir:
-        path = os.path.join(cache_dir, f"sim_n{n}_seed{seed}_{contract.flux_normalization}.npz")
+        path = os.path.join(cache_dir, f"sim_n{n}_seed{seed}_{contract.flux_normalization}"
+                                       f"{_sim_tag(sim_kwargs)}.npz")
         if os.path.exists(path):
             with np.load(path) as d:
                 log(f"data: cached {path}")
-                return {k: d[k] for k in d.files}
+                out = {k: d[k] for k in d.files}
+                out.setdefault("y_true", out["y"])
+                return out
     t0 = time.time()
-    sim = simulate_apogee(n, seed=seed)
+    sim = simulate_apogee(n, seed=seed, **sim_kwargs)
     x = np.empty((n, contract.n_pixels), np.float32)
     for a in range(0, n, chunk):
         b = min(a + chunk, n)
         x[a:b] = to_contract(sim.flux[a:b], contract, error=sim.error[a:b], mask=sim.mask[a:b]).flux
     data = {"x": x, "y": sim.labels.astype(np.float32), "group": sim.group.astype(np.int64),
-            "snr": sim.snr, "group_names": np.array(sim.group_names)}
+            "snr": sim.snr, "group_names": np.array(sim.group_names),
+            "y_true": (sim.labels if sim.labels_true is None else sim.labels_true).astype(np.float32)}
     log(f"data: simulated and prepared {n} spectra in {time.time() - t0:.0f} s")
     if path:
         os.makedirs(cache_dir, exist_ok=True)
@@ -221,10 +251,17 @@ class ApogeeTask(Task):
 
     def notes(self, recipe, ctx) -> list[str]:
         """Card notes of this run (what differs from the paper, and why)."""
+        from zoo.families.apogee.recipes import SIMULATION_FIELDS
+        notes = []
+        changed = {k: getattr(recipe, k) for k in SIMULATION_FIELDS
+                   if getattr(recipe, k) != getattr(type(recipe)(), k)}
+        if changed and not getattr(getattr(ctx, "args", None), "labels_csv", None):
+            notes.append("Simulation changed from the default by the recipe's simulation fields "
+                         f"{changed} (zoo.families.apogee.realism; docs/apogeenet.md).")
         if os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "1":
-            return ["Training used oneDNN CPU kernels (TF_ENABLE_ONEDNN_OPTS=1) for speed: runs are seeded "
-                    "but not bitwise reproducible across machines."]
-        return []
+            notes.append("Training used oneDNN CPU kernels (TF_ENABLE_ONEDNN_OPTS=1) for speed: runs are seeded "
+                         "but not bitwise reproducible across machines.")
+        return notes
 
     def add_arguments(self, p):
         p.add_argument("--labels-csv", default=None, metavar="CSV",
@@ -241,7 +278,9 @@ class ApogeeTask(Task):
         if csv:
             data = archive_dataset(csv, contract, log=ctx.log)
         else:
-            data = build_dataset(recipe.n_spectra, recipe.seed, contract, ctx.args.cache, log=ctx.log)
+            from zoo.families.apogee.recipes import simulation_kwargs
+            data = build_dataset(recipe.n_spectra, recipe.seed, contract, ctx.args.cache, log=ctx.log,
+                                 sim_kwargs=simulation_kwargs(recipe))
         group = data["group"]
         gnames = [str(g) for g in data["group_names"]]
         sp = split_indices(group, recipe.seed, large=tuple(recipe.split_large), small=tuple(recipe.split_small))

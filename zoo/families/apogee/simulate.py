@@ -31,9 +31,17 @@ real spectra.
 
 Caveat (also in Olney et al. 2020, Sec. 1): model atmospheres describe cool
 dwarfs and YSOs less well than giants; the "mdwarf" and "yso" groups here are
-Kurucz spectra at those labels -- no veiling, spots, accretion or
+Kurucz spectra at those labels -- by default no veiling, spots, accretion or
 Brackett emission -- so they stand in for, not reproduce, the paper's
 photometrically labelled samples.
+
+What the default simulation lacks (label noise, S/N below 30, throughput
+ripples beyond a quadratic, sky and telluric residuals, veiling, starspots,
+metal-poor stars) can be switched on with ``realism=``
+(:class:`zoo.families.apogee.realism.Realism`; each effect's physics and
+source are documented there) and ``snr_range``/``snr_sigma``.  With the
+defaults the output is identical, number for number, to the simulation
+without those switches (``tests/test_apogee_sim.py``).
 """
 from __future__ import annotations
 
@@ -46,7 +54,13 @@ import numpy as np
 from zoo.io.apstar import (APSTAR_BAD_ERROR, APSTAR_CHIP_SLICES, APSTAR_NPIX,
                          N_ASPCAP_PIX, aspcap_pixel_mask)
 
-__all__ = ["PayneEmulator", "SimulatedSet", "simulate_apogee", "GROUP_NAMES",
+from . import realism as _realism
+from .realism import Realism
+
+_CHIP_SIZES = [s.stop - s.start for s in APSTAR_CHIP_SLICES]
+_CHIP_OFFSETS = list(np.cumsum([0] + _CHIP_SIZES[:-1]))
+
+__all__ = ["PayneEmulator", "SimulatedSet", "simulate_apogee", "observe", "GROUP_NAMES",
            "DEFAULT_GROUP_FRACTIONS", "EMULATOR_FILES"]
 
 #: emulator kind -> (file in zoo/data/payne, label names)
@@ -191,6 +205,14 @@ class SimulatedSet:
         0 = Kurucz emulator, 1 = APOGEE-dwarf emulator.
     noiseless : float32 (n, 8575) or None
         The flux before noise (only with ``return_noiseless=True``).
+    labels_true : float32 (n, 3) or None
+        The labels the spectra were made at; ``labels`` differ from them only
+        with ``Realism.label_noise`` (then ``labels`` are the noisy catalogue
+        labels a network is trained on).
+    effects : dict
+        Per-spectrum parameters of the realism effects that were on
+        (e.g. ``"veiling"``: r, ``"spot_filling"``, ``"spot_teff"``,
+        ``"telluric_delta"``, ``"sky_amp"``, ``"template_shift"``).
     """
 
     flux: np.ndarray
@@ -204,19 +226,28 @@ class SimulatedSet:
     group_names: tuple = GROUP_NAMES
     label_names: tuple = ("teff", "logg", "feh")
     noiseless: np.ndarray | None = field(default=None, repr=False)
+    labels_true: np.ndarray | None = field(default=None, repr=False)
+    effects: dict = field(default_factory=dict, repr=False)
 
     def __len__(self):
         return len(self.group)
 
 
 # ----------------------------------------------------------------------------- labels
-def _draw_labels(rng, group, bounds):
-    """Labels [Teff, logg, [Fe/H], [alpha/Fe]] for an array of group indices."""
+def _draw_labels(rng, group, bounds, feh_min=-0.95, feh_replace=None):
+    """Labels [Teff, logg, [Fe/H], [alpha/Fe]] for an array of group indices.
+
+    ``feh_replace``: ``(indices, values)`` of [Fe/H] set before the group relations
+    (the metal-poor stars of :class:`.realism.Realism`; drawn elsewhere, so that
+    ``rng`` is used exactly as without them).
+    """
     n = len(group)
     lo, hi = bounds
     teff = np.empty(n)
     logg = np.empty(n)
-    feh = np.clip(rng.normal(-0.1, 0.25, n), -0.95, 0.45)
+    feh = np.clip(rng.normal(-0.1, 0.25, n), feh_min, 0.45)
+    if feh_replace is not None:
+        feh[feh_replace[0]] = feh_replace[1]
 
     g0 = np.flatnonzero(group == 0)
     giant = rng.random(g0.size) < 0.65          # 65 % giants, 35 % FGK dwarfs/subgiants
@@ -287,12 +318,47 @@ def _bad_pixels(rng, n, frac_range, max_run=6):
     return bad
 
 
+def _noise_and_mask(rng, fk, snr, bad_pixel_fraction):
+    """Noise, bad pixels and chip gaps: ``(flux, error, bad)`` on the apStar grid from noiseless (m, 7214)."""
+    chips = aspcap_pixel_mask()
+    m = len(fk)
+    # photon-like noise: sigma ~ sqrt(flux) with ~10 % pixel-to-pixel variation,
+    # scaled so that median(flux / sigma) over the chips equals the drawn S/N
+    shape = np.sqrt(np.maximum(fk, 1e-3 * fk.mean(axis=1, keepdims=True)))
+    shape *= np.exp(np.float32(0.1) * rng.standard_normal(fk.shape, dtype=np.float32))
+    ratio = np.median(fk / shape, axis=1)
+    sig = shape * (ratio / snr).astype(np.float32)[:, None]
+    noisy = fk + sig * rng.standard_normal(fk.shape, dtype=np.float32)
+    bad = _bad_pixels(rng, m, bad_pixel_fraction)
+    bad[:, ~chips] = True
+    fl = np.zeros((m, APSTAR_NPIX), dtype=np.float32)
+    fl[:, chips] = noisy
+    fl[bad] = 0.0
+    er = np.full((m, APSTAR_NPIX), APSTAR_BAD_ERROR, dtype=np.float32)
+    er[:, chips] = sig
+    er[bad] = APSTAR_BAD_ERROR
+    return fl, er, bad
+
+
+def observe(flux7214, snr, seed=None, *, rng=None, scale_range=(1.0, 1.0e4),
+            bad_pixel_fraction=(0.005, 0.04)):
+    """The simulator's instrument on given noiseless spectra (n, 7214): overall scale and
+    quadratic throughput per chip, photon-like noise at the per-pixel S/N ``snr`` (n,),
+    random bad pixels, chip gaps -- exactly the steps :func:`simulate_apogee` applies after
+    the emulator.  Returns ``(flux, error, mask)`` on the 8575-pixel apStar grid."""
+    rng = np.random.default_rng(seed) if rng is None else rng
+    fk = np.array(flux7214, dtype=np.float32, ndmin=2)
+    fk *= _throughput(rng, len(fk), scale_range)
+    return _noise_and_mask(rng, fk, np.asarray(snr, float), bad_pixel_fraction)
+
+
 def simulate_apogee(n: int, seed=None, *, rng=None,
                     group_fractions=DEFAULT_GROUP_FRACTIONS,
                     snr_median: float = 100.0, snr_sigma: float = 0.6,
                     snr_range=(30.0, 500.0), bad_pixel_fraction=(0.005, 0.04),
                     scale_range=(1.0, 1.0e4), dwarf_network_fraction: float = 0.5,
-                    chunk: int = 1024, return_noiseless: bool = False) -> SimulatedSet:
+                    chunk: int = 1024, return_noiseless: bool = False,
+                    realism: Realism | None = None) -> SimulatedSet:
     """Simulate a labelled set of raw-like APOGEE apStar spectra.
 
     Parameters
@@ -325,6 +391,10 @@ def simulate_apogee(n: int, seed=None, *, rng=None,
         Spectra generated at a time (memory ~ chunk * 0.3 MB).
     return_noiseless : bool
         Keep the flux before noise in ``SimulatedSet.noiseless``.
+    realism : Realism, optional
+        Effects the default simulation lacks (:mod:`zoo.families.apogee.realism`);
+        default all off.  They draw from a stream spawned from ``rng``, so the
+        base draws do not change when they are switched on.
 
     Returns
     -------
@@ -344,10 +414,41 @@ def simulate_apogee(n: int, seed=None, *, rng=None,
     counts[0] = n - counts[1:].sum()
     group = rng.permutation(np.repeat(np.arange(3), counts))
 
+    real = realism or Realism()
+    urng = rng.spawn(1)[0] if real.any_on else None     # the realism effects' own stream
     kur = PayneEmulator("kurucz")
     dwarf = PayneEmulator("apogee_dwarf") if dwarf_network_fraction > 0 else None
-    labels4 = _draw_labels(rng, group, kur.bounds)
+    feh_replace = None
+    effects = {}
+    if real.metal_poor_fraction > 0:
+        mp = np.flatnonzero((group == 0) & (urng.random(n) < real.metal_poor_fraction))
+        feh_replace = (mp, urng.uniform(real.feh_min, -0.5, mp.size))
+        effects["metal_poor"] = np.isin(np.arange(n), mp)
+    labels4 = _draw_labels(rng, group, kur.bounds, feh_min=real.feh_min, feh_replace=feh_replace)
+    # spots (YSOs and M dwarfs) and veiling (YSOs): per-spectrum parameters, 0 = none
+    spot_f = np.zeros(n, np.float32)
+    spot_t = labels4[:, 0].copy()
+    if real.spot_fraction > 0:
+        on = (group > 0) & (urng.random(n) < real.spot_fraction)
+        spot_f[on] = urng.uniform(*real.spot_filling, on.sum())
+        spot_t[on] = np.maximum(labels4[on, 0] * urng.uniform(*real.spot_contrast, on.sum()), kur.x_min[0] + 1e-6)
+        effects["spot_filling"], effects["spot_teff"] = spot_f, spot_t.astype(np.float32)
+    veil_r = np.zeros(n, np.float32)
+    if real.veiling_fraction > 0:
+        on = (group == 2) & (urng.random(n) < real.veiling_fraction)
+        veil_r[on] = urng.uniform(0.0, real.veiling_max, on.sum())
+        effects["veiling"] = veil_r
+    tel_delta = sky_amp = shifts = None
+    if real.telluric_residual > 0 or real.sky_residual > 0:
+        shifts = urng.integers(-_realism.TEMPLATE_SHIFT, _realism.TEMPLATE_SHIFT + 1, n)
+        effects["template_shift"] = shifts
+    if real.telluric_residual > 0:
+        tel_delta = urng.normal(0.0, real.telluric_residual, n).astype(np.float32)
+        effects["telluric_delta"] = tel_delta
     snr = np.clip(snr_median * np.exp(rng.normal(0.0, snr_sigma, n)), *snr_range)
+    if real.sky_residual > 0:   # the sky is relatively brighter for fainter (lower S/N) stars
+        sky_amp = (urng.normal(0.0, real.sky_residual, n) * 100.0 / snr).astype(np.float32)
+        effects["sky_amp"] = sky_amp
 
     use_dwarf = np.zeros(n, dtype=bool)
     if dwarf is not None:
@@ -369,7 +470,17 @@ def simulate_apogee(n: int, seed=None, *, rng=None,
         b = min(a + chunk, n)
         m = b - a
         fk = kur.flux(labels4[a:b])                                   # (m, 7214)
+        sp = np.flatnonzero(spot_f[a:b] > 0)
+        if sp.size:                                                   # two-temperature surface
+            cold = labels4[a:b][sp].copy()
+            cold[:, 0] = spot_t[a:b][sp]
+            fk[sp] = _realism.spot_mix(fk[sp], kur.flux(cold), spot_f[a:b][sp])
         fk /= fk.mean(axis=1, keepdims=True)
+        vl = np.flatnonzero(veil_r[a:b] > 0)
+        if vl.size:                                                   # continuum excess r * C
+            kg, _ = kur.on_apstar_grid(fk[vl])
+            cont, _ = fit_continuum(kg, mask=np.broadcast_to(gaps, kg.shape))
+            fk[vl] = _realism.veil(fk[vl], cont[:, chips].astype(np.float32), veil_r[a:b][vl])
         ud = np.flatnonzero(use_dwarf[a:b])
         if ud.size:
             lab5 = np.column_stack([labels4[a:b][ud], vmacro[a:b][ud]])
@@ -378,27 +489,25 @@ def simulate_apogee(n: int, seed=None, *, rng=None,
             cont, _ = fit_continuum(kg, mask=np.broadcast_to(gaps, kg.shape))
             fk[ud] = dwarf.flux(lab5) * cont[:, chips]
         fk *= _throughput(rng, m, scale_range)
-        # photon-like noise: sigma ~ sqrt(flux) with ~10 % pixel-to-pixel variation,
-        # scaled so that median(flux / sigma) over the chips equals the drawn S/N
-        shape = np.sqrt(np.maximum(fk, 1e-3 * fk.mean(axis=1, keepdims=True)))
-        shape *= np.exp(np.float32(0.1) * rng.standard_normal(fk.shape, dtype=np.float32))
-        ratio = np.median(fk / shape, axis=1)
-        sig = shape * (ratio / snr[a:b]).astype(np.float32)[:, None]
-        noisy = fk + sig * rng.standard_normal(fk.shape, dtype=np.float32)
-        bad = _bad_pixels(rng, m, bad_pixel_fraction)
-        bad[:, gaps] = True
-        fl = np.zeros((m, APSTAR_NPIX), dtype=np.float32)
-        fl[:, chips] = noisy
-        fl[bad] = 0.0
-        er = np.full((m, APSTAR_NPIX), APSTAR_BAD_ERROR, dtype=np.float32)
-        er[:, chips] = sig
-        er[bad] = APSTAR_BAD_ERROR
+        if real.spline_throughput > 0:                                # ripples beyond the quadratic
+            fk *= _realism.spline_throughput(urng, m, real.spline_throughput)
+        if tel_delta is not None:                                     # telluric column mismatch T^delta
+            fk *= _realism.telluric_template(shifts[a:b]) ** tel_delta[a:b, None]
+        if sky_amp is not None:                                       # OH sky-subtraction residuals
+            level = np.stack([np.median(fk[:, o:o + (s.stop - s.start)], axis=1)
+                              for o, s in zip(_CHIP_OFFSETS, APSTAR_CHIP_SLICES)], axis=1)
+            level = np.repeat(level, _CHIP_SIZES, axis=1)
+            fk += sky_amp[a:b, None] * _realism.sky_template(shifts[a:b]) * level
+        fl, er, bad = _noise_and_mask(rng, fk, snr[a:b], bad_pixel_fraction)
         flux[a:b], error[a:b], mask[a:b] = fl, er, bad
         if return_noiseless:
             noiseless[a:b] = kur.on_apstar_grid(fk)[0]
 
-    return SimulatedSet(flux=flux, error=error, mask=mask,
-                        labels=labels4[:, :3].astype(np.float32),
+    truth = labels4[:, :3].astype(np.float32)
+    labels = truth
+    if any(v > 0 for v in real.label_noise):                      # noisy catalogue labels
+        labels = (truth + urng.normal(0.0, 1.0, truth.shape) * np.asarray(real.label_noise)).astype(np.float32)
+    return SimulatedSet(flux=flux, error=error, mask=mask, labels=labels,
                         alpha_fe=labels4[:, 3].astype(np.float32), group=group,
                         snr=snr.astype(np.float32), source=use_dwarf.astype(np.int8),
-                        noiseless=noiseless)
+                        noiseless=noiseless, labels_true=truth, effects=effects)
