@@ -106,3 +106,31 @@ def test_other_fits_not_apstar(tmp_path):
     assert not looks_like_apstar(p)
     with pytest.raises(CorruptFileError):
         read_apstar(p)
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.rsplit("/", 1)[-1])
+def test_fast_reader_equals_astropy_reader(path):
+    """The direct reader (headers walked, row 0 of HDUs 1-3 read) gives exactly what astropy gives."""
+    from zoo.io.apstar import _read_astropy, _read_fast, _spectrum
+    fast = _read_fast(path)
+    assert fast is not None                              # the bundled files take the fast path
+    slow = _read_astropy(path)
+    a, b = _spectrum(path, *fast), _spectrum(path, *slow)
+    for k in ("flux", "error", "mask"):
+        x, y = getattr(a, k), getattr(b, k)
+        assert x.dtype == y.dtype and np.array_equal(x, y), k
+    np.testing.assert_array_equal(a.wavelength.value, b.wavelength.value)
+    np.testing.assert_array_equal(a.meta.pop("pixmask"), b.meta.pop("pixmask"))
+    assert a.meta == b.meta
+    assert all(type(v) is type(b.meta["header"][k]) for k, v in a.meta["header"].items())
+
+
+def test_gzipped_apstar_reads_through_astropy(tmp_path):
+    import gzip
+    src = [p for p in FILES if "2M03290406" in p][0]
+    gz = tmp_path / "apStar-r6-2M03290406+3117075.fits.gz"
+    gz.write_bytes(gzip.compress(open(src, "rb").read()))
+    from zoo.io.apstar import _read_fast
+    assert _read_fast(str(gz)) is None
+    a, b = read_apstar(gz), read_apstar(src)
+    assert np.array_equal(a.flux, b.flux) and np.array_equal(a.mask, b.mask)

@@ -81,3 +81,19 @@ def test_real_files_normalise_near_one():
         for c in APSTAR_CHIP_SLICES:
             med = np.median(nf[c][~bad[c]])
             assert 0.85 < med < 1.05, (p.name, med)
+
+
+def test_fast_row_median_equals_numpy_nanmedian():
+    import warnings
+
+    from zoo.families.apogee.continuum import _nanmedian_rows
+    rng = np.random.default_rng(5)
+    for m in (1, 2, 7, 240, 2920):
+        a = rng.normal(size=(6, m))
+        a[rng.random(a.shape) < 0.3] = np.nan
+        a[0] = np.nan                                   # an all-NaN row
+        a[1, 0] = np.inf
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            ref = np.nanmedian(a, axis=1, keepdims=True)
+        np.testing.assert_array_equal(_nanmedian_rows(a), ref)

@@ -94,3 +94,54 @@ def test_registered_architecture_keeps_its_weights_once(tmp_path):
         np.testing.assert_allclose(v, o.predict_proba(x)[h], atol=1e-5)
     np.testing.assert_allclose(k.predict_proba(x)["spectral_class"],
                                model.predict_on_batch(x)["spectral_class"], atol=1e-6)
+
+
+def test_conv1d_export_is_fused_for_onnx_runtime(tmp_path):
+    """Conv1D layers leave export as one 4-D chain (bias inside the Conv, no Squeeze/Unsqueeze
+    between convolutions, no separate bias Add): same outputs as without the rewrite, same
+    as Keras, and the Keras model still derives from the ONNX weights."""
+    import collections
+
+    import onnx
+    import onnxruntime as ort
+
+    from zoo.derive import keras_from_onnx
+    from zoo.export import export_onnx
+    from zoo.registry import get_entry
+    model = zoo.create_model("starnet", seed=2)
+    rng = np.random.default_rng(2)
+    for layer in model.layers:                 # non-zero biases (tf2onnx drops an all-zero bias)
+        if layer.weights:
+            w = layer.get_weights()
+            layer.set_weights([w[0], rng.normal(0, 0.1, w[1].shape).astype(np.float32)])
+    x = rng.normal(1.0, 0.05, (3, 8575)).astype(np.float32)
+    plain = export_onnx(model, str(tmp_path / "plain.onnx"), 8575, fuse=False)
+    fused = export_onnx(model, str(tmp_path / "model.onnx"), 8575)
+    ops = collections.Counter(n.op_type for n in onnx.load(fused).graph.node)
+    ops_plain = collections.Counter(n.op_type for n in onnx.load(plain).graph.node)
+    assert ops["Conv"] == ops_plain["Conv"] == 2
+    assert ops["Squeeze"] == ops["Unsqueeze"] == 1 < ops_plain["Squeeze"]
+    assert ops["Add"] == ops_plain["Add"] - 2                         # the two conv biases
+    conv = [n for n in onnx.load(fused).graph.node if n.op_type == "Conv"]
+    assert all(len(n.input) == 3 and n.input[2] for n in conv)
+    run = {p: ort.InferenceSession(p, providers=["CPUExecutionProvider"]).run(None, {"flux": x})[0]
+           for p in (plain, fused)}
+    np.testing.assert_allclose(run[fused], run[plain], atol=1e-6)
+    np.testing.assert_allclose(run[fused], model.predict_on_batch(x)["labels"], atol=1e-4)
+    derived = keras_from_onnx(get_entry("starnet").build(), fused)
+    np.testing.assert_allclose(derived.predict_on_batch(x)["labels"], model.predict_on_batch(x)["labels"],
+                               atol=1e-6)
+
+
+def test_fuse_leaves_dense_models_alone():
+    import onnx
+
+    from zoo.export import fuse_conv1d
+    from zoo.predictor import exported_dir
+    path = os.path.join(exported_dir("autoclassmk"), "model.onnx")
+    if not os.path.exists(path):
+        pytest.skip("no exported/autoclassmk")
+    proto = onnx.load(path)
+    before = [n.op_type for n in proto.graph.node]
+    proto, stats = fuse_conv1d(proto)
+    assert not any(stats.values()) and [n.op_type for n in proto.graph.node] == before

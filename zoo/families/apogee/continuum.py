@@ -45,7 +45,6 @@ batch ``(n, 8575)``; the only per-spectrum loop is the rare fallback.
 """
 from __future__ import annotations
 
-import warnings
 from functools import lru_cache
 from importlib import resources
 
@@ -92,14 +91,45 @@ def _as_batch(a, name, dtype=float):
     return a
 
 
+@lru_cache(maxsize=1)
+def _continuum_pixels_cached() -> np.ndarray:
+    out = continuum_pixels()
+    out.setflags(write=False)
+    return out
+
+
+def _nanmedian_rows(a: np.ndarray) -> np.ndarray:
+    """``np.nanmedian(a, axis=1, keepdims=True)`` for a 2-D array (NaN for all-NaN rows),
+    without the warnings and ~10x faster: NumPy's nanmedian goes through masked arrays
+    for small arrays, which was most of the normalization's time."""
+    s = np.sort(a, axis=1)                                   # NaN sort last
+    cnt = a.shape[1] - np.isnan(s).sum(axis=1)
+    rows = np.arange(a.shape[0])
+    med = (s[rows, np.maximum((cnt - 1) // 2, 0)] + s[rows, np.maximum(cnt // 2, 0)]) / 2
+    return np.where(cnt > 0, med, np.nan)[:, None]
+
+
 def _vander(x, deg):
     return np.stack([x ** k for k in range(deg + 1)], axis=-1)
 
 
+@lru_cache(maxsize=16)
+def _chip_basis(npx: int, deg: int, cidx_key: bytes):
+    """Per chip (cached): pixel coordinate, Vandermonde matrix on the continuum pixels and
+    on the whole chip (read-only)."""
+    x = np.linspace(-1.0, 1.0, npx)
+    cidx = np.frombuffer(cidx_key, dtype=np.intp)
+    out = x, _vander(x[cidx], deg), _vander(x, deg).T.copy()
+    for a in out:
+        a.setflags(write=False)
+    return out
+
+
 def _wls(V, y, w, ridge=1e-10):
     """Batched weighted least squares.  V (m, k), y and w (n, m) -> coeffs (n, k)."""
-    A = np.einsum("nm,mk,ml->nkl", w, V, V)
-    b = np.einsum("nm,mk,nm->nk", w, V, y)
+    wV = w[:, :, None] * V                        # (n, m, k)
+    A = np.matmul(wV.transpose(0, 2, 1), V)       # (n, k, k)
+    b = np.matmul(wV.transpose(0, 2, 1), y[:, :, None])[..., 0]
     k = V.shape[1]
     scale = np.trace(A, axis1=1, axis2=2)[:, None, None] / k
     A = A + ridge * np.maximum(scale, 1e-300) * np.eye(k)
@@ -157,29 +187,24 @@ def fit_continuum(flux, error=None, mask=None, *, deg: int = 2, n_iter: int = 2,
         error = _as_batch(error, "error")
         with np.errstate(invalid="ignore"):
             bad |= ~np.isfinite(error) | (error <= 0) | (error >= 0.1 * APSTAR_BAD_ERROR)
-    cont_pix = continuum_pixels()
+    cont_pix = _continuum_pixels_cached()
     continuum = np.full(flux.shape, np.nan)
 
     for s in APSTAR_CHIP_SLICES:
         npx = s.stop - s.start
-        x = np.linspace(-1.0, 1.0, npx)
         f = np.where(bad[:, s], 0.0, flux[:, s])
         good = ~bad[:, s]
         cidx = np.flatnonzero(cont_pix[s])
-        V = _vander(x[cidx], deg)
+        x, V, VT_chip = _chip_basis(npx, deg, cidx.tobytes())
         fc = f[:, cidx]
         # normalise each spectrum's chip to ~1 for conditioning
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            lvl = np.nanmedian(np.where(good, f, np.nan), axis=1)
+        lvl = _nanmedian_rows(np.where(good, f, np.nan))[:, 0]
         lvl = np.where(np.isfinite(lvl) & (lvl != 0), np.abs(lvl), 1.0)
         yc = fc / lvl[:, None]
         if error is not None:
             ec = np.where(good[:, cidx], error[:, s][:, cidx], np.inf) / lvl[:, None]
             w = np.where(good[:, cidx], 1.0 / ec ** 2, 0.0)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                med = np.nanmedian(np.where(w > 0, w, np.nan), axis=1, keepdims=True)
+            med = _nanmedian_rows(np.where(w > 0, w, np.nan))
             med = np.where(np.isfinite(med) & (med > 0), med, 1.0)
             w = np.minimum(w / med, 10.0)  # no pixel may dominate a chip
         else:
@@ -190,14 +215,11 @@ def fit_continuum(flux, error=None, mask=None, *, deg: int = 2, n_iter: int = 2,
                 break
             model = coef @ V.T
             r = np.where(w > 0, yc - model, np.nan)
-            with np.errstate(invalid="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows
-                sig = 1.4826 * np.nanmedian(np.abs(r - np.nanmedian(r, axis=1, keepdims=True)),
-                                            axis=1, keepdims=True)
+            sig = 1.4826 * _nanmedian_rows(np.abs(r - _nanmedian_rows(r)))
             sig = np.where(np.isfinite(sig) & (sig > 0), sig, np.inf)
             keep = np.abs(np.nan_to_num(r, nan=np.inf)) <= clip_sigma * sig
             w = np.where(keep, w, 0.0)
-        cont = (coef @ _vander(x, deg).T) * lvl[:, None]
+        cont = (coef @ VT_chip) * lvl[:, None]
 
         n_cont = (w > 0).sum(axis=1)
         n_good = good.sum(axis=1)

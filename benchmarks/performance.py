@@ -1,0 +1,357 @@
+"""Every exported model on every backend, measured in one run: regenerates docs/performance.md.
+
+    python -m benchmarks.performance [--models NAME ...] [--batch 512] [--repeats 3] [--out docs/performance.md]
+    python benchmarks/performance.py --quick --models emission_fc --out /tmp/perf.md   # smoke test
+
+For each model in ``exported/`` (one subprocess per model, so that its peak memory is its own):
+
+- spectra/s of the network alone on one batch (``--batch``) of its stored real test spectra
+  (``test_data_set_0`` tiled): Keras ``model.predict``, ``predict_on_batch``, a
+  ``tf.function``, XLA (``tf.function(jit_compile=True)``), the TF SavedModel (exported to a
+  temporary folder, loaded with ``tf.saved_model.load``) and ONNX Runtime with 1 and 2
+  intra-op threads (default session options otherwise: what a deployer gets);
+- preprocessing spectra/s (``Predictor.prepare`` of the bundled real files the model reads:
+  reading, contract, normalization) and end-to-end files/s (``Predictor.predict`` file by file,
+  ONNX backend: read, prepare, network, trust score; with the card's noise-realization
+  uncertainties for models that have them, and without);
+- FLOPs per spectrum (counted on the ONNX graph: 2 x multiply-adds of Conv, MatMul, Gemm) and
+  the fraction of the measured matmul roofline reached by the best backend;
+- peak resident memory of the model's subprocess (``ru_maxrss``: TensorFlow, ONNX Runtime and
+  all backends loaded).
+
+The roofline is TensorFlow's float32 matmul (2048 x 2048) GFLOP/s on this machine, measured at
+the start and at the end of the run (the larger is used).  Timings are the best of
+``--repeats`` calls after a warm-up; compare numbers within one run (the machine may be shared).
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import resources
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, REPO)
+sys.path.insert(0, HERE)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+
+try:
+    from ._timing import best_of  # noqa: E402  (python -m benchmarks.performance)
+except ImportError:
+    from _timing import best_of  # noqa: E402  (python benchmarks/performance.py)
+
+BACKENDS = ("keras_predict", "predict_on_batch", "tf_function", "xla", "savedmodel", "onnx_1t", "onnx_2t")
+HEADERS = {"keras_predict": "Keras predict", "predict_on_batch": "predict_on_batch",
+           "tf_function": "tf.function", "xla": "XLA", "savedmodel": "SavedModel",
+           "onnx_1t": "ONNX RT 1 thr", "onnx_2t": "ONNX RT 2 thr"}
+
+
+# --------------------------------------------------------------------------- measurements
+def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """TensorFlow float32 matmul GFLOP/s (an n x n by n x n product), best of ``repeats``."""
+    import tensorflow as tf
+    a = tf.random.normal((n, n), seed=1)
+    b = tf.random.normal((n, n), seed=2)
+    mm = tf.function(lambda: tf.matmul(a, b))
+    t = best_of(lambda: mm().numpy(), repeats)
+    return 2.0 * n ** 3 / t / 1e9
+
+
+def onnx_flops(path) -> float:
+    """FLOPs per spectrum of an ONNX model: 2 x multiply-adds of Conv, MatMul and Gemm nodes
+    (element-wise ops, pooling and activations not counted), from shapes inferred for batch 1."""
+    import onnx
+    from onnx import shape_inference
+    m = onnx.load(os.fspath(path))
+    for d in m.graph.input[0].type.tensor_type.shape.dim[:1]:
+        d.ClearField("dim_param")
+        d.dim_value = 1
+    del m.graph.value_info[:]
+    m = shape_inference.infer_shapes(m)
+    shapes = {}
+    for vi in list(m.graph.value_info) + list(m.graph.input) + list(m.graph.output):
+        shapes[vi.name] = [d.dim_value for d in vi.type.tensor_type.shape.dim]
+    for t in m.graph.initializer:
+        shapes[t.name] = list(t.dims)
+    total = 0.0
+    for n in m.graph.node:
+        if n.op_type == "Conv":
+            w, y = shapes.get(n.input[1]), shapes.get(n.output[0])
+            if w and y:
+                total += 2.0 * np.prod(y) * np.prod(w[1:])        # out elements x (Cin/group x kernel)
+        elif n.op_type in ("MatMul", "Gemm"):
+            a, y = shapes.get(n.input[0]), shapes.get(n.output[0])
+            if a and y:
+                k = a[-1]
+                if n.op_type == "Gemm" and any(at.name == "transA" and at.i for at in n.attribute):
+                    k = a[0]
+                total += 2.0 * np.prod(y) * k
+    return float(total)
+
+
+def bundled_files(predictor, limit: int = 8) -> list[str]:
+    """Bundled real files (zoo/data) the model reads and accepts, at most ``limit``."""
+    root = resources.files("zoo") / "data"
+    candidates = sorted(glob.glob(os.path.join(str(root), "*", "*.fits")) +
+                        glob.glob(os.path.join(str(root), "*", "*", "*.rbn")))
+    good = []
+    for f in candidates:
+        try:
+            predictor.prepare(f)
+        except Exception:  # noqa: BLE001  (another format or another model's range)
+            continue
+        good.append(f)
+        if len(good) >= limit:
+            break
+    return good
+
+
+def measure_model(name: str, batch: int, repeats: int, quick: bool) -> dict:
+    """All measurements of one model (run in its own subprocess)."""
+    import onnxruntime as ort
+    import tensorflow as tf
+
+    import zoo
+    from zoo.export import export_saved_model, read_test_data
+    from zoo.predictor import exported_dir
+
+    d = exported_dir(name)
+    res: dict = {"model": name, "batch": batch}
+    flux, _ = read_test_data(d)
+    x = np.ascontiguousarray(np.resize(flux, (batch, flux.shape[1])), np.float32)
+    res["n_pixels"] = int(x.shape[1])
+    res["flops"] = onnx_flops(os.path.join(d, "model.onnx"))
+    keras_pred = zoo.load_model(name, backend="keras")
+    model = keras_pred.model
+    xt = tf.constant(x)
+    speed = {}
+
+    def timed(key, fn):
+        try:
+            speed[key] = batch / best_of(fn, repeats)
+        except Exception as exc:  # noqa: BLE001  (a backend that cannot run this model is reported)
+            speed[key] = None
+            res.setdefault("errors", {})[key] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
+
+    timed("keras_predict", lambda: model.predict(x, batch_size=batch, verbose=0))
+    timed("predict_on_batch", lambda: model.predict_on_batch(x))
+    fn = tf.function(lambda v: model(v, training=False))
+    timed("tf_function", lambda: {k: v.numpy() for k, v in fn(xt).items()})
+    if quick:
+        speed["xla"] = speed["savedmodel"] = None
+        res.setdefault("errors", {}).update(xla="skipped (--quick)", savedmodel="skipped (--quick)")
+    else:
+        fx = tf.function(lambda v: model(v, training=False), jit_compile=True)
+        timed("xla", lambda: {k: v.numpy() for k, v in fx(xt).items()})
+        tmp = tempfile.mkdtemp(prefix=f"perf_{name}_")
+        try:
+            sig = tf.saved_model.load(export_saved_model(model, tmp, x.shape[1])).signatures["serving_default"]
+            timed("savedmodel", lambda: {k: v.numpy() for k, v in sig(flux=xt).items()})
+        except Exception as exc:  # noqa: BLE001
+            speed["savedmodel"] = None
+            res.setdefault("errors", {})["savedmodel"] = f"{type(exc).__name__}: {exc}"[:160]
+    for threads in (1, 2):
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        sess = ort.InferenceSession(os.path.join(d, "model.onnx"), so, providers=["CPUExecutionProvider"])
+        inp = sess.get_inputs()[0].name
+        timed(f"onnx_{threads}t", lambda: sess.run(None, {inp: x}))
+    res["spectra_per_s"] = speed
+
+    # preprocessing and end to end on bundled real files (ONNX backend: the deployment path)
+    pred = zoo.load_model(name, backend="onnx")
+    files = bundled_files(pred, limit=1 if quick else 8)
+    res["files"] = [os.path.relpath(f, REPO) for f in files]
+    if files:
+        reps = 1 if quick else max(2, repeats)
+        res["prepare_per_s"] = len(files) / best_of(lambda: [pred.prepare(f) for f in files], reps)
+        res["end_to_end_files_per_s"] = len(files) / best_of(
+            lambda: [pred.predict(f, return_uncertainty=False) for f in files], reps)
+        unc = (pred.card.trust or {}).get("uncertainty")
+        if unc:
+            n_real = int(unc.get("n_realizations", 100))
+            res["n_realizations"] = n_real
+            res["end_to_end_uncertainty_files_per_s"] = len(files) / best_of(
+                lambda: [pred.predict(f) for f in files], reps)
+            # one batched call for a chunk of stars (already prepared): the network's share
+            prep = pred.prepare(files)
+            res["uncertainty_stars_per_s_batched"] = len(files) / best_of(
+                lambda: pred.predict(prep.flux, error=prep.error, mask=prep.mask, return_uncertainty=True), reps)
+    res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    res["versions"] = {"tensorflow": tf.__version__, "onnxruntime": ort.__version__}
+    return res
+
+
+# --------------------------------------------------------------------------- report
+def _fmt(v, digits=0):
+    if v is None:
+        return "n/a"
+    if v >= 100:
+        return f"{v:,.0f}"
+    return f"{v:.{max(digits, 1)}f}"
+
+
+def markdown(results: list[dict], meta: dict) -> str:
+    roof = meta["roofline_gflops"]
+    lines = ["# Performance: every model on every backend", "",
+             "Generated by `python -m benchmarks.performance` (do not edit by hand; rerun it).", "",
+             f"- date: {meta['date']} (UTC); duration of the run: {meta['duration_s']:.0f} s",
+             f"- machine: {meta['machine']}; {meta['load_note']}",
+             f"- load average (1 min) at start / end: {meta['load_start']:.1f} / {meta['load_end']:.1f}",
+             f"- software: Python {meta['python']}, TensorFlow {meta['tensorflow']}, "
+             f"ONNX Runtime {meta['onnxruntime']}",
+             f"- matmul roofline: TensorFlow float32 2048x2048 matmul, {roof:.0f} GFLOP/s "
+             f"(start {meta['roofline_start']:.0f}, end {meta['roofline_end']:.0f}; the larger is used)",
+             f"- batch {meta['batch']} spectra (the stored real test spectra tiled), best of "
+             f"{meta['repeats']} calls after a warm-up" + (" -- QUICK smoke-test mode, not a measurement"
+                                                          if meta["quick"] else ""),
+             "", "## The network alone: spectra/s", "",
+             "| model | " + " | ".join(HEADERS[b] for b in BACKENDS) +
+             " | ONNX best / TF best | MFLOP/spectrum | best GFLOP/s | of roofline |",
+             "|---|" + "---:|" * (len(BACKENDS) + 4)]
+    for r in results:
+        if "error" in r:
+            lines.append(f"| {r['model']} | failed: {r['error'][:200]} |")
+            continue
+        sp = r["spectra_per_s"]
+        tf_best = max((sp[b] for b in BACKENDS[:5] if sp.get(b)), default=None)
+        ort_best = max((sp[b] for b in BACKENDS[5:] if sp.get(b)), default=None)
+        best = max(v for v in sp.values() if v) if any(sp.values()) else None
+        ratio = f"{ort_best / tf_best:.2f}x" if tf_best and ort_best else "n/a"
+        gflops = best * r["flops"] / 1e9 if best else None
+        lines.append(f"| {r['model']} | " + " | ".join(_fmt(sp.get(b)) for b in BACKENDS) +
+                     f" | {ratio} | {r['flops'] / 1e6:.2f} | {_fmt(gflops, 1)} | "
+                     f"{(gflops / roof if gflops else 0):.0%} |")
+    lines += ["", "## Preprocessing, end to end and memory", "",
+              "| model | bundled files | prepare [spectra/s] | end to end [files/s] | with uncertainties "
+              "[files/s] | uncertainties, one batched call [stars/s] | peak memory [MB] |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in results:
+        if "error" in r:
+            continue
+        unc = r.get("end_to_end_uncertainty_files_per_s")
+        lines.append(f"| {r['model']} | {len(r.get('files', []))} | {_fmt(r.get('prepare_per_s'))} | "
+                     f"{_fmt(r.get('end_to_end_files_per_s'))} | "
+                     f"{_fmt(unc) + ' (' + str(r['n_realizations']) + ' realizations)' if unc else '-'} | "
+                     f"{_fmt(r.get('uncertainty_stars_per_s_batched')) if unc else '-'} | "
+                     f"{r['peak_rss_mb']:,.0f} |")
+    notes = [(r["model"], k, v) for r in results for k, v in (r.get("errors") or {}).items()]
+    lines += ["", "## Notes", "",
+              "- *ONNX best / TF best*: the faster ONNX Runtime setting over the fastest TensorFlow "
+              "backend, measured in this run.",
+              "- *of roofline*: the best backend's FLOP/s (FLOPs counted on the ONNX graph: Conv, MatMul, "
+              "Gemm) over the matmul roofline above.  TensorFlow's float32 matmul is not the machine's "
+              "peak: ONNX Runtime's own GEMM runs the dense models faster than it (over 100 %).",
+              "- *prepare*: `Predictor.prepare(file)` on the bundled real files the model reads (reading, "
+              "the input contract, normalization); *end to end*: `Predictor.predict(file)` with the ONNX "
+              "backend (the same plus the network and the trust score), one file at a time.",
+              "- *peak memory*: `ru_maxrss` of the model's benchmark subprocess, with TensorFlow, every "
+              "backend and ONNX Runtime loaded (an ONNX-only deployment needs much less).",
+              "- The Conv1D exports are rewritten by `zoo.export.fuse_conv1d` so that ONNX Runtime fuses "
+              "bias and activation into each convolution and keeps its blocked layout between them "
+              "(docs/deploy.md, \"Speed\")."]
+    lines += [f"- {m}: {k} -- {v}" for m, k, v in sorted(notes)]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- driver
+def _child(args) -> int:
+    try:
+        res = measure_model(args.child, args.batch, args.repeats, args.quick)
+    except Exception as exc:  # noqa: BLE001
+        res = {"model": args.child, "error": f"{type(exc).__name__}: {exc}"}
+    with open(args.json, "w") as fh:
+        json.dump(res, fh)
+    return 0
+
+
+def exported_models() -> list[str]:
+    from zoo.predictor import exported_dir
+    root = exported_dir()
+    return sorted(n for n in os.listdir(root) if os.path.exists(os.path.join(root, n, "card.json")))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--models", nargs="+", default=None, help="default: every exported model")
+    ap.add_argument("--batch", type=int, default=512)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--out", default=os.path.join(REPO, "docs", "performance.md"))
+    ap.add_argument("--json", default=None, help="also write the raw results here")
+    ap.add_argument("--quick", action="store_true", help="smoke test: batch 16, one repeat, no XLA/SavedModel")
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.batch, args.repeats = min(args.batch, 16), 1
+    if args.child:
+        return _child(args)
+
+    t0 = time.time()
+    load_start = os.getloadavg()[0]
+    import onnxruntime as ort
+    import tensorflow as tf
+
+    from training.common import machine_description
+    roof_start = matmul_gflops(512 if args.quick else 2048, 2 if args.quick else 5)
+    models = args.models or exported_models()
+    results = []
+    for name in models:
+        if args.quick:       # in process (one TensorFlow import): peak memory is the whole run's
+            t = time.time()
+            try:
+                res = measure_model(name, args.batch, args.repeats, True)
+            except Exception as exc:  # noqa: BLE001
+                res = {"model": name, "error": f"{type(exc).__name__}: {exc}"}
+            res["wall_s"] = time.time() - t
+            results.append(res)
+            continue
+        with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as fh:
+            out = fh.name
+        cmd = [sys.executable, os.path.abspath(__file__), "--child", name, "--json", out,
+               "--batch", str(args.batch), "--repeats", str(args.repeats)] + (["--quick"] if args.quick else [])
+        t = time.time()
+        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+        try:
+            with open(out) as fh:
+                res = json.load(fh)
+        except (OSError, ValueError):
+            res = {"model": name, "error": f"subprocess exit {proc.returncode}: {proc.stderr[-300:]}"}
+        finally:
+            if os.path.exists(out):
+                os.remove(out)
+        res["wall_s"] = time.time() - t
+        results.append(res)
+        print(f"{name}: {time.time() - t:.0f} s " + json.dumps(res.get("spectra_per_s") or res.get("error")),
+              flush=True)
+    roof_end = roof_start if args.quick else matmul_gflops(2048, 5)
+    meta = {"date": time.strftime("%Y-%m-%d %H:%M", time.gmtime(t0)), "duration_s": time.time() - t0,
+            "machine": machine_description(), "python": platform.python_version(),
+            "tensorflow": tf.__version__, "onnxruntime": ort.__version__,
+            "load_start": load_start, "load_end": os.getloadavg()[0],
+            "load_note": os.environ.get("ZOO_PERF_NOTE", "dedicated to this run unless the load average "
+                                                         "below says otherwise"),
+            "roofline_start": roof_start, "roofline_end": roof_end, "roofline_gflops": max(roof_start, roof_end),
+            "batch": args.batch, "repeats": args.repeats, "quick": args.quick}
+    text = markdown(results, meta)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as fh:
+        fh.write(text)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"meta": meta, "results": results}, fh, indent=1)
+    print(f"wrote {args.out} ({time.time() - t0:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
