@@ -65,21 +65,14 @@ def real_sets():
 
 
 def confusion(results):
+    from training.common import draw_confusion
     plt = _plt()
     runs = [k for k in ("emission_fc_imbalanced", "emission_fc", "emission_cnn") if k in results]
     fig, axes = plt.subplots(1, len(runs), figsize=(4.3 * len(runs), 3.9), squeeze=False)
     for ax, k in zip(axes[0], runs):
         t = results[k]["test"]
-        cm = np.array(t["confusion_matrix"])
-        norm = cm / cm.sum(1, keepdims=True)
-        ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-        cls = t["classes"]
-        ax.set_xticks(range(3), cls, fontsize=8)
-        ax.set_yticks(range(3), cls, fontsize=8)
-        for i in range(3):
-            for j in range(3):
-                ax.text(j, i, f"{norm[i, j]:.1%}\n({cm[i, j]})", ha="center", va="center", fontsize=8,
-                        color="white" if norm[i, j] > 0.5 else "black")
+        draw_confusion(ax, t["confusion_matrix"], t["classes"], cell="{pct:.1%}\n({n})", fontsize=8,
+                       tick_fontsize=8)
         thesis = results[k].get("thesis_per_class_accuracy", {})
         th = ", ".join(f"{c[:4]} {v:.0%}" for c, v in thesis.items())
         ax.set_title(f"{k}\ntest accuracy {t['accuracy']:.3f}" + (f"\nthesis: {th}" if th else ""), fontsize=8)

@@ -136,6 +136,8 @@ def confusions():
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from training.common import draw_confusion
     fig, axes = plt.subplots(3, 3, figsize=(11, 10))
     for i, arch in enumerate(("cnet", "rcnet", "racnet")):
         for j, (task, suffix) in enumerate(TASKS.items()):
@@ -144,16 +146,7 @@ def confusions():
             if run is None:
                 ax.set_axis_off()
                 continue
-            cm = np.asarray(run["metrics"]["confusion"], float)
-            classes = run["data"]["classes"]
-            shown = cm / np.maximum(cm.sum(1, keepdims=True), 1)
-            ax.imshow(shown, cmap="Blues", vmin=0, vmax=1)
-            for a in range(len(classes)):
-                for b in range(len(classes)):
-                    ax.text(b, a, f"{shown[a, b]:.0%}", ha="center", va="center", fontsize=7,
-                            color="white" if shown[a, b] > 0.5 else "black")
-            ax.set_xticks(range(len(classes)), classes, fontsize=6)
-            ax.set_yticks(range(len(classes)), classes, fontsize=6)
+            draw_confusion(ax, run["metrics"]["confusion"], run["data"]["classes"], tick_fontsize=6)
             ax.set_title(f"{LABEL[arch]} {task.upper()}: acc {run['metrics']['test_accuracy']:.3f}", fontsize=8)
     fig.suptitle("test confusion matrices (rows true, columns predicted; row-normalized)", fontsize=10)
     fig.tight_layout()

@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 
 __all__ = ["set_determinism", "cluster_spec", "multi_worker_strategy", "step_decay", "early_stopping_probe",
            "EpochTimer", "standard_callbacks",
-           "classification_summary", "plot_history", "plot_confusion",
+           "classification_summary", "plot_history", "plot_confusion", "draw_confusion",
            "write_json", "machine_description"]
 
 
@@ -252,6 +252,27 @@ def plot_history(history: dict, path: str, title: str, keys=None) -> None:
     plt.close(fig)
 
 
+def draw_confusion(ax, cm, labels, *, normalize: bool = True, cell: str = "{pct:.0%}", fontsize: int = 7,
+                   tick_fontsize: int = 7, vmax=1.0, rotate: bool = False):
+    """Draw a confusion matrix ``cm`` (rows true, columns predicted) on ``ax``: colours from the
+    row-normalized matrix (or the counts), each cell annotated by ``cell`` formatted with ``n`` (the
+    count) and ``pct`` (the row fraction); colour scale 0..``vmax`` (``None``: matplotlib's own).
+    Shared by every training run and docs figure.  Returns the image."""
+    cm = np.asarray(cm)
+    frac = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    shown = frac if normalize else cm
+    im = ax.imshow(shown, cmap="Blues", vmin=None if vmax is None else 0, vmax=vmax)
+    top = shown.max() if vmax is None else vmax
+    if cell and len(labels) <= 10:
+        for i in range(len(labels)):
+            for j in range(len(labels)):
+                ax.text(j, i, cell.format(n=int(cm[i, j]), pct=frac[i, j]), ha="center", va="center",
+                        fontsize=fontsize, color="white" if shown[i, j] > top / 2 else "black")
+    ax.set_xticks(range(len(labels)), labels, rotation=90 if rotate else 0, fontsize=tick_fontsize)
+    ax.set_yticks(range(len(labels)), labels, fontsize=tick_fontsize)
+    return im
+
+
 def plot_confusion(y_true, y_pred, labels, path: str, title: str, normalize: bool = False) -> np.ndarray:
     """Confusion matrix (rows true, columns predicted) as a PNG; returns the matrix."""
     import matplotlib
@@ -259,17 +280,10 @@ def plot_confusion(y_true, y_pred, labels, path: str, title: str, normalize: boo
     import matplotlib.pyplot as plt
     from sklearn.metrics import confusion_matrix
     cm = confusion_matrix(y_true, y_pred, labels=labels)
-    shown = cm / np.maximum(cm.sum(1, keepdims=True), 1) if normalize else cm
     size = 2.2 + 0.28 * len(labels)
     fig, ax = plt.subplots(figsize=(size, size * 0.9))
-    im = ax.imshow(shown, cmap="Blues")
-    ax.set_xticks(range(len(labels)), labels, rotation=90 if len(labels) > 6 else 0, fontsize=7)
-    ax.set_yticks(range(len(labels)), labels, fontsize=7)
-    if len(labels) <= 10:
-        for i in range(len(labels)):
-            for j in range(len(labels)):
-                ax.text(j, i, f"{cm[i, j]}", ha="center", va="center",
-                        color="white" if shown[i, j] > shown.max() / 2 else "black")
+    im = draw_confusion(ax, cm, labels, normalize=normalize, cell="{n}", fontsize=10, vmax=None,
+                        rotate=len(labels) > 6)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title, fontsize=9)

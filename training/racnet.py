@@ -163,16 +163,9 @@ class RacNetTask(Task):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
         classes = data["classes"]
-        cm = np.asarray(metrics["confusion"], float)
-        shown = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+        from training.common import draw_confusion
         fig, ax = plt.subplots(figsize=(3.2 + 0.4 * len(classes), 3.0 + 0.35 * len(classes)))
-        ax.imshow(shown, cmap="Blues", vmin=0, vmax=1)
-        for i in range(len(classes)):
-            for j in range(len(classes)):
-                ax.text(j, i, f"{int(cm[i, j])}\n{shown[i, j]:.0%}", ha="center", va="center", fontsize=7,
-                        color="white" if shown[i, j] > 0.5 else "black")
-        ax.set_xticks(range(len(classes)), classes, fontsize=7)
-        ax.set_yticks(range(len(classes)), classes, fontsize=7)
+        draw_confusion(ax, metrics["confusion"], classes, cell="{n}\n{pct:.0%}")
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
         ax.set_title(f"{ctx.model}: test confusion (acc {metrics['test_accuracy']:.3f})", fontsize=8)
