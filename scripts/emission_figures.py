@@ -64,6 +64,22 @@ def real_sets():
     return ond, lam
 
 
+def per_class_table(results):
+    """Per-class test accuracy with 95 % Clopper-Pearson intervals, beside the thesis's numbers."""
+    from training.common import binom_ci
+    print("\n## per-class test accuracy (simulated test set; 95 % Clopper-Pearson interval) vs the thesis "
+          "(Fig. 9.2, 9.4)")
+    for k, v in results.items():
+        cm = np.asarray(v["test"]["confusion_matrix"])
+        th = v.get("thesis_per_class_accuracy", {})
+        cells = []
+        for i, c in enumerate(v["test"]["classes"]):
+            hit, n = int(cm[i, i]), int(cm[i].sum())
+            lo, hi = binom_ci(hit, n)
+            cells.append(f"{c} {hit / n:.1%} [{lo:.1%}, {hi:.1%}] of {n}" + (f" (thesis {th[c]:.0%})" if c in th else ""))
+        print(f"  {k:24s} " + "; ".join(cells) + f"; overall {v['test']['accuracy']:.1%}")
+
+
 def confusion(results):
     from training.common import draw_confusion
     plt = _plt()
@@ -160,12 +176,7 @@ def main():
         with open(RESULTS) as fh:
             results = json.load(fh)
         confusion(results)
-        print("\n## per-class test accuracy (simulated test set) vs the thesis (Fig. 9.2, 9.4)")
-        for k, v in results.items():
-            pc = v["test"]["per_class_accuracy"]
-            th = v.get("thesis_per_class_accuracy", {})
-            print(f"  {k:24s} " + "  ".join(f"{c} {pc[c]:.3f}" + (f" (thesis {th[c]:.2f})" if c in th else "")
-                                           for c in CLASSES) + f"  overall {v['test']['accuracy']:.4f}")
+        per_class_table(results)
     else:
         print(f"(no {RESULTS}: run the training commands with --docs first)")
 

@@ -52,6 +52,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, REPO)
 
 import trust_inputs as TI  # noqa: E402
+from training.common import binom_ci  # noqa: E402
 
 DOC = os.path.join(REPO, "docs", "trust.md")
 IMG = os.path.join(REPO, "docs", "img")
@@ -80,16 +81,6 @@ R_LIBR18, R_LIBR18_27 = 4200.0 / 1.8, 4200.0 / 2.7
 
 def log(*a):
     print(*a, flush=True)
-
-
-def binom_ci(k: int, n: int) -> list:
-    """Clopper-Pearson 95 % interval of k successes in n."""
-    from scipy.stats import beta
-    if n == 0:
-        return [float("nan"), float("nan")]
-    lo = 0.0 if k == 0 else float(beta.ppf(0.025, k, n - k + 1))
-    hi = 1.0 if k == n else float(beta.ppf(0.975, k + 1, n - k))
-    return [round(lo, 4), round(hi, 4)]
 
 
 def rate(flags) -> dict:

@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 
 __all__ = ["set_determinism", "cluster_spec", "multi_worker_strategy", "step_decay", "early_stopping_probe",
            "EpochTimer", "standard_callbacks",
-           "classification_summary", "plot_history", "plot_confusion", "draw_confusion",
+           "classification_summary", "plot_history", "plot_confusion", "draw_confusion", "binom_ci",
            "write_json", "machine_description"]
 
 
@@ -292,6 +292,16 @@ def plot_confusion(y_true, y_pred, labels, path: str, title: str, normalize: boo
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return cm
+
+
+def binom_ci(k: int, n: int) -> list:
+    """Clopper-Pearson 95 % interval of k successes in n."""
+    from scipy.stats import beta
+    if n == 0:
+        return [float("nan"), float("nan")]
+    lo = 0.0 if k == 0 else float(beta.ppf(0.025, k, n - k + 1))
+    hi = 1.0 if k == n else float(beta.ppf(0.975, k + 1, n - k))
+    return [round(lo, 4), round(hi, 4)]
 
 
 def write_json(obj, path: str) -> None:
