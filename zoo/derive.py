@@ -14,7 +14,9 @@ The mapping follows tf2onnx's naming: the nodes of Keras layer ``L`` in model
 ``M`` are named ``M_1/L_1/...``; a ``Dense`` is ``MatMul(x, kernel)`` then
 ``Add(., bias)`` (output ``.../L_1/BiasAdd:0``); a ``Conv1D`` is a 2-D
 ``Conv`` with weights ``(out, in, 1, k)`` (Keras: ``(k, in, out)``) then the
-same ``Add``.  Layers of other kinds with weights make the derivation refuse.
+same ``Add``; a ``Dense`` after a ``Flatten`` of a convolution output may have its kernel rows
+in channels-first order, marked in the initializer's name (:func:`zoo.onnx_graph.fold_flatten_transpose`).
+Layers of other kinds with weights make the derivation refuse.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import os
 import numpy as np
 
 from .errors import ArtifactError
+from .onnx_graph import PERMUTED_SUFFIX
 
 __all__ = ["keras_from_onnx", "onnx_layer_weights", "DERIVABLE_LAYERS"]
 
@@ -57,7 +60,12 @@ def onnx_layer_weights(onnx_path) -> dict[str, dict[str, np.ndarray]]:
             continue
         layer = seg[:-2]
         if node.op_type == "MatMul" and len(consts) == 1 and consts[0].ndim == 2:
-            out.setdefault(layer, {})["kernel"] = consts[0]
+            w = consts[0]
+            name = next(i for i in node.input if i in inits)
+            if PERMUTED_SUFFIX in name:     # rows in (C, L) order (zoo.onnx_graph): back to (L, C)
+                c, length = (int(v) for v in name.rsplit(PERMUTED_SUFFIX, 1)[1].split("x"))
+                w = w.reshape(c, length, -1).transpose(1, 0, 2).reshape(c * length, -1)
+            out.setdefault(layer, {})["kernel"] = w
         elif node.op_type == "Conv" and len(consts) >= 1 and consts[0].ndim == 4:
             w = consts[0]
             if w.shape[2] != 1:

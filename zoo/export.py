@@ -82,7 +82,9 @@ def export_onnx(model, path, n_pixels: int, opset: int = ONNX_OPSET, card: Model
     """Convert to ONNX with a fixed input signature and outputs named as in Keras; check it.
     With ``card``, its contract, outputs, class names and units go into ``metadata_props``.
     With ``fuse`` (default), the Conv1D layers are rewritten for ONNX Runtime's fused,
-    blocked-layout convolutions (:func:`fuse_conv1d`; 2x faster for APOGEE Net)."""
+    blocked-layout convolutions (:func:`fuse_conv1d`; 2x faster for APOGEE Net) and the rest of
+    the graph is moved to the convolutions' channels-first layout
+    (:func:`zoo.onnx_graph.optimize`: transposes, tiles and slow scalar broadcasts removed)."""
     import onnx
     import tf2onnx
     serve, spec = _serving_function(model, n_pixels)
@@ -105,7 +107,9 @@ def export_onnx(model, path, n_pixels: int, opset: int = ONNX_OPSET, card: Model
             out.name = rename[out.name]
     proto.graph.input[0].name = "flux" if proto.graph.input[0].name.startswith("flux") else proto.graph.input[0].name
     if fuse:
+        from .onnx_graph import optimize
         proto, _ = fuse_conv1d(proto)
+        proto, _ = optimize(proto)
     if card is not None:
         from .onnx_kit import add_metadata
         add_metadata(proto, card)

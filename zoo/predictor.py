@@ -267,7 +267,8 @@ class Predictor:
             whose card has an ``uncertainty`` block (``card.trust["uncertainty"]``).
             Olney et al. (2020) Sec. 3.5: ``n_realizations`` copies of each spectrum
             with Gaussian noise drawn from its per-pixel errors (each error capped at
-            ``error_cap`` times the spectrum's mean error), run as one batched call;
+            ``error_cap`` times the spectrum's mean error), run in batched calls (one
+            set of standard-normal draws per chunk of stars, scaled by each star's errors);
             the label is their mean and ``<label>_std_noise`` their spread.  With the
             card's calibration, ``<label>_std = hypot(noise_scale * std_noise,
             sigma_model)`` (what it means: the card's ``trust["uncertainty"]
@@ -304,13 +305,24 @@ class Predictor:
         err = prep.error.astype(float)
         good = ~prep.mask & (err > 0)
         mean_err = np.array([e[g].mean() if g.any() else 0.0 for e, g in zip(err, good)])
-        err = np.where(good, np.minimum(err, error_cap * mean_err[:, None]), 0.0)
-        n = prep.flux.shape[0]
-        noisy = prep.flux[None] + rng.normal(size=(n_real,) + prep.flux.shape) * err[None]
-        draws = self._decode(self._forward(noisy.reshape(n_real * n, -1).astype(np.float32), batch_size))
+        err = np.where(good, np.minimum(err, error_cap * mean_err[:, None]), 0.0).astype(np.float32)
+        n, n_pix = prep.flux.shape
+        # chunks of stars whose realizations fill about one network batch; one set of standard
+        # normal draws per chunk, scaled by each star's errors (common random numbers: every
+        # star still gets n_real independent realizations, and drawing them costs the same
+        # for a chunk as for one star -- at 100 realizations of 8575 pixels, drawing per star
+        # took 14 ms, a quarter of the network's time)
+        per_chunk = max(1, batch_size // n_real)
+        stacks: dict[str, list] = {}
+        for a in range(0, n, per_chunk):
+            b = min(n, a + per_chunk)
+            z = rng.standard_normal((n_real, 1, n_pix), dtype=np.float32)
+            noisy = z * err[None, a:b] + prep.flux[None, a:b].astype(np.float32)
+            for k, v in self._decode(self._forward(noisy.reshape(-1, n_pix), batch_size)).items():
+                stacks.setdefault(k, []).append(np.asarray(v, float).reshape(n_real, b - a))
         result = {}
-        for k, v in draws.items():
-            stack = np.asarray(v, float).reshape(n_real, n)
+        for k, parts in stacks.items():
+            stack = np.concatenate(parts, axis=1)
             result[k] = stack.mean(axis=0)
             noise = stack.std(axis=0)
             if unc and k in unc.get("sigma_model", {}):
