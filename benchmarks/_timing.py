@@ -12,3 +12,25 @@ def best_of(fn, repeats):
         fn()
         times.append(time.perf_counter() - t)
     return min(times)
+
+
+def interleaved_best(fns: dict, rounds: int) -> tuple[dict, dict]:
+    """Best wall time of each callable in ``fns`` over ``rounds`` rounds that call every one of
+    them once, in turn (after one warm-up call each), so that a change in the machine's load
+    during the measurement affects all of them alike.  A callable that raises is dropped and
+    its error reported: returns ``({key: seconds}, {key: "Error: message"})``."""
+    best, errors, live = {}, {}, dict(fns)
+    for key, fn in list(live.items()):
+        try:
+            fn()
+        except Exception as exc:  # noqa: BLE001  (a backend that cannot run is reported, not fatal)
+            errors[key] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
+            del live[key]
+    for r in range(rounds):
+        keys = list(live)
+        keys = keys[r % len(keys):] + keys[:r % len(keys)] if keys else keys   # rotate the order
+        for key in keys:
+            t = time.perf_counter()
+            live[key]()
+            best[key] = min(best.get(key, float("inf")), time.perf_counter() - t)
+    return best, errors

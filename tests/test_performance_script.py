@@ -27,3 +27,31 @@ def test_quick_mode_writes_the_tables(tmp_path):
     assert "failed" not in rows[0]
     cells = [c.strip() for c in rows[0].strip("|").split("|")]
     assert cells[3] != "n/a" and cells[6] != "n/a"  # tf.function and ONNX Runtime ran
+
+
+def test_onnx_profile_accounts_for_the_kernel_time():
+    """benchmarks/onnx_profile.py: op-type shares add up, convolutions get a FLOP rate."""
+    import pytest
+    if not os.path.exists(os.path.join(REPO, "exported", "emission_cnn", "card.json")):
+        pytest.skip("exported/emission_cnn is not there")
+    sys.path.insert(0, REPO)
+    from benchmarks.onnx_profile import profile
+    r = profile("emission_cnn", batch=8, threads=1, runs=2)
+    assert r["spectra_per_s"] > 0 and r["kernel_time_s"] > 0
+    assert abs(sum(r["by_op"].values()) - r["kernel_time_s"]) < 1e-9
+    assert any(op.endswith("Conv") for op in r["by_op"])
+    rated = [row for row in r["flop_nodes"] if row[3]]
+    assert len(rated) >= 6                 # every Conv and MatMul of the graph found its FLOPs
+
+
+def test_interleaved_best_reports_a_failing_backend_and_times_the_others():
+    sys.path.insert(0, REPO)
+    from benchmarks._timing import interleaved_best
+    calls = []
+
+    def bad():
+        raise RuntimeError("no kernel for this op")
+    best, errors = interleaved_best({"a": lambda: calls.append("a"), "b": lambda: calls.append("b"),
+                                     "bad": bad}, rounds=3)
+    assert set(best) == {"a", "b"} and errors == {"bad": "RuntimeError: no kernel for this op"}
+    assert calls == ["a", "b", "a", "b", "b", "a", "a", "b"]   # warm-up, then rotated rounds
