@@ -9,8 +9,8 @@ Runs ``exported/NAME/model.onnx`` with ONNX Runtime's profiler (``--runs`` calls
 the stored real test spectra, tiled, after a warm-up), then prints the share of the kernel time
 per op type (after ONNX Runtime's own fusions: ``FusedConv``/``Conv`` in its blocked layout,
 ``ReorderInput``/``ReorderOutput`` = conversions to and from it), the slowest nodes, and for the
-convolutions and matrix products their GFLOP/s (FLOPs from the graph's shapes, as in
-``benchmarks/performance.py``).  The numbers quoted in docs/deploy.md ("Speed") come from here.
+convolutions and matrix products their GFLOP/s (FLOPs from the graph's shapes:
+``benchmarks/performance.py``'s ``node_flops``).  The numbers quoted in docs/deploy.md ("Speed") come from here.
 """
 from __future__ import annotations
 
@@ -27,27 +27,7 @@ sys.path.insert(0, HERE)
 
 import numpy as np  # noqa: E402
 
-
-def node_flops(path) -> dict[str, float]:
-    """FLOPs per spectrum of each Conv / MatMul / Gemm node of the graph, by node name."""
-    import onnx
-    from onnx import shape_inference
-    m = onnx.load(os.fspath(path))
-    for d in m.graph.input[0].type.tensor_type.shape.dim[:1]:
-        d.ClearField("dim_param")
-        d.dim_value = 1
-    del m.graph.value_info[:]
-    m = shape_inference.infer_shapes(m)
-    shapes = {vi.name: [d.dim_value for d in vi.type.tensor_type.shape.dim]
-              for vi in list(m.graph.value_info) + list(m.graph.input) + list(m.graph.output)}
-    shapes.update({t.name: list(t.dims) for t in m.graph.initializer})
-    out = {}
-    for n in m.graph.node:
-        if n.op_type == "Conv" and shapes.get(n.input[1]) and shapes.get(n.output[0]):
-            out[n.name] = 2.0 * np.prod(shapes[n.output[0]]) * np.prod(shapes[n.input[1]][1:])
-        elif n.op_type in ("MatMul", "Gemm") and shapes.get(n.input[0]) and shapes.get(n.output[0]):
-            out[n.name] = 2.0 * np.prod(shapes[n.output[0]]) * shapes[n.input[0]][-1]
-    return out
+from performance import node_flops  # noqa: E402  (benchmarks/performance.py: the same FLOP count)
 
 
 def profile(name: str, batch: int = 512, threads: int = 2, runs: int = 3, onnx_path=None) -> dict:

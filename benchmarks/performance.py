@@ -89,9 +89,9 @@ def ort_matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
     return 2.0 * n ** 3 / t / 1e9
 
 
-def onnx_flops(path) -> float:
-    """FLOPs per spectrum of an ONNX model: 2 x multiply-adds of Conv, MatMul and Gemm nodes
-    (element-wise ops, pooling and activations not counted), from shapes inferred for batch 1."""
+def node_flops(path) -> dict[str, float]:
+    """FLOPs per spectrum of each Conv, MatMul and Gemm node of an ONNX model, by node name:
+    2 x multiply-adds, from shapes inferred for batch 1."""
     import onnx
     from onnx import shape_inference
     m = onnx.load(os.fspath(path))
@@ -105,20 +105,26 @@ def onnx_flops(path) -> float:
         shapes[vi.name] = [d.dim_value for d in vi.type.tensor_type.shape.dim]
     for t in m.graph.initializer:
         shapes[t.name] = list(t.dims)
-    total = 0.0
+    out = {}
     for n in m.graph.node:
         if n.op_type == "Conv":
             w, y = shapes.get(n.input[1]), shapes.get(n.output[0])
             if w and y:
-                total += 2.0 * np.prod(y) * np.prod(w[1:])        # out elements x (Cin/group x kernel)
+                out[n.name] = 2.0 * np.prod(y) * np.prod(w[1:])        # out elements x (Cin/group x kernel)
         elif n.op_type in ("MatMul", "Gemm"):
             a, y = shapes.get(n.input[0]), shapes.get(n.output[0])
             if a and y:
                 k = a[-1]
                 if n.op_type == "Gemm" and any(at.name == "transA" and at.i for at in n.attribute):
                     k = a[0]
-                total += 2.0 * np.prod(y) * k
-    return float(total)
+                out[n.name] = 2.0 * np.prod(y) * k
+    return out
+
+
+def onnx_flops(path) -> float:
+    """FLOPs per spectrum of an ONNX model: 2 x multiply-adds of Conv, MatMul and Gemm nodes
+    (element-wise ops, pooling and activations not counted), from shapes inferred for batch 1."""
+    return float(sum(node_flops(path).values()))
 
 
 def bundled_files(predictor, limit: int = 8) -> list[str]:
