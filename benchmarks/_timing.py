@@ -14,10 +14,11 @@ def best_of(fn, repeats):
     return min(times)
 
 
-def interleaved_best(fns: dict, rounds: int) -> tuple[dict, dict]:
+def interleaved_best(fns: dict, rounds: int, pause: float = 0.2) -> tuple[dict, dict]:
     """Best wall time of each callable in ``fns`` over ``rounds`` rounds that call every one of
     them once, in turn (after one warm-up call each), so that a change in the machine's load
-    during the measurement affects all of them alike.  A callable that raises is dropped and
+    during the measurement affects all of them alike.  ``pause`` seconds between calls let the
+    previous library's worker threads stop spinning before the next one starts.  A callable that raises is dropped and
     its error reported: returns ``({key: seconds}, {key: "Error: message"})``."""
     best, errors, live = {}, {}, dict(fns)
     for key, fn in list(live.items()):
@@ -30,6 +31,7 @@ def interleaved_best(fns: dict, rounds: int) -> tuple[dict, dict]:
         keys = list(live)
         keys = keys[r % len(keys):] + keys[:r % len(keys)] if keys else keys   # rotate the order
         for key in keys:
+            time.sleep(pause)
             t = time.perf_counter()
             live[key]()
             best[key] = min(best.get(key, float("inf")), time.perf_counter() - t)

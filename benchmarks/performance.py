@@ -21,11 +21,12 @@ For each model in ``exported/`` (one subprocess per model, so that its peak memo
 - peak resident memory of the model's subprocess (``ru_maxrss``: TensorFlow, ONNX Runtime and
   all backends loaded).
 
-The roofline is the faster float32 matmul (2048 x 2048) of TensorFlow and ONNX Runtime (its MLAS
-GEMM) in GFLOP/s on this machine, measured at the start and at the end of the run (the larger is
-used).  The network timings are the best of ``--repeats`` rounds that call every backend once, in
-turn (after a warm-up call each), so that the ratios between backends hold even when the load
-changes during the run; the other timings are the best of ``--repeats`` calls after a warm-up.
+The roofline is the fastest float32 matmul (2048 x 2048) of TensorFlow and ONNX Runtime (its MLAS
+GEMM) in GFLOP/s on this machine, measured at the start of the run, in each model's process before
+its measurements, and at the end (the largest is used: the machine's best demonstrated rate).
+The network timings are the best of ``--repeats`` rounds that call every backend once, in turn
+(after a warm-up call each), so that the ratios between backends hold even when the load changes
+during the run; the other timings are the best of ``--repeats`` calls after a warm-up.
 """
 from __future__ import annotations
 
@@ -155,6 +156,10 @@ def measure_model(name: str, batch: int, repeats: int, quick: bool) -> dict:
 
     d = exported_dir(name)
     res: dict = {"model": name, "batch": batch}
+    # the roofline once more, in this process, before the model (the run's roofline is the
+    # fastest of all these measurements: the machine's best demonstrated matmul rate)
+    n_mm, r_mm = (512, 2) if quick else (2048, 5)
+    res["roofline_gflops"] = {"tensorflow": matmul_gflops(n_mm, r_mm), "onnxruntime": ort_matmul_gflops(n_mm, r_mm)}
     flux, _ = read_test_data(d)
     x = np.ascontiguousarray(np.resize(flux, (batch, flux.shape[1])), np.float32)
     res["n_pixels"] = int(x.shape[1])
@@ -240,10 +245,11 @@ def markdown(results: list[dict], meta: dict) -> str:
              f"- load average (1 min) at start / end: {meta['load_start']:.1f} / {meta['load_end']:.1f}",
              f"- software: Python {meta['python']}, TensorFlow {meta['tensorflow']}, "
              f"ONNX Runtime {meta['onnxruntime']}",
-             f"- matmul roofline: the faster float32 2048x2048 matmul of TensorFlow and ONNX Runtime, "
-             f"{roof:.0f} GFLOP/s (start {meta['roofline_start']:.0f}, end {meta['roofline_end']:.0f}; "
-             f"at the end TensorFlow {meta['roofline_tf_end']:.0f}, ONNX Runtime {meta['roofline_ort_end']:.0f}; "
-             f"the larger is used)",
+             f"- matmul roofline: the fastest float32 2048x2048 matmul of TensorFlow and ONNX Runtime "
+             f"measured during the run, {roof:.0f} GFLOP/s ({len(meta['roofline_samples'])} measurements: at "
+             f"the start, before each model in its process, at the end; they ranged "
+             f"{min(meta['roofline_samples']):.0f}-{max(meta['roofline_samples']):.0f}; at the end TensorFlow "
+             f"{meta['roofline_tf_end']:.0f}, ONNX Runtime {meta['roofline_ort_end']:.0f})",
              f"- batch {meta['batch']} spectra (the stored real test spectra tiled); network: best of "
              f"{meta['repeats']} interleaved rounds (every backend once per round, in turn, after a warm-up)" + (" -- QUICK smoke-test mode, not a measurement"
                                                           if meta["quick"] else ""),
@@ -285,7 +291,7 @@ def markdown(results: list[dict], meta: dict) -> str:
               "- *ONNX best / TF best*: the faster ONNX Runtime setting over the fastest TensorFlow "
               "backend, measured in this run.",
               "- *of roofline*: the best backend's FLOP/s (FLOPs counted on the ONNX graph: Conv, MatMul, "
-              "Gemm) over the matmul roofline above (the faster of the two libraries' 2048x2048 matmul; "
+              "Gemm) over the matmul roofline above (the fastest 2048x2048 matmul of the two libraries in the run; "
               "small layers can still beat it slightly when they stay in cache).",
               "- *prepare*: `Predictor.prepare(file)` on the bundled real files the model reads (reading, "
               "the input contract, normalization); *end to end*: `Predictor.predict(file)` with the ONNX "
@@ -376,14 +382,17 @@ def main(argv=None) -> int:
               flush=True)
     tf_end, ort_end = (roof_start, roof_start) if args.quick else (matmul_gflops(2048, 5), ort_matmul_gflops(2048, 5))
     roof_end = max(tf_end, ort_end)
+    samples = [roof_start, roof_end] + [max(r["roofline_gflops"].values()) for r in results
+                                        if r.get("roofline_gflops")]
     meta = {"date": time.strftime("%Y-%m-%d %H:%M", time.gmtime(t0)), "duration_s": time.time() - t0,
             "machine": machine_description(), "python": platform.python_version(),
             "tensorflow": tf.__version__, "onnxruntime": ort.__version__,
             "load_start": load_start, "load_end": os.getloadavg()[0],
             "load_note": os.environ.get("ZOO_PERF_NOTE", "dedicated to this run unless the load average "
                                                          "below says otherwise"),
-            "roofline_start": roof_start, "roofline_end": roof_end, "roofline_gflops": max(roof_start, roof_end),
+            "roofline_start": roof_start, "roofline_end": roof_end,
             "roofline_tf_end": tf_end, "roofline_ort_end": ort_end,
+            "roofline_samples": samples, "roofline_gflops": max(samples),
             "batch": args.batch, "repeats": args.repeats, "quick": args.quick}
     text = markdown(results, meta)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)

@@ -52,6 +52,6 @@ def test_interleaved_best_reports_a_failing_backend_and_times_the_others():
     def bad():
         raise RuntimeError("no kernel for this op")
     best, errors = interleaved_best({"a": lambda: calls.append("a"), "b": lambda: calls.append("b"),
-                                     "bad": bad}, rounds=3)
+                                     "bad": bad}, rounds=3, pause=0.0)
     assert set(best) == {"a", "b"} and errors == {"bad": "RuntimeError: no kernel for this op"}
     assert calls == ["a", "b", "a", "b", "b", "a", "a", "b"]   # warm-up, then rotated rounds
