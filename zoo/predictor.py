@@ -21,8 +21,12 @@ import numpy as np
 
 from .card import ModelCard
 from .errors import ArtifactError, ChecksumMismatchError
+from .onnx_kit import BATCH_SIZE
 from .preprocess import Prepared, to_contract
 from .spectrum import Spectrum
+
+#: noise realizations drawn at once (see ``Predictor.predict``): 2048 x 8575 float32 = 70 MB
+NOISE_ROWS = 2048
 
 __all__ = ["Predictor", "exported_dir", "BACKENDS"]
 
@@ -199,7 +203,7 @@ class Predictor:
         return None
 
     # ------------------------------------------------------------------ running
-    def _forward(self, flux: np.ndarray, batch_size: int = 1024) -> dict[str, np.ndarray]:
+    def _forward(self, flux: np.ndarray, batch_size: int = BATCH_SIZE) -> dict[str, np.ndarray]:
         if flux.shape[0] == 0:   # an empty batch: empty outputs of the right widths
             return {o.name: np.zeros((0, len(o.classes) if o.kind == "class" else len(o.labels)), np.float32)
                     for o in self.card.outputs}
@@ -209,7 +213,7 @@ class Predictor:
                 outs.setdefault(k, []).append(np.asarray(v))
         return {k: np.concatenate(v) for k, v in outs.items()}
 
-    def forward(self, flux: np.ndarray, batch_size: int = 1024) -> dict[str, np.ndarray]:
+    def forward(self, flux: np.ndarray, batch_size: int = BATCH_SIZE) -> dict[str, np.ndarray]:
         """Network outputs by name for flux already on the contract (``prepare(...).flux``)."""
         return self._forward(np.asarray(flux, np.float32), batch_size)
 
@@ -242,14 +246,14 @@ class Predictor:
         score = np.asarray(trust_method(method)(self, prep, raw), dtype=float).reshape(-1)
         return {"domain_score": score, "out_of_domain": score > float(self.card.trust["threshold"])}
 
-    def predict_prepared(self, prep: Prepared, batch_size: int = 1024) -> dict[str, np.ndarray]:
+    def predict_prepared(self, prep: Prepared, batch_size: int = BATCH_SIZE) -> dict[str, np.ndarray]:
         """:meth:`predict` for input already on the contract (:meth:`prepare`'s result)."""
         raw = self._forward(prep.flux, batch_size)
         return {**self._decode(raw), **self.domain(prep, raw)}
 
     def predict(self, X, wavelength=None, *, error=None, mask=None, medium=None, instrument=None,
                 return_uncertainty: bool | None = None, n_realizations: int | None = None,
-                error_cap: float = 5.0, seed: int = 0, batch_size: int = 1024) -> dict[str, np.ndarray]:
+                error_cap: float = 5.0, seed: int = 0, batch_size: int = BATCH_SIZE) -> dict[str, np.ndarray]:
         """Labels for spectra.
 
         Parameters
@@ -307,12 +311,12 @@ class Predictor:
         mean_err = np.array([e[g].mean() if g.any() else 0.0 for e, g in zip(err, good)])
         err = np.where(good, np.minimum(err, error_cap * mean_err[:, None]), 0.0).astype(np.float32)
         n, n_pix = prep.flux.shape
-        # chunks of stars whose realizations fill about one network batch; one set of standard
-        # normal draws per chunk, scaled by each star's errors (common random numbers: every
-        # star still gets n_real independent realizations, and drawing them costs the same
-        # for a chunk as for one star -- at 100 realizations of 8575 pixels, drawing per star
-        # took 14 ms, a quarter of the network's time)
-        per_chunk = max(1, batch_size // n_real)
+        # chunks of stars whose realizations make about NOISE_ROWS spectra (run through the
+        # network in calls of batch_size); one set of standard normal draws per chunk, scaled by
+        # each star's errors (common random numbers: every star still gets n_real independent
+        # realizations, and drawing them costs the same for a chunk as for one star -- at 100
+        # realizations of 8575 pixels, drawing per star took 14 ms, a quarter of the network's time)
+        per_chunk = max(1, max(batch_size, NOISE_ROWS) // n_real)
         stacks: dict[str, list] = {}
         for a in range(0, n, per_chunk):
             b = min(n, a + per_chunk)

@@ -18,6 +18,7 @@ import numpy as np
 from . import models  # noqa: F401  (registers emission_fc, emission_cnn)
 from . import preprocess  # noqa: F401  (registers the "emission_standardize" normalization)
 from . import trust  # noqa: F401  (registers the "emission_pca_distance" trust method)
+from ...onnx_kit import BATCH_SIZE
 from .demo import register as _register_demo
 from .preprocess import prepare
 
@@ -27,7 +28,7 @@ _register_demo()
 
 
 def predict_spectra(model, X, wavelength=None, *, instrument: str | None = None, medium=None,
-                    batch_size: int = 1024) -> dict:
+                    batch_size: int = BATCH_SIZE) -> dict:
     """What ``model.predict`` returns (``halpha_class``, ``halpha_class_probability``,
     ``domain_score``, ``out_of_domain``), with each input through its instrument's thesis
     path: files and Spectrum objects by their ``meta["instrument"]``, arrays by
