@@ -163,6 +163,7 @@ def _repeat_source(G: _Graph, name):
 
 def channels_first(proto):
     """Layout propagation (see the module docstring); returns ``(proto, {rewrite: count})``."""
+    import numpy as np
     G = _Graph(proto)
     stats = Counter()
     nc: dict[str, str] = {}           # (N, L, C) tensor -> the same data as (N, C, 1, L)
@@ -189,7 +190,7 @@ def channels_first(proto):
             w = _repeat_source(G, ins[1 - k])
             if w is None:
                 continue
-            w4 = G.node("Unsqueeze", [w, G.add_const(__import__("numpy").array([2, 3]), w)], w)
+            w4 = G.node("Unsqueeze", [w, G.add_const(np.array([2, 3]), w)], w)
             pair = [None, None]
             pair[k], pair[1 - k] = nc[ins[k]], w4
             nc[n.output[0]] = G.node(n.op_type, pair, n.output[0])
