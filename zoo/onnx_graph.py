@@ -18,9 +18,9 @@ chained convolutions; the passes here remove the rest:
 * :func:`fold_flatten_transpose` -- ``Flatten`` of a channels-last feature map before a
   ``Dense`` layer: the transpose is folded into a row permutation of the dense weights.
 * :func:`rank_scalar_constants` -- element-wise ops with a 0-d constant on a tensor whose last
-  axis has length 1 (Keras ``Rescaling`` after ``Reshape((n, 1))``) take a broadcast path in
-  ONNX Runtime 1.31 that is 20x slower than a same-rank constant (48 ms vs 2 ms for 512
-  APOGEE spectra); the constant is given the tensor's rank.
+  axis has length 1 (Keras ``Rescaling`` after ``Reshape((n, 1))``) take a slow broadcast path in
+  ONNX Runtime 1.31 (11 % of APOGEE Net's time: docs/profiles/apogeenet_before.txt); the constant
+  is given the tensor's rank.
 
 Each pass only adds equivalent nodes and redirects consumers; the original nodes that lose all
 consumers are then removed.  The function computed is unchanged (same float32 operations,
