@@ -9,13 +9,16 @@ The inputs (files, globs, directories) are expanded and sorted; shard ``i`` is f
 read -> preprocess (to the model's input contract) -> batch -> model, with reading and
 preprocessing in a thread pool that keeps ``prefetch`` spectra ahead of the model, and is
 written to a temporary name and renamed into place (``os.replace``).  A shard is done
-exactly when its final file exists, so an interrupted run started again with the same
-arguments skips the done shards and redoes nothing else: nothing is computed twice, lost
-or written twice.  The output directory holds::
+exactly when its final file exists and every failure in its error log was the file's fault
+(``cause: "file"``: unreadable, corrupt, refused by the input contract), so an interrupted run
+started again with the same arguments skips the done shards and redoes the rest: nothing is
+lost or written twice.  A failure that is not the file's fault (``cause: "zoo"``: the zoo's
+own state, the machine) is retried once at once and, should it persist, its shard is redone
+by the next run.  The output directory holds::
 
     manifest.json              the run: model, backend, format, shard and batch size, inputs' hash
     part-000000.parquet        one per shard (``.csv`` with ``fmt="csv"``): one row per good file
-    errors/part-000000.jsonl   the files of that shard that failed: path, error type, message
+    errors/part-000000.jsonl   the files of that shard that failed: path, error type, message, cause
     errors.jsonl               every failure, gathered at the end of each run
 
 Columns: ``path`` (absolute), then :meth:`Predictor.predict`'s outputs (labels,
@@ -113,12 +116,35 @@ def _shard_name(index: int, fmt: str) -> str:
 
 
 # --------------------------------------------------------------------------- one shard
+def file_fault(exc: BaseException) -> bool:
+    """Whether an exception is the file's fault (unreadable, corrupt, missing, or a spectrum the
+    model's input contract refuses), as opposed to the zoo's own state or the machine (a
+    registry not yet filled, a lost worker, memory): those are retried, never logged as a bad
+    file."""
+    from .errors import ArtifactError, SpectrumError, SpectrumFileError
+    if isinstance(exc, ArtifactError):
+        return False
+    return isinstance(exc, (SpectrumError, SpectrumFileError, OSError, EOFError, UnicodeError))
+
+
+def _error_entry(path, exc) -> dict:
+    """An error-log line: ``cause`` is ``"file"`` (skipped for good) or ``"zoo"`` (not the file's
+    fault: a resumed run redoes its shard)."""
+    return {"path": path, "error": type(exc).__name__, "message": str(exc),
+            "cause": "file" if file_fault(exc) else "zoo"}
+
+
 def _prepare_one(predictor, path):
-    """``(path, Prepared, None)`` or ``(path, None, (error type, message))``."""
-    try:
-        return path, predictor.prepare(path), None
-    except Exception as exc:  # noqa: BLE001  (a batch reports every failure and goes on)
-        return path, None, (type(exc).__name__, str(exc))
+    """``(path, Prepared, None)`` or ``(path, None, error entry)``.  A failure that is not the
+    file's fault is retried once, after making sure every family is registered."""
+    for attempt in (0, 1):
+        try:
+            return path, predictor.prepare(path), None
+        except Exception as exc:  # noqa: BLE001  (a batch reports every failure and goes on)
+            if attempt or file_fault(exc):
+                return path, None, _error_entry(path, exc)
+            from .registry import load_families
+            load_families()
 
 
 def _predict_prepared(predictor, prep, predict_kw):
@@ -188,12 +214,12 @@ def _run_shard(predictor, items, batch_size: int, predict_kw: dict, on_file=None
                 try:
                     parts.append(run([one]))
                 except Exception as exc:  # noqa: BLE001
-                    errors.append({"path": one[0], "error": type(exc).__name__, "message": str(exc)})
+                    errors.append(_error_entry(one[0], exc))
         pending.clear()
 
     for path, prep, err in items:
         if err is not None:
-            errors.append({"path": path, "error": err[0], "message": err[1]})
+            errors.append(err)
         else:
             pending.append((path, prep))
             if len(pending) >= batch_size:
@@ -202,6 +228,40 @@ def _run_shard(predictor, items, batch_size: int, predict_kw: dict, on_file=None
             on_file(err is not None)
     flush()
     return _concat(parts), errors
+
+
+def _subclass_names(*bases) -> set[str]:
+    names, todo = set(), list(bases)
+    while todo:
+        c = todo.pop()
+        if c.__name__ not in names:
+            names.add(c.__name__)
+            todo += c.__subclasses__()
+    return names
+
+
+def _entry_is_files_fault(entry: dict) -> bool:
+    """An error-log line's cause; lines written before causes were recorded are judged by the
+    error's type name (a zoo-state failure such as ``ValueError: unknown flux normalization``
+    was logged as a bad file by older runs)."""
+    if "cause" in entry:
+        return entry["cause"] == "file"
+    from .errors import ArtifactError, SpectrumError, SpectrumFileError
+    return entry.get("error") in (_subclass_names(SpectrumError, SpectrumFileError, OSError, EOFError,
+                                                  UnicodeError) - _subclass_names(ArtifactError))
+
+
+def _shard_done(out: str, index: int, fmt: str) -> bool:
+    """A shard is done when its table exists and every failure in its error log was the file's
+    fault; a shard with a failure that was not (the zoo's state, the machine) is redone."""
+    if not os.path.exists(os.path.join(out, _shard_name(index, fmt))):
+        return False
+    err_path = os.path.join(out, "errors", f"part-{index:06d}.jsonl")
+    if not os.path.exists(err_path):
+        return True
+    with open(err_path, encoding="utf-8") as fh:
+        entries = [json.loads(ln) for ln in fh if ln.strip()]
+    return all(_entry_is_files_fault(e) for e in entries)
 
 
 def _replace_atomically(path: str, write) -> None:
@@ -464,7 +524,7 @@ def predict_archive(name: str, inputs, out, *, engine: str = "local", fmt: str =
                           "inputs_sha256": _inputs_hash(paths)})
     _remove_stale_temps(out)
     todo = [(i, paths[i * shard_size:(i + 1) * shard_size]) for i in range(n_shards)
-            if not os.path.exists(os.path.join(out, _shard_name(i, fmt)))]
+            if not _shard_done(out, i, fmt)]
     skipped = n_shards - len(todo)
     done_files = len(paths) - sum(len(p) for _, p in todo)
     if max_shards is not None:

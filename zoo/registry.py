@@ -24,6 +24,7 @@ from __future__ import annotations
 import importlib
 import json
 import pkgutil
+import threading
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Callable
@@ -93,6 +94,11 @@ _REGISTRY: dict[str, ModelEntry] = {}
 _DEMOS: dict[str, Callable] = {}
 _TRUST: dict[str, Callable] = {}
 _LOADED = False
+#: held while the families are imported: a thread that asks for a family's registration while
+#: another thread is importing the families waits for it (re-entrant: a family may look up the
+#: registry while it registers)
+_LOAD_LOCK = threading.RLock()
+_LOADING = None   # the thread importing the families
 
 
 def _caller_family(module: str) -> str:
@@ -150,13 +156,26 @@ def families() -> list[str]:
 
 
 def load_families() -> None:
-    """Import every family package once (each registers its models on import)."""
-    global _LOADED
-    if _LOADED:
+    """Import every family package once (each registers its models on import).
+
+    Thread-safe: the registry is marked loaded only after every family has been imported, and
+    a concurrent caller (a reader thread of the batch pipeline, a Dask worker thread) waits
+    until then instead of seeing a half-filled registry.  A family whose import fails raises
+    here, and the next call tries again.
+    """
+    global _LOADED, _LOADING
+    if _LOADED or _LOADING == threading.get_ident():   # loaded, or this thread is loading them
         return
-    _LOADED = True
-    for fam in families():
-        importlib.import_module(fam)
+    with _LOAD_LOCK:
+        if _LOADED:
+            return
+        _LOADING = threading.get_ident()
+        try:
+            for fam in families():
+                importlib.import_module(fam)
+            _LOADED = True
+        finally:
+            _LOADING = None
 
 
 def get_entry(name: str) -> ModelEntry:
