@@ -79,7 +79,7 @@ def test_cli_csv_exit_status_and_same_values(archive, local_run, tmp_path, capsy
     rows, ref = read_rows(out), read_table(local_run[0]).to_pylist()
     assert [r["path"] for r in rows] == [r["path"] for r in ref]
     for r, q in zip(rows, ref):       # CSV holds every float to the last bit (repr)
-        assert r == {k: (repr(v) if isinstance(v, float) else str(v)) for k, v in q.items()}
+        assert r == {k: (repr(v) if isinstance(v, float) else "" if v is None else str(v)) for k, v in q.items()}
     assert main(["predict", MODEL, str(archive), "--out", str(tmp_path / "t.csv")]) == 2   # was a CSV file
     assert "is a directory" in capsys.readouterr().err
 
@@ -209,6 +209,9 @@ def test_dask_fresh_workers_lose_no_spectra(tmp_path):
     local = predict_archive(name, [str(src)], tmp_path / "local", **kw)
     assert local.rows == n and local.failed == 0, open(tmp_path / "local" / "errors.jsonl").read()[:500]
     want = read_table(tmp_path / "local")
+    rows = want.to_pylist()          # every row names its object and position (LAMOST and Ondrejov)
+    assert all(r["object"] and -90 <= r["dec"] <= 90 and 0 <= r["ra"] < 360 for r in rows)
+    assert {r["object"] for r in rows} >= {"gamma Cas", "LAMOST J075703.80+025653.6"}
     for run in range(3):
         out = tmp_path / f"dask{run}"
         res = predict_archive(name, [str(src)], out, engine="dask", workers=2, onnx_threads=1, **kw)
@@ -232,11 +235,11 @@ def test_failure_not_the_files_fault_is_retried_and_redone_on_resume(archive, lo
     monkeypatch.setattr(zp.Predictor, "prepare", flaky)
     out = tmp_path / "out"
     res = predict_archive(MODEL, [str(archive)], out, readers=1, **KW)
-    assert (res.rows, res.failed) == (10, 1) and calls["n"] == 12          # retried once, at once
+    assert (res.rows, res.failed) == (10, 1) and calls["n"] == 11          # retried once, at once
     assert read_table(out).equals(read_table(local_run[0]))
 
     def broken(self, X, *a, **k):          # a zoo failure that persists for the files of shard 0
-        if str(X) in shard0:
+        if os.path.basename(X.meta["file"]) in {os.path.basename(p) for p in shard0}:
             raise RuntimeError("worker state lost")
         return real(self, X, *a, **k)
     shard0 = [p for p in expand_inputs([str(archive)])[:4] if not p.endswith("broken.rbn")]
@@ -250,3 +253,27 @@ def test_failure_not_the_files_fault_is_retried_and_redone_on_resume(archive, lo
     again = predict_archive(MODEL, [str(archive)], out2, readers=1, **KW)  # resume: shard 0 is redone
     assert (again.shards_skipped, again.shards_written, again.failed) == (2, 1, 1)
     assert read_table(out2).equals(read_table(local_run[0]))
+
+
+def test_parquet_carries_units_identifiers_and_provenance(tmp_path):
+    """APOGEE Net on the bundled apStar files: K and dex in the Parquet column metadata, the APOGEE
+    id per row, the model / card sha256 / zoo version in the file metadata."""
+    import glob
+    from importlib import resources
+
+    import pyarrow.parquet as pq
+
+    from zoo.export import sha256
+    from zoo.predictor import exported_dir
+    files = sorted(glob.glob(str(resources.files("zoo") / "data" / "apogee" / "*.fits")))
+    res = predict_archive("apogeenet", files, tmp_path / "out", progress=False)
+    assert (res.rows, res.failed) == (len(files), 0)
+    t = pq.read_table(tmp_path / "out" / "part-000000.parquet")
+    unit = {f.name: (f.metadata or {}).get(b"unit", b"").decode() for f in t.schema}
+    assert (unit["teff"], unit["teff_std"], unit["logg"], unit["feh_std"], unit["ra"]) == ("K", "K", "dex", "dex", "")
+    meta = {k.decode(): v.decode() for k, v in t.schema.metadata.items() if k.startswith(b"zoo.")}
+    assert meta["zoo.model"] == "apogeenet" and meta["zoo.version"] == zoo.__version__
+    assert meta["zoo.card_sha256"] == sha256(os.path.join(exported_dir("apogeenet"), "card.json"))
+    assert [r["object"] for r in t.to_pylist()] == [os.path.basename(f)[len("apStar-r6-"):-5].split("-", 1)[-1]
+                                                     if "-r6-" in f else os.path.basename(f)[len("apStar-dr17-"):-5]
+                                                     for f in files]

@@ -19,8 +19,9 @@ _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from .card import ModelCard
 from .errors import *  # noqa: F401,F403
 from .registry import list_models
+from .spectrum import Spectrum
 
-__all__ = ["list_models", "create_model", "load_model", "get_card", "ModelCard"]
+__all__ = ["list_models", "create_model", "load_model", "get_card", "ModelCard", "Spectrum"]
 __version__ = "0.1.0"
 
 
@@ -52,11 +53,12 @@ def get_card(name: str, trained: bool = True) -> ModelCard:
     return card
 
 
-def load_model(name: str, backend: str = "keras", directory=None, verify: bool = True,
+def load_model(name: str, backend: str = "auto", directory=None, verify: bool = True,
                device: str = "auto", download: bool = True):
     """A :class:`~zoo.predictor.Predictor` over the trained artifacts of ``name``.
 
-    ``backend``: ``"keras"``, ``"onnx"`` (no TensorFlow needed) or ``"savedmodel"``.
+    ``backend``: ``"auto"`` (the default: ONNX Runtime, no TensorFlow needed), ``"onnx"``,
+    ``"keras"`` or ``"savedmodel"`` (both need the ``[keras]`` extra).
     ``directory``: the artifacts' folder; by default (:func:`zoo.hub.locate`) ``exported/<name>``
     (or ``$ZOO_EXPORTED/<name>``) in a clone, else the per-user cache (``$ZOO_CACHE``), else a
     download from the hub (``$ZOO_HUB_URL``), sha256-verified before it is kept;

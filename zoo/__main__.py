@@ -9,7 +9,7 @@
     python -m zoo export NAME                  # write the derived model.keras and the SavedModel
     python -m zoo verify NAME                  # checksums + ONNX test_data_set_0 on ONNX Runtime
     python -m zoo download NAME... | --all     # fetch published models into the cache, sha256-verified
-    python -m zoo publish NAME... | --all [--out dist]   # write release archives, record them in the cards
+    python -m zoo publish NAME... | --all [--out dist]   # write release archives, record them in zoo/data/hub/
     python -m zoo cache                        # where models are found: clone, cache, hub
 """
 from __future__ import annotations
@@ -54,6 +54,30 @@ def _plain(row):
     return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
 
 
+def _predict_kw(args, card) -> dict:
+    """``predict`` keyword arguments from the CLI flags: ``--instrument``, and ``--uncertainty`` /
+    ``--no-uncertainty`` (default: the card's, on for a regressor with calibrated uncertainties)."""
+    kw = {}
+    if args.instrument:
+        steps = card.input.instrument_steps or {}
+        if args.instrument not in steps:
+            from zoo.errors import ZooError
+            raise ZooError(f"{card.name} has no instrument step {args.instrument!r}; its input contract "
+                           f"knows {sorted(steps) or 'none'} (files carry their own instrument)")
+        kw["instrument"] = args.instrument
+    if args.uncertainty is not None:
+        if args.uncertainty and any(o.kind == "class" for o in card.outputs):
+            from zoo.errors import ZooError
+            raise ZooError(f"{card.name} is a classifier: its uncertainty is the class probability "
+                           "(<head>_probability), always given; --uncertainty is for regressors")
+        kw["return_uncertainty"] = bool(args.uncertainty)
+    return kw
+
+
+def _header(col, units):
+    return f"{col} [{units[col]}]" if col in units else col
+
+
 def _cmd_predict(args):
     if args.out:
         return _cmd_predict_archive(args)
@@ -62,8 +86,10 @@ def _cmd_predict(args):
             print(f"error: --{opt.replace('_', '-')} is for the batch pipeline: give --out DIR", file=sys.stderr)
             return 2
     import zoo
-    model = zoo.load_model(args.name, backend=args.backend or "keras")
-    kw = {"return_uncertainty": True} if args.uncertainty else {}
+    from zoo.batch import column_units
+    model = zoo.load_model(args.name, backend=args.backend)
+    kw = _predict_kw(args, model.card)
+    units = column_units(model.card)
     results = model.iter_predict_files(args.files, progress=len(args.files) > 1 and not args.no_progress, **kw)
     rows, n_failed = [], 0
     for path, row, why in results:
@@ -74,31 +100,32 @@ def _cmd_predict(args):
         rows.append(_plain(row))
     if rows:
         cols = list(rows[0])
-        width = {c: max(len(c), *(len(_fmt(r[c])) if c != "file" else len(os.path.basename(r[c]))
-                                  for r in rows)) for c in cols}
-        print("  ".join(c.ljust(width[c]) for c in cols))
+        width = {c: max(len(_header(c, units)), *(len(_fmt(r[c])) if c != "file" else len(os.path.basename(r[c]))
+                                                  for r in rows)) for c in cols}
+        print("  ".join(_header(c, units).ljust(width[c]) for c in cols))
         for r in rows:
             print("  ".join((os.path.basename(r[c]) if c == "file" else _fmt(r[c])).ljust(width[c])
                             for c in cols))
     print(f"{len(rows)} predicted, {n_failed} skipped", file=sys.stderr)
-    return 0 if rows or not n_failed else 1
+    return 1 if n_failed else 0
 
 
 def _cmd_predict_archive(args):
     """``--out DIR``: the streaming, resumable batch pipeline of :mod:`zoo.batch`."""
     from zoo.batch import predict_archive
+    import zoo
     if os.path.splitext(args.out)[1].lower() in (".csv", ".parquet", ".tsv") and not os.path.isdir(args.out):
         print(f"error: --out is a directory (Parquet shards, or CSV ones with --format csv), "
               f"not a table file: {args.out}", file=sys.stderr)
         return 2
     try:
         res = predict_archive(args.name, args.files, args.out, engine=args.engine, fmt=args.format,
-                              backend=args.backend or "onnx", batch_size=args.batch_size,
+                              backend=args.backend, batch_size=args.batch_size,
                               shard_size=args.shard_size or 1000, readers=args.readers,
                               scheduler=args.scheduler, workers=args.workers, max_shards=args.max_shards,
                               onnx_threads=args.onnx_threads,
                               progress=not args.no_progress,
-                              predict_kw={"return_uncertainty": True} if args.uncertainty else {})
+                              predict_kw=_predict_kw(args, zoo.get_card(args.name)))
     except KeyboardInterrupt:
         print(f"interrupted: the shards written so far are kept in {args.out}; run the same command "
               "again to go on", file=sys.stderr)
@@ -201,11 +228,14 @@ def _cmd_download(args):
 
 
 def _cmd_publish(args):
-    from zoo.hub import hub_url, publish
+    from zoo.hub import hub_url, publish, publish_all
     from zoo.predictor import exported_dir
-    names = _names(args, lambda n: os.path.exists(os.path.join(exported_dir(n), "card.json")))
-    for name in names:
-        rel, path = publish(name, out=args.out)
+    if args.all:   # the whole release index, regenerated from the exports
+        done = publish_all(out=args.out)
+    else:
+        names = _names(args, lambda n: os.path.exists(os.path.join(exported_dir(n), "card.json")))
+        done = {name: publish(name, out=args.out) for name in names}
+    for name, (rel, path) in done.items():
         print(f"{name}: {path}  {rel['size']} bytes  sha256 {rel['sha256']}")
     print(f"upload the files in {args.out}/ to {hub_url()}/ (names never repeat: a new model gets a new name)",
           file=sys.stderr)
@@ -234,8 +264,13 @@ def main(argv=None):
     p.add_argument("name")
     p.add_argument("files", nargs="+", help="spectrum files (.rbn, apStar FITS, ...); with --out also "
                    "directories and quoted globs ('archive/**/*.fits')")
-    p.add_argument("--backend", default=None, choices=["keras", "onnx", "savedmodel"],
-                   help="default: keras for a printed table, onnx with --out")
+    p.add_argument("--backend", default="auto", choices=["auto", "onnx", "keras", "savedmodel"],
+                   help="auto (default): ONNX Runtime, no TensorFlow needed; keras and savedmodel need "
+                   "the [keras] extra")
+    p.add_argument("--instrument", default=None,
+                   help="the spectra's instrument for the model's instrument steps (python -m zoo info NAME: "
+                   "input.instrument_steps), overriding the files' own, e.g. flux_calibrated for "
+                   "AutoClassMK on flux-calibrated (not rectified) spectra")
     p.add_argument("--out", metavar="DIR", help="the batch pipeline: Parquet (or CSV) shards, an error log "
                    "and a manifest in DIR; resumes an interrupted run (docs/scale.md)")
     p.add_argument("--engine", default="local", choices=["local", "dask"],
@@ -253,10 +288,12 @@ def main(argv=None):
                    "1 with one Dask worker per core)")
     p.add_argument("--max-shards", type=int, default=None,
                    help="with --out: stop after writing this many shards (the next run goes on)")
-    p.add_argument("--uncertainty", action="store_true", help="regressors: add <label>_std columns")
+    p.add_argument("--uncertainty", action=argparse.BooleanOptionalAction, default=None,
+                   help="regressors: <label>_std columns from noise realizations (default: on where the "
+                   "card calibrates them); --no-uncertainty skips the realizations (faster, labels unchanged)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p = sub.add_parser("demo", help="classify the bundled real spectra with the trained models")
-    p.add_argument("--backend", default="onnx", choices=["keras", "onnx", "savedmodel"])
+    p.add_argument("--backend", default="auto", choices=["auto", "onnx", "keras", "savedmodel"])
     p = sub.add_parser("export", help="write the derived artifacts kept out of git (SavedModel; model.keras where derived from ONNX)")
     p.add_argument("name")
     p = sub.add_parser("verify", help="check checksums and the ONNX test data of an exported model")
@@ -266,7 +303,7 @@ def main(argv=None):
     p.add_argument("--all", action="store_true", help="every published model")
     p.add_argument("--force", action="store_true", help="download again even when cached")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p = sub.add_parser("publish", help="write release archives of exported models and record them in the cards")
+    p = sub.add_parser("publish", help="write release archives of exported models and record them in the release index zoo/data/hub/")
     p.add_argument("names", nargs="*")
     p.add_argument("--all", action="store_true", help="every exported model")
     p.add_argument("--out", default="dist", help="folder for the archives (default: dist/)")
@@ -274,12 +311,24 @@ def main(argv=None):
     args = parser.parse_args(argv)
     from zoo.errors import ZooError
     try:
-        return {"list": _cmd_list, "info": _cmd_info, "demo": _cmd_demo, "predict": _cmd_predict,
-                "export": _cmd_export, "verify": _cmd_verify, "download": _cmd_download,
-                "publish": _cmd_publish, "cache": _cmd_cache}[args.cmd](args)
+        return _run(args)
     except ZooError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # the reader of stdout went away (`python -m zoo cache | head`): stop quietly, as `cat` does
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except OSError:
+            pass
+        return 141
+
+
+def _run(args):
+    return {"list": _cmd_list, "info": _cmd_info, "demo": _cmd_demo, "predict": _cmd_predict,
+            "export": _cmd_export, "verify": _cmd_verify, "download": _cmd_download,
+            "publish": _cmd_publish, "cache": _cmd_cache}[args.cmd](args)
 
 
 if __name__ == "__main__":

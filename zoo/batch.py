@@ -21,9 +21,13 @@ by the next run.  The output directory holds::
     errors/part-000000.jsonl   the files of that shard that failed: path, error type, message, cause
     errors.jsonl               every failure, gathered at the end of each run
 
-Columns: ``path`` (absolute), then :meth:`Predictor.predict`'s outputs (labels,
-``<head>_probability``, ``<label>_std`` ...), every class probability as
+Columns: ``path`` (absolute), the file's identifiers (:data:`ID_COLUMNS`: ``object``,
+``obsid``, ``ra``, ``dec``; null where the format has none), then :meth:`Predictor.predict`'s
+outputs (labels, ``<head>_probability``, ``<label>_std`` ...), every class probability as
 ``<head>_p_<class>``, and ``domain_score`` / ``out_of_domain`` where the model has them.
+Parquet shards carry each column's unit as field metadata (``unit``: K, dex, deg) and, as file
+metadata, ``zoo.model``, ``zoo.card_sha256`` (the card the rows came from), ``zoo.version``,
+``zoo.backend`` and ``zoo.units``.
 A file that cannot be read or brought to the contract is logged and skipped; it never
 costs the other rows.
 
@@ -31,7 +35,7 @@ Engines: ``local`` (one process, one model session) and ``dask`` (dask.distribut
 per shard, one model session per worker, each worker writes its own shards; the client
 only collects their statuses).  Both run the same shard function with the same batches,
 so their tables are identical.  Parquet and the Dask engine need the ``[scale]`` extra
-(``pip install stellar-spectra-zoo[scale]``); CSV output with the local engine needs
+(``pip install "stellar-spectra-zoo[scale]"``; from a clone ``pip install -e ".[scale]"``); CSV output with the local engine needs
 nothing beyond the base install.
 """
 from __future__ import annotations
@@ -57,12 +61,18 @@ import numpy as np
 
 from .errors import ZooError
 
-__all__ = ["predict_archive", "expand_inputs", "read_rows", "read_table", "BatchResult",
+__all__ = ["predict_archive", "expand_inputs", "read_rows", "read_table", "BatchResult", "ID_COLUMNS",
+           "column_units", "file_fault",
            "MissingExtraError", "BatchStateError", "FORMATS", "ENGINES", "SCALE_EXTRA"]
 
 FORMATS = ("parquet", "csv")
 ENGINES = ("local", "dask")
-SCALE_EXTRA = "pip install stellar-spectra-zoo[scale]"
+SCALE_EXTRA = ('pip install "stellar-spectra-zoo[scale]" (from a clone of the repository: '
+               'pip install -e ".[scale]")')
+#: the file identifiers written beside each row, from the reader's ``meta`` (None where a format
+#: has none): ``object`` (LAMOST designation, APOGEE id, the Ondrejov object name), ``obsid``
+#: (LAMOST), ``ra`` / ``dec`` (ICRS degrees, as the file's header gives them)
+ID_COLUMNS = ("object", "obsid", "ra", "dec")
 MANIFEST = "manifest.json"
 ERRORS = "errors.jsonl"
 _MANIFEST_VERSION = 1
@@ -134,15 +144,40 @@ def _error_entry(path, exc) -> dict:
             "cause": "file" if file_fault(exc) else "zoo"}
 
 
-def _prepare_one(predictor, path):
-    """``(path, Prepared, None)`` or ``(path, None, error entry)``.  A failure that is not the
-    file's fault is retried once, after making sure every family is registered."""
+def _angle_deg(v, hours: bool):
+    """A header coordinate as float degrees (numbers as they are; sexagesimal strings parsed)."""
+    if v is None:
+        return None
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        return float(v)
+    try:
+        import astropy.units as u
+        from astropy.coordinates import Angle
+        return float(Angle(str(v), unit=u.hourangle if hours else u.deg).deg)
+    except Exception:  # noqa: BLE001  (an unparsable header value is left out, not an error)
+        return None
+
+
+def file_ids(meta: dict) -> dict:
+    """:data:`ID_COLUMNS` from a reader's ``meta``."""
+    meta = meta or {}
+    obsid = meta.get("obsid")
+    return {"object": None if meta.get("object") is None else str(meta["object"]).strip(),
+            "obsid": None if obsid is None else int(obsid),
+            "ra": _angle_deg(meta.get("ra"), hours=True), "dec": _angle_deg(meta.get("dec"), hours=False)}
+
+
+def _prepare_one(predictor, path, instrument=None):
+    """``(path, Prepared, None, ids)`` or ``(path, None, error entry, None)``.  A failure that is
+    not the file's fault is retried once, after making sure every family is registered."""
+    from .io import read
     for attempt in (0, 1):
         try:
-            return path, predictor.prepare(path), None
+            spec = read(path)
+            return path, predictor.prepare(spec, instrument=instrument), None, file_ids(spec.meta)
         except Exception as exc:  # noqa: BLE001  (a batch reports every failure and goes on)
             if attempt or file_fault(exc):
-                return path, None, _error_entry(path, exc)
+                return path, None, _error_entry(path, exc), None
             from .registry import load_families
             load_families()
 
@@ -169,9 +204,12 @@ def _predict_prepared(predictor, prep, predict_kw):
     return pred, raw
 
 
-def _columns(card, paths, pred, raw) -> dict[str, np.ndarray]:
-    """``path``, the predicted columns, ``<head>_p_<class>``; the trust columns last."""
+def _columns(card, paths, pred, raw, ids) -> dict[str, np.ndarray]:
+    """``path``, the file identifiers, the predicted columns, ``<head>_p_<class>``; the trust
+    columns last."""
     cols = {"path": np.asarray(paths, dtype=object)}
+    for k in ID_COLUMNS:
+        cols[k] = np.asarray([i[k] for i in ids], dtype=object)
     trust = {k: pred[k] for k in ("domain_score", "out_of_domain") if k in pred}
     cols.update({k: np.asarray(v) for k, v in pred.items() if k not in trust})
     for o in card.outputs:
@@ -180,6 +218,17 @@ def _columns(card, paths, pred, raw) -> dict[str, np.ndarray]:
             cols.update({f"{o.name}_p_{c}": p[:, j] for j, c in enumerate(o.classes)})
     cols.update({k: np.asarray(v) for k, v in trust.items()})
     return cols
+
+
+def column_units(card) -> dict[str, str]:
+    """Units of the output columns: each regressed label and its ``_std`` / ``_std_noise`` in the
+    card's units (K, dex), ``ra`` / ``dec`` in deg; columns without a unit are absent."""
+    units = {"ra": "deg", "dec": "deg"}
+    for o in card.outputs:
+        for lab, unit in zip(o.labels, o.units or []):
+            if unit:
+                units.update({lab: unit, f"{lab}_std": unit, f"{lab}_std_noise": unit})
+    return units
 
 
 def _concat(parts: list[dict]) -> dict:
@@ -197,12 +246,13 @@ def _run_shard(predictor, items, batch_size: int, predict_kw: dict, on_file=None
     parts, errors, pending = [], [], []
 
     def run(batch):
-        errs = [p.error for _, p in batch]
-        prep = Prepared(np.concatenate([p.flux for _, p in batch]),
+        errs = [p.error for _, p, _ in batch]
+        prep = Prepared(np.concatenate([p.flux for _, p, _ in batch]),
                         None if any(e is None for e in errs) else np.concatenate(errs),
-                        np.concatenate([p.mask for _, p in batch]))
+                        np.concatenate([p.mask for _, p, _ in batch]))
         pred, raw = _predict_prepared(predictor, prep, predict_kw)
-        return _columns(predictor.card, [path for path, _ in batch], pred, raw)
+        return _columns(predictor.card, [path for path, _, _ in batch], pred, raw,
+                        [ids for _, _, ids in batch])
 
     def flush():
         if not pending:
@@ -217,11 +267,11 @@ def _run_shard(predictor, items, batch_size: int, predict_kw: dict, on_file=None
                     errors.append(_error_entry(one[0], exc))
         pending.clear()
 
-    for path, prep, err in items:
+    for path, prep, err, ids in items:
         if err is not None:
             errors.append(err)
         else:
-            pending.append((path, prep))
+            pending.append((path, prep, ids))
             if len(pending) >= batch_size:
                 flush()
         if on_file is not None:
@@ -295,18 +345,37 @@ def _plain(v):
     return repr(v) if isinstance(v, float) else v
 
 
-def _write_parquet(path, cols):
+def _write_parquet(path, cols, meta=None):
+    """A Parquet shard; ``meta`` (:func:`_table_metadata`) gives each column's unit (field metadata
+    ``unit``) and the file's ``zoo.*`` metadata (model, card sha256, zoo version)."""
     pa = _require("pyarrow", "Parquet output")
     pq = _require("pyarrow.parquet", "Parquet output")
+    meta = meta or {}
+    units = meta.get("units", {})
     if not cols:
         table = pa.table({"path": pa.array([], pa.string())})
     else:
-        table = pa.table({k: pa.array(np.asarray(v).tolist() if np.asarray(v).dtype.kind in "OU" else v)
-                          for k, v in cols.items()})
+        arrays = {k: pa.array(np.asarray(v).tolist() if np.asarray(v).dtype.kind in "OU" else v)
+                  for k, v in cols.items()}
+        fields = [pa.field(k, a.type, metadata={"unit": units[k]} if k in units else None)
+                  for k, a in arrays.items()]
+        table = pa.Table.from_arrays(list(arrays.values()), schema=pa.schema(fields))
+    file_meta = {f"zoo.{k}": (v if isinstance(v, str) else json.dumps(v)) for k, v in meta.items()}
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **file_meta})
     _replace_atomically(path, lambda tmp: pq.write_table(table, tmp))
 
 
-def _write_shard(out: str, index: int, fmt: str, cols: dict, errors: list) -> None:
+def _table_metadata(predictor) -> dict:
+    """What every shard says of itself: the model, the sha256 of its card, the zoo's version and
+    the columns' units."""
+    from . import __version__
+    from .export import sha256
+    card_file = os.path.join(predictor.directory, "card.json")
+    return {"model": predictor.card.name, "card_sha256": sha256(card_file), "version": __version__,
+            "backend": predictor.backend, "units": column_units(predictor.card)}
+
+
+def _write_shard(out: str, index: int, fmt: str, cols: dict, errors: list, meta=None) -> None:
     """The shard's error log first, then its table: the table's final name marks the shard done."""
     err_path = os.path.join(out, "errors", f"part-{index:06d}.jsonl")
     if errors:
@@ -317,10 +386,14 @@ def _write_shard(out: str, index: int, fmt: str, cols: dict, errors: list) -> No
         _replace_atomically(err_path, write)
     elif os.path.exists(err_path):
         os.remove(err_path)
-    (_write_parquet if fmt == "parquet" else _write_csv)(os.path.join(out, _shard_name(index, fmt)), cols)
+    target = os.path.join(out, _shard_name(index, fmt))
+    if fmt == "parquet":
+        _write_parquet(target, cols, meta)
+    else:
+        _write_csv(target, cols)
 
 
-def _prepared(predictor, jobs, readers: int, prefetch: int):
+def _prepared(predictor, jobs, readers: int, prefetch: int, instrument=None):
     """``(key, path, Prepared | None, error | None)`` for ``(key, path)`` jobs, in order, read and
     prepared by ``readers`` threads that keep at most ``prefetch`` files ahead of the consumer."""
     pool = ThreadPoolExecutor(max(1, readers))
@@ -332,7 +405,7 @@ def _prepared(predictor, jobs, readers: int, prefetch: int):
                 nxt = next(jobs, None)
                 if nxt is None:
                     break
-                window.append((nxt[0], pool.submit(_prepare_one, predictor, nxt[1])))
+                window.append((nxt[0], pool.submit(_prepare_one, predictor, nxt[1], instrument)))
             if not window:
                 return
             key, fut = window.popleft()
@@ -344,9 +417,10 @@ def _prepared(predictor, jobs, readers: int, prefetch: int):
 def _process_shard(predictor, out, index, paths, fmt, batch_size, predict_kw, readers, prefetch):
     """Read + prepare ``paths`` in a thread pool, predict, write the shard; a status dict."""
     t0 = time.perf_counter()
-    with contextlib.closing(_prepared(predictor, ((index, p) for p in paths), readers, prefetch)) as stream:
+    with contextlib.closing(_prepared(predictor, ((index, p) for p in paths), readers, prefetch,
+                                      predict_kw.get("instrument"))) as stream:
         cols, errors = _run_shard(predictor, (item[1:] for item in stream), batch_size, predict_kw)
-    _write_shard(out, index, fmt, cols, errors)
+    _write_shard(out, index, fmt, cols, errors, _table_metadata(predictor))
     n = len(cols["path"]) if cols else 0
     return {"shard": index, "files": len(paths), "rows": n, "failed": len(errors),
             "seconds": time.perf_counter() - t0}
@@ -469,7 +543,7 @@ def _remove_stale_temps(out: str) -> None:
 
 
 def predict_archive(name: str, inputs, out, *, engine: str = "local", fmt: str = "parquet",
-                    backend: str = "onnx", device: str = "auto", directory=None,
+                    backend: str = "auto", device: str = "auto", directory=None,
                     batch_size: int = 256, shard_size: int = 1000, readers: int | None = None,
                     prefetch: int | None = None, scheduler=None, workers: int | None = None,
                     max_shards: int | None = None, onnx_threads: int | None = None, progress: bool = True,
@@ -481,7 +555,8 @@ def predict_archive(name: str, inputs, out, *, engine: str = "local", fmt: str =
     inputs : files, globs and directories (:func:`expand_inputs`).
     engine : ``"local"`` or ``"dask"``.
     fmt : ``"parquet"`` (pyarrow) or ``"csv"``.
-    backend, device, directory : as :func:`zoo.load_model`; ``onnx`` needs no TensorFlow.
+    backend, device, directory : as :func:`zoo.load_model` (default ``"auto"``: ONNX Runtime, no
+        TensorFlow).
     batch_size : spectra per model call; shard_size : files per output shard.
     readers : reader threads (read + preprocess); default the number of CPUs (local) or 2
         per worker (dask).  prefetch : spectra prepared ahead of the model (local; default
@@ -507,6 +582,10 @@ def predict_archive(name: str, inputs, out, *, engine: str = "local", fmt: str =
     if engine == "dask":
         _require("distributed", "the Dask engine")
     t0 = time.perf_counter()
+    from .predictor import AUTO_BACKEND, BACKENDS
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+    backend = AUTO_BACKEND if backend == "auto" else backend    # the manifest records what runs
     from .registry import get_entry
     get_entry(name)
     if directory is None:
@@ -565,11 +644,12 @@ def _run_local(res, todo, directory, backend, device, out, fmt, batch_size, pred
             bar.set_postfix(failed=n_failed[0], refresh=False)
 
     jobs = ((i, p) for i, paths in todo for p in paths)
-    with contextlib.closing(_prepared(predictor, jobs, readers, prefetch)) as stream:
+    meta = _table_metadata(predictor)
+    with contextlib.closing(_prepared(predictor, jobs, readers, prefetch, predict_kw.get("instrument"))) as stream:
         for i, group in itertools.groupby(stream, key=lambda item: item[0]):
             cols, errors = _run_shard(predictor, (item[1:] for item in group), batch_size, predict_kw,
                                       on_file)
-            _write_shard(out, i, fmt, cols, errors)
+            _write_shard(out, i, fmt, cols, errors, meta)
             res.shards_written += 1
             res.rows += len(cols["path"]) if cols else 0
 

@@ -5,6 +5,7 @@ artifacts in ``exported/<name>/``.  The card's input contract brings any
 spectrum to the model's grid (:func:`zoo.preprocess.to_contract`); the card's
 outputs turn network outputs into class names or physical units.  Backends:
 
+- ``"auto"``:       the default: ``"onnx"``;
 - ``"keras"``:      ``model.keras`` (safe_mode on), or the registered architecture with the
                     weights of ``model.onnx`` (``zoo.derive``), through a compiled ``tf.function``;
 - ``"onnx"``:       ``model.onnx`` through ONNX Runtime with :class:`zoo.onnx_kit.OnnxModel`,
@@ -28,9 +29,12 @@ from .spectrum import Spectrum
 #: noise realizations drawn at once (see ``Predictor.predict``): 2048 x 8575 float32 = 70 MB
 NOISE_ROWS = 2048
 
-__all__ = ["Predictor", "exported_dir", "BACKENDS"]
+__all__ = ["Predictor", "exported_dir", "BACKENDS", "AUTO_BACKEND"]
 
-BACKENDS = ("keras", "onnx", "savedmodel")
+BACKENDS = ("auto", "keras", "onnx", "savedmodel")
+#: what ``backend="auto"`` (the default everywhere) runs: ONNX Runtime, the fast and portable path
+#: that the base install has (no TensorFlow); Keras and the SavedModel stay available by name
+AUTO_BACKEND = "onnx"
 DEVICES = ("auto", "cpu", "gpu")
 
 
@@ -57,13 +61,15 @@ class Predictor:
     Parameters
     ----------
     directory : path of the exported model (``card.json`` and artifacts).
-    backend : ``"keras"``, ``"onnx"`` or ``"savedmodel"``.
+    backend : ``"auto"`` (default: ONNX Runtime, no TensorFlow needed), ``"onnx"``, ``"keras"``
+        or ``"savedmodel"``; ``self.backend`` is the one that runs.
     verify : check each artifact's sha256 against the card before loading it.
     """
 
-    def __init__(self, directory, backend: str = "keras", verify: bool = True, device: str = "auto"):
+    def __init__(self, directory, backend: str = "auto", verify: bool = True, device: str = "auto"):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+        backend = AUTO_BACKEND if backend == "auto" else backend
         if device not in DEVICES:
             raise ValueError(f"device must be one of {DEVICES}, not {device!r}")
         self.device = device
@@ -161,8 +167,9 @@ class Predictor:
                 instrument=None) -> Prepared:
         """Bring input to the contract: arrays (with optional wavelengths), a Spectrum,
         a path, or a list of paths / Spectrum objects.  ``instrument`` names the
-        instrument of array input (files and Spectrum objects carry it in
-        ``meta["instrument"]``) for contracts with instrument-specific steps."""
+        instrument for contracts with instrument-specific steps (``card.input.instrument_steps``,
+        e.g. ``"flux_calibrated"``): for arrays it is the only source; files and Spectrum
+        objects carry theirs in ``meta["instrument"]``, which ``instrument`` overrides."""
         items = self._as_spectra(X, medium)
         contract = self.card.input
         if items is None:
@@ -171,7 +178,8 @@ class Predictor:
         if not items:
             return to_contract(np.zeros((0, contract.n_pixels)), contract)
         parts = [to_contract(s.flux, contract, s.wavelength, error=s.error, mask=s.mask,
-                             medium=s.medium, instrument=(s.meta or {}).get("instrument"))
+                             medium=s.medium,
+                             instrument=instrument if instrument is not None else (s.meta or {}).get("instrument"))
                  for s in items]
         errs = [p.error for p in parts]
         return Prepared(np.concatenate([p.flux for p in parts]),
@@ -273,7 +281,9 @@ class Predictor:
             with Gaussian noise drawn from its per-pixel errors (each error capped at
             ``error_cap`` times the spectrum's mean error), run in batched calls (one
             set of standard-normal draws per chunk of stars, scaled by each star's errors);
-            the label is their mean and ``<label>_std_noise`` their spread.  With the
+            ``<label>_std_noise`` is their spread.  The label itself is always the network's
+            answer on the observed spectrum, the same with and without uncertainties
+            (the realizations give the spread only).  With the
             card's calibration, ``<label>_std = hypot(noise_scale * std_noise,
             sigma_model)`` (what it means: the card's ``trust["uncertainty"]
             ["description"]``); without, ``<label>_std`` is the spread.  Input
@@ -324,17 +334,19 @@ class Predictor:
             noisy = z * err[None, a:b] + prep.flux[None, a:b].astype(np.float32)
             for k, v in self._decode(self._forward(noisy.reshape(-1, n_pix), batch_size)).items():
                 stacks.setdefault(k, []).append(np.asarray(v, float).reshape(n_real, b - a))
+        raw = self._forward(prep.flux, batch_size)
+        observed = self._decode(raw)        # the answer on the observed spectrum
         result = {}
         for k, parts in stacks.items():
+            result[k] = observed[k]
             stack = np.concatenate(parts, axis=1)
-            result[k] = stack.mean(axis=0)
             noise = stack.std(axis=0)
             if unc and k in unc.get("sigma_model", {}):
                 result[f"{k}_std_noise"] = noise
                 result[f"{k}_std"] = np.hypot(unc["noise_scale"][k] * noise, unc["sigma_model"][k])
             else:
                 result[f"{k}_std"] = noise
-        return {**result, **self.domain(prep, self._forward(prep.flux, batch_size))}
+        return {**result, **self.domain(prep, raw)}
 
     def iter_predict_files(self, paths, progress: bool = False, raise_errors: bool = False, **kw):
         """Predict file by file, yielding ``(path, row, error)`` as each file is done.

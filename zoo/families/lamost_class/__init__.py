@@ -11,3 +11,6 @@ TensorFlow at import time.
 from . import preprocess  # noqa: F401  (registers the "l2" normalization)
 from . import models  # noqa: F401  (registers the models)
 from . import trust  # noqa: F401  (registers the "pca_knn" and "pca_knn2" trust methods)
+from .demo import register as _register_demo  # noqa: E402
+
+_register_demo()
