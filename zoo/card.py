@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["InputContract", "MissingPixels", "OutputSpec", "ModelCard", "load_preset"]
+__all__ = ["InputContract", "MissingPixels", "OutputSpec", "ModelCard", "load_preset", "MISSING_DEFAULT",
+           "EDGE_METHODS", "RESAMPLING_DEFAULT", "MEDIUM_CONVERSION_DEFAULT"]
 
 
 class MissingPixels(str, Enum):
@@ -31,6 +32,44 @@ class MissingPixels(str, Enum):
 
     INTERPOLATE = "interpolate"
     CONSTANT = "constant"
+
+
+#: missing-pixel rules per input array, and their defaults (see :class:`InputContract`)
+MISSING_DEFAULT = {
+    "flux_zero": True,            # flux exactly 0 marks a missing pixel
+    "flux_nonfinite": "refuse",   # NaN/inf flux is refused unless masked (then missing)
+    "mask": True,                 # mask=True marks a missing pixel
+    "error_nonfinite": True,      # NaN/inf error marks a missing pixel
+    "error_nonpositive": False,   # error <= 0 marks a missing pixel
+    "error_at_least": None,       # error >= this marks a missing pixel (None: no rule)
+}
+#: the edge rules :func:`zoo.preprocess.mask_edges` knows
+EDGE_METHODS = ("leading_trailing_runs",)
+#: resampling onto the grid (see :class:`InputContract`)
+RESAMPLING_DEFAULT = {
+    "method": "linear",            # linear interpolation in wavelength of the valid samples
+    "flux_conserving": False,      # values at the grid wavelengths, not flux integrated over pixels
+    "mask": "bracketing",          # a grid pixel next to (or on) a missing sample, or outside, is missing
+    "errors": "linear",            # errors interpolated like the flux
+    "on_grid_rtol": 1e-6,          # input on the grid within rtol * wavelength_start is not resampled
+}
+#: the values :func:`zoo.preprocess.resample` implements
+RESAMPLING_ALLOWED = {"method": ("linear",), "flux_conserving": (False,), "mask": ("bracketing",),
+                      "errors": ("linear",)}
+#: air <-> vacuum (Morton 2000, ApJS 130, 403, Eq. 3; vacuum -> air: the IAU standard form)
+MEDIUM_CONVERSION_DEFAULT = {
+    "air_to_vacuum": {"coefficients": [8.336624212083e-5, 2.408926869968e-2, 130.1065924522,
+                                       1.599740894897e-4, 38.92568793293], "apply": "multiply"},
+    "vacuum_to_air": {"coefficients": [0.0000834254, 0.02406147, 130.0, 0.00015998, 38.9],
+                      "apply": "divide"},
+}
+
+
+def _complete(what: str, given: dict | None, default: dict) -> dict:
+    unknown = set(given or {}) - set(default)
+    if unknown:
+        raise ValueError(f"{what} has unknown key(s) {sorted(unknown)}; known: {list(default)}")
+    return {**default, **(given or {})}
 
 
 @dataclass
@@ -77,6 +116,48 @@ class InputContract:
         that name (:func:`zoo.preprocess.register_native_step`) runs on the
         spectrum's own pixel grid before resampling (e.g. a blur to another
         instrument's resolution); other spectra skip it.
+    missing : dict
+        Which pixels of the input arrays are missing, one rule per array (:data:`MISSING_DEFAULT`
+        holds the keys and their defaults): ``flux_zero`` (flux exactly 0 marks a missing
+        pixel), ``flux_nonfinite`` (``"refuse"``: NaN/inf flux raises
+        :class:`~zoo.errors.NonFiniteFluxError` unless ``mask`` is True there, where it is
+        missing), ``mask`` (``mask=True`` marks missing), ``error_nonfinite``,
+        ``error_nonpositive`` (error NaN/inf, error <= 0 mark missing), ``error_at_least``
+        (error >= this marks missing; None: no such rule).  Applied to the arrays as given
+        (a reader's documented ``flux``, ``error``, ``mask``), before anything else.
+    edge_method : str
+        How ``edge_guard`` and ``edge_floor`` act (:data:`EDGE_METHODS`);
+        ``"leading_trailing_runs"``: on the spectrum's own pixels (after the instrument step
+        and the medium conversion, before resampling), the leading run of pixels that are
+        missing or have ``|flux| < edge_floor`` is missing, and so is the trailing run; when
+        a leading (trailing) run exists, every pixel with wavelength below (above) the first
+        (last) remaining valid pixel's wavelength plus (minus) ``edge_guard`` Angstrom is
+        missing too (strictly inside the window, to a tolerance of ``1e-6 * edge_guard``).
+    resampling : dict
+        How a spectrum goes from its own pixels to the grid (:data:`RESAMPLING_DEFAULT`):
+        ``method`` ``"linear"`` (linear interpolation in wavelength of the valid samples: values
+        at the grid wavelengths, not flux-conserving, ``flux_conserving`` False), ``mask``
+        ``"bracketing"`` (a grid pixel is missing when either input sample bracketing it is
+        missing, when it falls on a missing sample, or when it lies outside the input range),
+        ``errors`` ``"linear"`` (errors interpolated like the flux, not in quadrature),
+        ``on_grid_rtol`` (input whose wavelengths equal the grid within this times
+        ``wavelength_start`` is not resampled).
+    coverage_tolerance : float
+        The input must reach to within this many grid steps (the first step of the grid) of
+        both grid ends (after the medium conversion), else
+        :class:`~zoo.errors.WavelengthCoverageError`.
+    medium_conversion : dict
+        ``{"air_to_vacuum": rule, "vacuum_to_air": rule}`` used when the input's medium is
+        not ``medium``; a rule is ``{"coefficients": [c0, c1, c2, c3, c4], "apply":
+        "multiply" | "divide"}``: ``s = 1e4 / lambda_in``, ``n = 1 + c0 + c1 / (c2 - s^2) +
+        c3 / (c4 - s^2)``, ``lambda_out = lambda_in * n`` (multiply) or ``lambda_in / n``
+        (divide) (:data:`MEDIUM_CONVERSION_DEFAULT`: Morton 2000, ApJS 130, 403, Eq. 3).
+    normalization_params : dict
+        Parameters of ``flux_normalization`` (passed to the registered function as keyword
+        arguments; ``{}``: the normalization has none).
+    instrument_step_params : dict
+        ``{step name: {parameter: value}}``: parameters of each step of ``instrument_steps``
+        (passed to the registered step as keyword arguments).
     notes : str
         What the fields mean for this model, in words.
     """
@@ -94,6 +175,13 @@ class InputContract:
     min_valid_fraction: float = 0.5
     median_flux_range: list | None = None
     instrument_steps: dict = field(default_factory=dict)
+    missing: dict = field(default_factory=lambda: dict(MISSING_DEFAULT))
+    edge_method: str = "leading_trailing_runs"
+    resampling: dict = field(default_factory=lambda: dict(RESAMPLING_DEFAULT))
+    coverage_tolerance: float = 0.5
+    medium_conversion: dict = field(default_factory=lambda: copy.deepcopy(MEDIUM_CONVERSION_DEFAULT))
+    normalization_params: dict = field(default_factory=dict)
+    instrument_step_params: dict = field(default_factory=dict)
     notes: str = ""
 
     def __post_init__(self):
@@ -102,6 +190,25 @@ class InputContract:
         except ValueError:
             raise ValueError(f"missing_pixels must be one of {[m.value for m in MissingPixels]}, "
                              f"not {self.missing_pixels!r}") from None
+        # a card written before a key existed gets its default; an unknown key is an error
+        self.missing = _complete("missing", self.missing, MISSING_DEFAULT)
+        self.resampling = _complete("resampling", self.resampling, RESAMPLING_DEFAULT)
+        if self.missing["flux_nonfinite"] not in ("refuse",):
+            raise ValueError(f"missing.flux_nonfinite must be 'refuse', not {self.missing['flux_nonfinite']!r}")
+        if self.edge_method not in EDGE_METHODS:
+            raise ValueError(f"edge_method must be one of {list(EDGE_METHODS)}, not {self.edge_method!r}")
+        for key, allowed in RESAMPLING_ALLOWED.items():
+            if self.resampling[key] not in allowed:
+                raise ValueError(f"resampling.{key} must be one of {list(allowed)}, not {self.resampling[key]!r}")
+        conv = copy.deepcopy(MEDIUM_CONVERSION_DEFAULT)
+        conv.update(self.medium_conversion or {})
+        for key, rule in conv.items():
+            if key not in MEDIUM_CONVERSION_DEFAULT:
+                raise ValueError(f"medium_conversion has unknown key {key!r}; known: {list(MEDIUM_CONVERSION_DEFAULT)}")
+            if len(rule.get("coefficients", ())) != 5 or rule.get("apply") not in ("multiply", "divide"):
+                raise ValueError(f"medium_conversion.{key} needs 5 coefficients and apply 'multiply' or "
+                                 f"'divide', got {rule!r}")
+        self.medium_conversion = conv
 
     def wavelength(self) -> np.ndarray:
         """The model's pixel wavelengths in Angstrom."""

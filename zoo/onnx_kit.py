@@ -123,9 +123,10 @@ def contract_from_metadata(meta: dict[str, str]) -> tuple[InputContract, list[Ou
     return contract, outputs
 
 
-def _essential(contract: InputContract, outputs: list[OutputSpec]):
-    """What a model computes with (free-text notes and descriptions may be edited later)."""
-    c = {k: v for k, v in asdict(contract).items() if k != "notes"}
+def _essential(contract: InputContract, outputs: list[OutputSpec], fields=None):
+    """What a model computes with (free-text notes and descriptions may be edited later);
+    ``fields``: only these contract fields (those an older file's metadata records)."""
+    c = {k: v for k, v in asdict(contract).items() if k != "notes" and (fields is None or k in fields)}
     return c, [{k: v for k, v in asdict(o).items() if k != "description"} for o in outputs]
 
 
@@ -209,9 +210,13 @@ class OnnxModel:
             raise ArtifactError(f"{path}: the ONNX file carries no zoo.* metadata_props and there is "
                                 "no card.json beside it; pass card= (an exported card)")
         if embedded is not None and card is not None:
-            if _essential(embedded[0], embedded[1]) != _essential(card.input, card.outputs):
+            # a file exported before a contract field existed records only the older fields:
+            # those must agree, the card supplies the rest
+            recorded = set(json.loads(self.metadata["zoo.input_contract"]))
+            if _essential(embedded[0], embedded[1], recorded) != _essential(card.input, card.outputs, recorded):
                 raise ArtifactError(f"{path}: the input contract or outputs in its metadata_props differ "
                                     "from the card's; the file is not the one the card describes")
+            embedded = (card.input, embedded[1])
         if embedded is not None:
             self.contract, self.outputs = embedded
             self.name = self.metadata.get("zoo.name", "")

@@ -2,23 +2,35 @@
 
 The pipeline every model shares (:func:`to_contract`):
 
+0. mark missing pixels of the arrays as given (``contract.missing``: flux 0,
+   NaN/inf flux refused unless masked, the mask, error rules);
 1. validate: finite flux, matching lengths, wavelengths a length (astropy
    Quantity in any unit, or floats in Angstrom), strictly increasing, covering
-   the contract's range;
-2. convert air <-> vacuum when the spectrum's medium differs from the model's;
-3. resample onto the contract grid (linear interpolation), carrying the mask;
-   before that, leading/trailing runs of non-physical flux (zeros, and for
-   rectified contracts the ramps that smearing leaves: ``contract.edge_guard``,
-   ``contract.edge_floor``) are marked missing (:func:`mask_edges`), for
-   arrays, :class:`~zoo.spectrum.Spectrum` objects and files alike;
-4. refuse spectra with too few valid pixels (``contract.min_valid_fraction``)
+   the contract's range (``contract.coverage_tolerance``);
+2. run the instrument step of the spectrum's instrument, if the contract maps
+   it to one (``contract.instrument_steps``, parameters
+   ``contract.instrument_step_params``), on the spectrum's own pixels;
+3. convert air <-> vacuum when the spectrum's medium differs from the model's
+   (``contract.medium_conversion``);
+4. mark leading/trailing runs of non-physical flux (zeros, and for rectified
+   contracts the ramps that smearing leaves: ``contract.edge_method``,
+   ``contract.edge_guard``, ``contract.edge_floor``) missing
+   (:func:`mask_edges`), for arrays, :class:`~zoo.spectrum.Spectrum` objects
+   and files alike;
+5. resample onto the contract grid (``contract.resampling``: linear
+   interpolation of the valid samples, not flux-conserving), carrying the mask;
+6. refuse spectra with too few valid pixels (``contract.min_valid_fraction``)
    or physically impossible flux (``contract.median_flux_range``);
-5. normalize the flux (``contract.flux_normalization``, registered by the
-   families with :func:`register_normalization`); a normalization only marks
-   pixels it cannot use, it never fills them;
-6. fill missing pixels, in this one stage, as ``contract.missing_pixels``
+7. normalize the flux (``contract.flux_normalization`` with
+   ``contract.normalization_params``, registered by the families with
+   :func:`register_normalization`); a normalization only marks pixels it
+   cannot use, it never fills them;
+8. fill missing pixels, in this one stage, as ``contract.missing_pixels``
    says (:class:`~zoo.card.MissingPixels`) — never with the zeros that mark
    them in files.
+
+Every number and rule of these steps is a field of the contract (the card's
+``input`` block); docs/deploy.md gives the same steps as an algorithm for a port.
 """
 from __future__ import annotations
 
@@ -28,14 +40,14 @@ from typing import Callable
 import astropy.units as u
 import numpy as np
 
-from .card import InputContract, MissingPixels
+from .card import MEDIUM_CONVERSION_DEFAULT, InputContract, MissingPixels
 from .errors import (InsufficientDataError, NonFiniteFluxError, NonMonotonicWavelengthError,
                      SpectrumLengthError, UnphysicalFluxError, WavelengthCoverageError,
                      WavelengthUnitError)
 
 __all__ = ["Prepared", "to_contract", "to_angstrom", "air_to_vacuum", "vacuum_to_air",
            "fill_missing", "guard_edges", "mask_edges", "fill_contract", "resample", "register_native_step",
-           "NATIVE_STEPS", "check_finite", "NORMALIZATIONS",
+           "NATIVE_STEPS", "check_finite", "NORMALIZATIONS", "mark_missing", "convert_medium",
            "register_normalization"]
 
 
@@ -78,21 +90,31 @@ def to_angstrom(wavelength, expected: tuple[float, float] | None = None) -> np.n
     return wave
 
 
-def air_to_vacuum(wave_air) -> np.ndarray:
-    """Air -> vacuum wavelengths in Angstrom (Morton 2000, ApJS 130, 403, Eq. 3)."""
-    wave_air = np.asarray(wave_air, dtype=float)
-    s2 = (1e4 / wave_air) ** 2
-    n = 1 + 8.336624212083e-5 + 2.408926869968e-2 / (130.1065924522 - s2) \
-        + 1.599740894897e-4 / (38.92568793293 - s2)
-    return wave_air * n
+def convert_medium(wave, rule: dict) -> np.ndarray:
+    """Wavelengths (Angstrom) through one rule of a contract's ``medium_conversion``:
+    ``s = 1e4 / wave``, ``n = 1 + c0 + c1 / (c2 - s^2) + c3 / (c4 - s^2)``, then
+    ``wave * n`` (``apply="multiply"``) or ``wave / n`` (``"divide"``)."""
+    wave = np.asarray(wave, dtype=float)
+    c0, c1, c2, c3, c4 = (float(c) for c in rule["coefficients"])
+    s2 = (1e4 / wave) ** 2
+    n = 1 + c0 + c1 / (c2 - s2) + c3 / (c4 - s2)
+    if rule["apply"] == "multiply":
+        return wave * n
+    if rule["apply"] == "divide":
+        return wave / n
+    raise ValueError(f"medium conversion apply must be 'multiply' or 'divide', not {rule['apply']!r}")
 
 
-def vacuum_to_air(wave_vac) -> np.ndarray:
-    """Vacuum -> air wavelengths in Angstrom (Morton 2000, Eq. 3; IAU standard)."""
-    wave_vac = np.asarray(wave_vac, dtype=float)
-    s2 = (1e4 / wave_vac) ** 2
-    n = 1 + 0.0000834254 + 0.02406147 / (130 - s2) + 0.00015998 / (38.9 - s2)
-    return wave_vac / n
+def air_to_vacuum(wave_air, rule: dict | None = None) -> np.ndarray:
+    """Air -> vacuum wavelengths in Angstrom (default: Morton 2000, ApJS 130, 403, Eq. 3;
+    a contract passes its ``medium_conversion["air_to_vacuum"]``)."""
+    return convert_medium(wave_air, rule or MEDIUM_CONVERSION_DEFAULT["air_to_vacuum"])
+
+
+def vacuum_to_air(wave_vac, rule: dict | None = None) -> np.ndarray:
+    """Vacuum -> air wavelengths in Angstrom (default: Morton 2000, Eq. 3; IAU standard;
+    a contract passes its ``medium_conversion["vacuum_to_air"]``)."""
+    return convert_medium(wave_vac, rule or MEDIUM_CONVERSION_DEFAULT["vacuum_to_air"])
 
 
 # --------------------------------------------------------------------------- checks
@@ -118,12 +140,40 @@ def _check_wavelength(wave: np.ndarray, n_flux: int, contract: InputContract, me
             f"wavelengths must increase strictly; pixel {i + 1} ({wave[i + 1]:.4f} A) "
             f"is not above pixel {i} ({wave[i]:.4f} A)")
     grid = contract.wavelength()
-    half = 0.5 * (grid[1] - grid[0])
-    if wave[0] > grid[0] + half or wave[-1] < grid[-1] - half:
+    tol = contract.coverage_tolerance * (grid[1] - grid[0])
+    if wave[-1] < grid[0] or wave[0] > grid[-1]:
+        raise WavelengthCoverageError(
+            f"spectrum covers {wave[0]:.2f}-{wave[-1]:.2f} A ({medium}), which does not overlap the "
+            f"model's range {grid[0]:.2f}-{grid[-1]:.2f} A ({contract.medium}) at all: this spectrum "
+            "is not one this model reads (a different wavelength range, e.g. an infrared spectrum "
+            "given to an optical model)")
+    if wave[0] > grid[0] + tol or wave[-1] < grid[-1] - tol:
         raise WavelengthCoverageError(
             f"spectrum covers {wave[0]:.2f}-{wave[-1]:.2f} A ({medium}) but the model needs "
             f"{grid[0]:.2f}-{grid[-1]:.2f} A ({contract.medium}); pad pixels outside the "
             "observed range with flux 0 (or mask=True) to mark them missing")
+
+
+def mark_missing(flux: np.ndarray, error: np.ndarray | None, mask: np.ndarray, rules: dict) -> np.ndarray:
+    """The missing pixels of the arrays as given, by a contract's ``missing`` rules
+    (:data:`zoo.card.MISSING_DEFAULT`): True where a pixel is missing.  NaN/inf flux is
+    missing only where ``mask`` is True (``flux_nonfinite="refuse"``: elsewhere
+    :func:`check_finite` refuses it)."""
+    given = np.array(np.broadcast_to(mask, flux.shape), dtype=bool)
+    finite = np.isfinite(flux)
+    out = (given if rules["mask"] else np.zeros(flux.shape, bool)) | (~finite & given)
+    if rules["flux_zero"]:
+        out |= flux == 0.0
+    if error is not None:
+        error = np.broadcast_to(error, flux.shape)
+        with np.errstate(invalid="ignore"):
+            if rules["error_nonfinite"]:
+                out |= ~np.isfinite(error)
+            if rules["error_nonpositive"]:
+                out |= error <= 0
+            if rules["error_at_least"] is not None:
+                out |= error >= float(rules["error_at_least"])
+    return out
 
 
 # --------------------------------------------------------------------------- resampling
@@ -131,8 +181,12 @@ def resample(flux: np.ndarray, wave_in: np.ndarray, wave_out: np.ndarray,
              mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Linear interpolation of each row of ``flux`` from ``wave_in`` to ``wave_out``.
 
+    The contract's ``resampling`` (``method="linear"``, ``flux_conserving=False``,
+    ``mask="bracketing"``): the values of the valid samples, linearly interpolated in
+    wavelength, at the output wavelengths (not flux integrated over output pixels).
     Returns the resampled flux and a mask that is True wherever an output pixel
-    draws on a masked input pixel (or lies outside ``wave_in``).
+    draws on a masked input pixel (either bracketing sample, or the sample it falls
+    on) or lies outside ``wave_in``.
     """
     flux = np.atleast_2d(flux)
     mask = np.zeros(flux.shape, bool) if mask is None else np.atleast_2d(mask)
@@ -171,8 +225,9 @@ def fill_contract(flux: np.ndarray, mask: np.ndarray, contract: InputContract) -
 
 
 def mask_edges(flux: np.ndarray, mask: np.ndarray, wave: np.ndarray, guard: float,
-               floor: float | None = None) -> np.ndarray:
-    """Mark non-physical flux at the ends of each spectrum as missing.
+               floor: float | None = None, method: str = "leading_trailing_runs") -> np.ndarray:
+    """Mark non-physical flux at the ends of each spectrum as missing (the contract's
+    ``edge_method="leading_trailing_runs"`` with ``edge_guard`` and ``edge_floor``).
 
     Leading and trailing runs of missing pixels (and, with ``floor``, of
     pixels with ``|flux| < floor``) are missing; when such a run exists, the
@@ -181,6 +236,8 @@ def mask_edges(flux: np.ndarray, mask: np.ndarray, wave: np.ndarray, guard: floa
     is) has the padding's zeros smeared into its first observed pixels: a ramp
     from ~0 up to the continuum that is not stellar flux.
     """
+    if method != "leading_trailing_runs":
+        raise ValueError(f"unknown edge method {method!r}; known: ['leading_trailing_runs']")
     mask = np.array(np.broadcast_to(mask, flux.shape), dtype=bool, copy=True)
     if guard <= 0 and floor is None:
         return mask
@@ -227,11 +284,13 @@ NORMALIZATIONS: dict[str, Normalization] = {}
 
 
 def register_normalization(name: str):
-    """Decorator: a flux normalization ``f(flux, error, mask) -> (flux, error, mask)``.
+    """Decorator: a flux normalization ``f(flux, error, mask, **params) -> (flux, error, mask)``.
 
     ``mask`` in: True where a pixel is missing; out: the same plus any pixel the
     normalization could not use.  It must not fill missing pixels (the fill
-    stage of :func:`to_contract` does, once).
+    stage of :func:`to_contract` does, once).  ``params`` are the contract's
+    ``normalization_params`` (every number the normalization uses, so that a port
+    reads them from the card).
     """
     def deco(fn):
         NORMALIZATIONS[name] = fn
@@ -250,10 +309,11 @@ NATIVE_STEPS: dict[str, NativeStep] = {}
 
 
 def register_native_step(name: str):
-    """Decorator: an instrument step ``f(wave, flux, error, mask, medium) -> (wave, flux, error,
-    mask, medium)`` on the spectrum's own pixel grid (``wave`` in Angstrom, ``flux`` (n, pixels)),
-    run before resampling for spectra of the instruments a contract maps to ``name``
-    (``contract.instrument_steps``).  Missing pixels stay marked in ``mask``."""
+    """Decorator: an instrument step ``f(wave, flux, error, mask, medium, **params) -> (wave, flux,
+    error, mask, medium)`` on the spectrum's own pixel grid (``wave`` in Angstrom, ``flux`` (n,
+    pixels)), run before resampling for spectra of the instruments a contract maps to ``name``
+    (``contract.instrument_steps``; ``params``: ``contract.instrument_step_params[name]``).
+    Missing pixels stay marked in ``mask``."""
     def deco(fn):
         NATIVE_STEPS[name] = fn
         return fn
@@ -291,8 +351,8 @@ def to_contract(flux, contract: InputContract, wavelength=None, *, error=None, m
         Shared wavelength grid of all rows.  Without it, flux must already be
         on the contract grid (exactly ``contract.n_pixels`` pixels).
     error, mask : array_like, optional
-        Per-pixel 1-sigma errors and a bad-pixel mask (True = bad).  Pixels of
-        exactly zero flux are always treated as missing.
+        Per-pixel 1-sigma errors and a bad-pixel mask (True = bad).  Which pixels
+        are missing is ``contract.missing`` (e.g. flux exactly 0, mask=True).
     medium : {"air", "vacuum"}, optional
         Medium of ``wavelength``; defaults to the contract's.
     instrument : str, optional
@@ -318,16 +378,12 @@ def to_contract(flux, contract: InputContract, wavelength=None, *, error=None, m
     for name, arr in (("error", error), ("mask", mask)):
         if arr is not None and arr.shape[-1] != flux.shape[-1]:
             raise SpectrumLengthError(f"{name} has {arr.shape[-1]} pixels but flux has {flux.shape[-1]}")
-    mask = np.broadcast_to(mask, flux.shape).copy()
-    bad = ~np.isfinite(flux) & mask   # NaN under an explicit mask is fine
-    flux = np.where(bad, 0.0, flux)
+    mask = mark_missing(flux, error, mask, contract.missing)
+    flux = np.where(mask & ~np.isfinite(flux), 0.0, flux)   # NaN under the mask is missing, not refused
     check_finite(flux)
     if error is not None:
         error = np.broadcast_to(error, flux.shape)
-        err_bad = ~np.isfinite(error)
-        mask |= err_bad
-        error = np.where(err_bad, 0.0, error)
-    mask |= flux == 0.0
+        error = np.where(np.isfinite(error), error, 0.0)
 
     grid = contract.wavelength()
     if wavelength is None:
@@ -336,7 +392,7 @@ def to_contract(flux, contract: InputContract, wavelength=None, *, error=None, m
                 f"flux has {flux.shape[1]} pixels but the model takes {contract.n_pixels} "
                 f"({contract.wavelength_start}-{contract.wavelength_end:.1f} A); "
                 "pass wavelength= to resample")
-        mask = mask_edges(flux, mask, grid, contract.edge_guard, contract.edge_floor)
+        mask = mask_edges(flux, mask, grid, contract.edge_guard, contract.edge_floor, contract.edge_method)
     else:
         wave = to_angstrom(wavelength, expected=(grid[0], grid[-1]))
         medium = medium or contract.medium
@@ -345,19 +401,24 @@ def to_contract(flux, contract: InputContract, wavelength=None, *, error=None, m
         _check_wavelength(wave, flux.shape[1], contract, medium)
         step = (contract.instrument_steps or {}).get(instrument) if instrument else None
         if step:
-            wave, flux, error, mask, medium = _native_step(step)(wave, flux, error, mask, medium)
+            params = (contract.instrument_step_params or {}).get(step, {})
+            wave, flux, error, mask, medium = _native_step(step)(wave, flux, error, mask, medium, **params)
         if medium != contract.medium:
-            wave = air_to_vacuum(wave) if contract.medium == "vacuum" else vacuum_to_air(wave)
+            conv = contract.medium_conversion
+            wave = (air_to_vacuum(wave, conv["air_to_vacuum"]) if contract.medium == "vacuum"
+                    else vacuum_to_air(wave, conv["vacuum_to_air"]))
             _check_wavelength(wave, flux.shape[1], contract, contract.medium)
-        mask = mask_edges(flux, mask, wave, contract.edge_guard, contract.edge_floor)
-        same = wave.size == grid.size and np.allclose(wave, grid, rtol=0, atol=1e-6 * grid[0])
+        mask = mask_edges(flux, mask, wave, contract.edge_guard, contract.edge_floor, contract.edge_method)
+        rtol = contract.resampling["on_grid_rtol"]
+        same = wave.size == grid.size and np.allclose(wave, grid, rtol=0, atol=rtol * grid[0])
         if not same:
             if error is not None:
                 error, _ = resample(error, wave, grid, mask)
             flux, mask = resample(flux, wave, grid, mask)
 
     _check_physical(flux, mask, contract)
-    flux, error, mask = _normalization(contract.flux_normalization)(flux, error, mask)
+    flux, error, mask = _normalization(contract.flux_normalization)(flux, error, mask,
+                                                                    **(contract.normalization_params or {}))
     flux = fill_contract(np.asarray(flux, float), mask, contract)
     if error is not None:
         error = np.where(mask, 0.0, error).astype(np.float32)

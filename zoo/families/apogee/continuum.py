@@ -54,7 +54,7 @@ from zoo.errors import SpectrumLengthError
 from zoo.io.apstar import (APSTAR_BAD_ERROR, APSTAR_CHIP_SLICES, APSTAR_NPIX,
                         N_ASPCAP_PIX)
 
-__all__ = ["normalize_apstar", "fit_continuum", "continuum_pixels"]
+__all__ = ["normalize_apstar", "fit_continuum", "continuum_pixels", "contract_params"]
 
 
 @lru_cache(maxsize=1)
@@ -136,10 +136,10 @@ def _wls(V, y, w, ridge=1e-10):
     return np.linalg.solve(A, b[..., None])[..., 0]
 
 
-def _fallback_chip(f, good, x, deg, quantile=90.0, nblock=16):
+def _fallback_chip(f, good, x, deg, quantile=90.0, nblock=16, min_block=3):
     """Polynomial through a running upper quantile of one chip of one spectrum."""
     idx = np.flatnonzero(good)
-    blocks = [b for b in np.array_split(idx, nblock) if b.size >= 3]
+    blocks = [b for b in np.array_split(idx, nblock) if b.size >= min_block]
     if len(blocks) < deg + 1:
         return None
     xb = np.array([x[b].mean() for b in blocks])
@@ -150,7 +150,10 @@ def _fallback_chip(f, good, x, deg, quantile=90.0, nblock=16):
 
 def fit_continuum(flux, error=None, mask=None, *, deg: int = 2, n_iter: int = 2,
                   clip_sigma: float = 3.0, min_cont_pixels: int = 20,
-                  min_chip_pixels: int = 100):
+                  min_chip_pixels: int = 100, chips=None, continuum_pixels=None,
+                  weight_cap: float = 10.0, ridge: float = 1e-10, fallback_quantile: float = 90.0,
+                  fallback_blocks: int = 16, fallback_min_block: int = 3,
+                  error_at_least: float | None = 0.1 * APSTAR_BAD_ERROR):
     """Fit the per-chip continuum of apStar spectra.
 
     Parameters
@@ -169,6 +172,16 @@ def fit_continuum(flux, error=None, mask=None, *, deg: int = 2, n_iter: int = 2,
         Rejection threshold in robust standard deviations.
     min_cont_pixels, min_chip_pixels : int
         Fallback / give-up thresholds described in the module docstring.
+    chips : list of (start, stop), optional
+        Half-open pixel ranges fitted separately (default :data:`APSTAR_CHIP_SLICES`).
+    continuum_pixels : list of int, optional
+        Indices of the continuum pixels on the apStar grid (default :func:`continuum_pixels`).
+    weight_cap, ridge, fallback_quantile, fallback_blocks, fallback_min_block :
+        Weights ``1/error**2`` divided by their median and capped at ``weight_cap``; the
+        ridge of the least squares (times the mean diagonal); the fallback's quantile,
+        number of blocks and smallest block.
+    error_at_least : float or None
+        Errors at least this are bad pixels (the files' 1e10 sentinel).
 
     Returns
     -------
@@ -186,11 +199,18 @@ def fit_continuum(flux, error=None, mask=None, *, deg: int = 2, n_iter: int = 2,
     if error is not None:
         error = _as_batch(error, "error")
         with np.errstate(invalid="ignore"):
-            bad |= ~np.isfinite(error) | (error <= 0) | (error >= 0.1 * APSTAR_BAD_ERROR)
-    cont_pix = _continuum_pixels_cached()
+            bad |= ~np.isfinite(error) | (error <= 0)
+            if error_at_least is not None:
+                bad |= error >= error_at_least
+    if continuum_pixels is None:
+        cont_pix = _continuum_pixels_cached()
+    else:
+        cont_pix = np.zeros(APSTAR_NPIX, bool)
+        cont_pix[np.asarray(continuum_pixels, dtype=np.intp)] = True
+    slices = APSTAR_CHIP_SLICES if chips is None else tuple(slice(int(a), int(b)) for a, b in chips)
     continuum = np.full(flux.shape, np.nan)
 
-    for s in APSTAR_CHIP_SLICES:
+    for s in slices:
         npx = s.stop - s.start
         f = np.where(bad[:, s], 0.0, flux[:, s])
         good = ~bad[:, s]
@@ -206,11 +226,11 @@ def fit_continuum(flux, error=None, mask=None, *, deg: int = 2, n_iter: int = 2,
             w = np.where(good[:, cidx], 1.0 / ec ** 2, 0.0)
             med = _nanmedian_rows(np.where(w > 0, w, np.nan))
             med = np.where(np.isfinite(med) & (med > 0), med, 1.0)
-            w = np.minimum(w / med, 10.0)  # no pixel may dominate a chip
+            w = np.minimum(w / med, weight_cap)  # no pixel may dominate a chip
         else:
             w = good[:, cidx].astype(float)
         for it in range(n_iter + 1):
-            coef = _wls(V, yc, w)
+            coef = _wls(V, yc, w, ridge)
             if it == n_iter:
                 break
             model = coef @ V.T
@@ -226,7 +246,8 @@ def fit_continuum(flux, error=None, mask=None, *, deg: int = 2, n_iter: int = 2,
         for i in np.flatnonzero((n_cont < min_cont_pixels) | (n_good < min_chip_pixels)):
             alt = None
             if n_good[i] >= min_chip_pixels:
-                alt = _fallback_chip(f[i], good[i], x, deg)
+                alt = _fallback_chip(f[i], good[i], x, deg, fallback_quantile, fallback_blocks,
+                                     fallback_min_block)
             cont[i] = np.nan if alt is None else alt
         continuum[:, s] = cont
 
@@ -238,7 +259,7 @@ def fit_continuum(flux, error=None, mask=None, *, deg: int = 2, n_iter: int = 2,
 def normalize_apstar(flux, error=None, mask=None, *, deg: int = 2, n_iter: int = 2,
                      clip=(0.0, 2.0), fill: float = 1.0,
                      bad_error: float = APSTAR_BAD_ERROR, return_mask: bool = False,
-                     normalized_tol: float | None = None):
+                     normalized_tol: float | None = None, **fit):
     """Continuum-normalise apStar spectra chip by chip (see module docstring).
 
     Parameters
@@ -249,7 +270,7 @@ def normalize_apstar(flux, error=None, mask=None, *, deg: int = 2, n_iter: int =
     mask : bool array like ``flux``, optional
         True = bad pixel (e.g. ``Spectrum.mask`` from
         :func:`zoo.io.apstar.read_apstar`).
-    deg, n_iter : int
+    deg, n_iter, **fit :
         Passed to :func:`fit_continuum`.
     clip : (float, float) or None
         Range the normalised flux is clipped to.
@@ -273,10 +294,11 @@ def normalize_apstar(flux, error=None, mask=None, *, deg: int = 2, n_iter: int =
     """
     single = np.ndim(flux) == 1
     f = _as_batch(flux, "flux")
-    continuum, bad = fit_continuum(f, error, mask, deg=deg, n_iter=n_iter)
+    continuum, bad = fit_continuum(f, error, mask, deg=deg, n_iter=n_iter, **fit)
     if normalized_tol is not None:
         dev = np.zeros(f.shape[0])
-        for sl in APSTAR_CHIP_SLICES:
+        chips = fit.get("chips")
+        for sl in APSTAR_CHIP_SLICES if chips is None else [slice(int(a), int(b)) for a, b in chips]:
             d = np.where(bad[:, sl], 0.0, np.abs(continuum[:, sl] - 1.0))
             dev = np.maximum(dev, d.max(axis=1))
         continuum = np.where((dev < normalized_tol)[:, None], 1.0, continuum)
@@ -300,8 +322,11 @@ from zoo.preprocess import register_normalization  # noqa: E402
 
 
 @register_normalization("apogee_continuum")
-def _apogee_continuum(flux, error, mask):
-    """:func:`normalize_apstar` as the input normalization ``"apogee_continuum"``.
+def _apogee_continuum(flux, error, mask, *, chips, continuum_pixels, degree, n_iter, clip_sigma,
+                      min_cont_pixels, min_chip_pixels, weight_cap, ridge, fallback_quantile,
+                      fallback_blocks, fallback_min_block, clip, normalized_tol):
+    """:func:`normalize_apstar` as the input normalization ``"apogee_continuum"``, every number
+    from the contract's ``normalization_params`` (:func:`contract_params` writes them).
 
     Flux already normalized (fitted continuum within :data:`NORMALIZED_TOL` of 1 on
     every chip) is passed through, so the normalization is idempotent; raw apStar flux
@@ -313,10 +338,36 @@ def _apogee_continuum(flux, error, mask):
     (Predictor, Olney et al. 2020 Sec. 3.5) add no noise there.
     """
     # fill=NaN: this hook marks what it cannot use and fills nothing (the contract's fill stage does)
-    nf, ne, bad = normalize_apstar(flux, error, mask, return_mask=True, normalized_tol=NORMALIZED_TOL,
-                                   fill=np.nan)
+    nf, ne, bad = normalize_apstar(
+        flux, error, mask, return_mask=True, normalized_tol=normalized_tol, fill=np.nan,
+        deg=int(degree), n_iter=int(n_iter), clip=None if clip is None else tuple(clip),
+        clip_sigma=float(clip_sigma), min_cont_pixels=int(min_cont_pixels),
+        min_chip_pixels=int(min_chip_pixels), chips=chips, continuum_pixels=continuum_pixels,
+        weight_cap=float(weight_cap), ridge=float(ridge), fallback_quantile=float(fallback_quantile),
+        fallback_blocks=int(fallback_blocks), fallback_min_block=int(fallback_min_block),
+        error_at_least=None)   # the contract's missing["error_at_least"] has marked those pixels
     return nf, ne, np.asarray(mask, bool) | bad
 
 
 #: Input whose fitted continuum is 1 within this on every chip is taken as already normalized.
 NORMALIZED_TOL = 0.03
+
+
+def contract_params() -> dict:
+    """The ``normalization_params`` of ``"apogee_continuum"`` in the cards: the defaults of
+    :func:`normalize_apstar` and :func:`fit_continuum` (read from their signatures, so the
+    numbers live once), the chips and continuum pixels as indices on the apStar grid, so that
+    a port needs nothing else."""
+    import inspect
+    fit = {k: p.default for k, p in inspect.signature(fit_continuum).parameters.items()
+           if p.default is not inspect.Parameter.empty}
+    norm = {k: p.default for k, p in inspect.signature(normalize_apstar).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+    return {"chips": [[s.start, s.stop] for s in APSTAR_CHIP_SLICES],
+            "continuum_pixels": np.flatnonzero(continuum_pixels()).tolist(),
+            "degree": fit["deg"], "n_iter": fit["n_iter"], "clip_sigma": fit["clip_sigma"],
+            "min_cont_pixels": fit["min_cont_pixels"], "min_chip_pixels": fit["min_chip_pixels"],
+            "weight_cap": fit["weight_cap"], "ridge": fit["ridge"],
+            "fallback_quantile": fit["fallback_quantile"], "fallback_blocks": fit["fallback_blocks"],
+            "fallback_min_block": fit["fallback_min_block"], "clip": list(norm["clip"]),
+            "normalized_tol": NORMALIZED_TOL}

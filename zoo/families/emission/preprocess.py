@@ -27,17 +27,23 @@ import os
 
 import numpy as np
 
-from zoo.preprocess import register_native_step, register_normalization
+from zoo.preprocess import convert_medium, register_native_step, register_normalization
 from zoo.spectrum import Spectrum
 
 __all__ = ["air_to_vacuum_thesis", "gaussian_kernel", "gaussian_blur", "regrid", "standardize",
            "instrument_path", "ondrejov_step", "prepare", "ONDREJOV_STEP", "GRID_START", "GRID_END", "N_PIXELS", "BLUR_STDDEV_PX",
-           "NORMALIZATION", "PATHS", "thesis_grid"]
+           "NORMALIZATION", "PATHS", "thesis_grid", "step_params", "THESIS_AIR_TO_VACUUM",
+           "BLUR_WIDTH_SIGMAS"]
 
 #: Sec. 7.2: the grid, 140 uniform points from 6519 to 6732 A (vacuum).
 GRID_START, GRID_END, N_PIXELS = 6519.0, 6732.0, 140
 #: Sec. 7.1.2: sigma of the Gaussian blur in Ondřejov pixels.
 BLUR_STDDEV_PX = 7.0
+#: Width of the blur kernel in sigmas (astropy's Gaussian1DKernel default: 8, rounded up to odd).
+BLUR_WIDTH_SIGMAS = 8.0
+#: Eqs. 7.1-7.3 as a contract medium-conversion rule (:func:`zoo.preprocess.convert_medium`).
+THESIS_AIR_TO_VACUUM = {"coefficients": [8.34254e-5, 2.406147e-2, 130.0, 1.5998e-4, 38.9],
+                        "apply": "multiply"}
 #: Name of the contract normalization (Sec. 7.3).
 NORMALIZATION = "emission_standardize"
 #: What each instrument goes through (recorded in the cards' ``data["instrument_paths"]``).
@@ -63,25 +69,22 @@ def air_to_vacuum_thesis(wave_air) -> np.ndarray:
 
     H-alpha 6562.80 A (air) -> 6564.61 A (vacuum).
     """
-    wave_air = np.asarray(wave_air, dtype=float)
-    s2 = (1e4 / wave_air) ** 2
-    n = 1 + 8.34254e-5 + 2.406147e-2 / (130 - s2) + 1.5998e-4 / (38.9 - s2)
-    return n * wave_air
+    return convert_medium(wave_air, THESIS_AIR_TO_VACUUM)
 
 
 # ----------------------------------------------------------------------------- step 2
-def gaussian_kernel(stddev: float = BLUR_STDDEV_PX) -> np.ndarray:
+def gaussian_kernel(stddev: float = BLUR_STDDEV_PX, width_sigmas: float = BLUR_WIDTH_SIGMAS) -> np.ndarray:
     """``astropy.convolution.Gaussian1DKernel(stddev)``, normalized to sum 1: the Gaussian sampled
     at the pixel centres over an odd width of 8 sigma rounded up (57 pixels for sigma 7).  Written
     in numpy (equal to astropy's to round-off, tested) so that the base install needs no SciPy."""
-    width = int(np.ceil(8 * stddev))
+    width = int(np.ceil(width_sigmas * stddev))
     width += 1 - width % 2
     x = np.arange(width) - width // 2
     k = np.exp(-0.5 * (x / stddev) ** 2)
     return k / k.sum()
 
 
-def gaussian_blur(flux, stddev: float = BLUR_STDDEV_PX) -> np.ndarray:
+def gaussian_blur(flux, stddev: float = BLUR_STDDEV_PX, width_sigmas: float = BLUR_WIDTH_SIGMAS) -> np.ndarray:
     """Blur each row of ``flux`` (on its own pixel grid) with ``Gaussian1DKernel(stddev)``.
 
     The same as ``astropy.convolution.convolve(row, Gaussian1DKernel(stddev),
@@ -93,7 +96,7 @@ def gaussian_blur(flux, stddev: float = BLUR_STDDEV_PX) -> np.ndarray:
     instead (ours; docs/emission.md).
     """
     flux = np.asarray(flux, dtype=float)
-    k = gaussian_kernel(stddev)
+    k = gaussian_kernel(stddev, width_sigmas)
     h = k.size // 2
     rows = np.atleast_2d(flux)
     pad = np.concatenate([np.repeat(rows[:, :1], h, 1), rows, np.repeat(rows[:, -1:], h, 1)], axis=1)
@@ -154,23 +157,41 @@ def _standardize_contract(flux, error, mask):
 ONDREJOV_STEP = "emission_ondrejov"
 
 
+def step_params() -> dict:
+    """The contract's ``instrument_step_params["emission_ondrejov"]``: every number of
+    :func:`ondrejov_step` (written into the presets and cards; the step reads them there)."""
+    return {"air_to_vacuum": dict(THESIS_AIR_TO_VACUUM), "blur_stddev_px": BLUR_STDDEV_PX,
+            "blur_width_sigmas": BLUR_WIDTH_SIGMAS, "blur_boundary": "extend",
+            "masked_pixels": "interpolate_blur_remask", "error_scale": "kernel_l2"}
+
+
 @register_native_step(ONDREJOV_STEP)
-def ondrejov_step(wave, flux, error, mask, medium, stddev: float = BLUR_STDDEV_PX):
+def ondrejov_step(wave, flux, error, mask, medium, stddev: float = BLUR_STDDEV_PX, *,
+                  air_to_vacuum: dict | None = None, blur_stddev_px: float | None = None,
+                  blur_width_sigmas: float = BLUR_WIDTH_SIGMAS, blur_boundary: str = "extend",
+                  masked_pixels: str = "interpolate_blur_remask", error_scale: str = "kernel_l2"):
     """Steps 1-2 on the Ondřejov pixel grid: vacuum wavelengths by Eqs. 7.1-7.3 (when the
-    input is in air) and the Gaussian blur.  Masked pixels are interpolated over before
-    blurring and stay masked; errors are scaled by the kernel's noise reduction."""
+    input is in air; ``air_to_vacuum``: the rule, default :data:`THESIS_AIR_TO_VACUUM`) and
+    the Gaussian blur (``blur_stddev_px`` pixels, kernel ``blur_width_sigmas`` wide, edge
+    values extended).  Masked pixels are interpolated over (linearly in pixel index) before
+    blurring and stay masked (``masked_pixels="interpolate_blur_remask"``); errors are scaled
+    by the kernel's noise reduction, ``sqrt(sum k^2)`` (``error_scale="kernel_l2"``)."""
+    if blur_boundary != "extend" or masked_pixels != "interpolate_blur_remask" or error_scale != "kernel_l2":
+        raise ValueError(f"{ONDREJOV_STEP}: unsupported blur_boundary {blur_boundary!r}, masked_pixels "
+                         f"{masked_pixels!r} or error_scale {error_scale!r}")
+    stddev = float(blur_stddev_px if blur_stddev_px is not None else stddev)
     wave = np.asarray(wave, float)
     if medium == "air":
-        wave = air_to_vacuum_thesis(wave)
+        wave = convert_medium(wave, air_to_vacuum or THESIS_AIR_TO_VACUUM)
     flux = np.array(np.atleast_2d(flux), dtype=float)
     mask = np.zeros(flux.shape, bool) if mask is None else np.array(np.broadcast_to(mask, flux.shape))
     x = np.arange(flux.shape[1])
     for row, m in zip(flux, mask):
         if m.any() and (~m).sum() >= 2:
             row[m] = np.interp(x[m], x[~m], row[~m])
-    flux = np.where(mask, 0.0, gaussian_blur(flux, stddev))
+    flux = np.where(mask, 0.0, gaussian_blur(flux, stddev, blur_width_sigmas))
     if error is not None:   # noise averaged by the kernel: sigma * sqrt(sum k^2)
-        error = np.asarray(error, float) * float(np.sqrt(np.sum(gaussian_kernel(stddev) ** 2)))
+        error = np.asarray(error, float) * float(np.sqrt(np.sum(gaussian_kernel(stddev, blur_width_sigmas) ** 2)))
     return wave, flux, error, mask, "vacuum"
 
 

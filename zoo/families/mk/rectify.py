@@ -42,7 +42,7 @@ import numpy as np
 
 from zoo.preprocess import register_native_step
 
-__all__ = ["STEP", "INSTRUMENT", "DEFAULTS", "continuum", "rectify_continuum", "template_continuum",
+__all__ = ["STEP", "INSTRUMENT", "DEFAULTS", "step_params", "continuum", "rectify_continuum", "template_continuum",
            "rectify_to_atlas", "mk_rectify_step", "TEFF", "blackbody", "smooth_sed"]
 
 #: Name of the registered native step, and the instrument name that selects it in the contract.
@@ -161,7 +161,9 @@ def template_continuum(flux, mask=None, *, degree: int = 3, exclude=None, chunk:
     return out
 
 
-def rectify_to_atlas(wave, flux, mask=None, error=None, *, exclude=None, refine: bool = True, **kw):
+def rectify_to_atlas(wave, flux, mask=None, error=None, *, exclude=None, refine: bool = True,
+                     template_degree: int = 3, smooth_px: float = 2.0, broadening_px=(0.0, 1.5, 3.0, 4.5),
+                     min_continuum: float = 0.05, **kw):
     """The MK family's rectification: :func:`rectify_continuum` (the upper envelope),
     then, with ``refine``, the envelope's continuum corrected to the atlas's placement by
     :func:`template_continuum` (on the contract grid; the correction, a cubic in
@@ -178,10 +180,11 @@ def rectify_to_atlas(wave, flux, mask=None, error=None, *, exclude=None, refine:
     else:
         from zoo.preprocess import resample
         fg, mg = resample(flux, wave, grid, mask)
-    fit = template_continuum(fg, mg, exclude=exclude)
+    fit = template_continuum(fg, mg, degree=template_degree, exclude=exclude, smooth_px=smooth_px,
+                             broadening_px=broadening_px)
     u = (2.0 * wave - (grid[0] + grid[-1])) / (grid[-1] - grid[0])
     cont = np.polynomial.polynomial.polyval(u, fit["coef"].T)           # (n, pixels)
-    bad = ~np.isfinite(cont) | (cont <= 0.05)
+    bad = ~np.isfinite(cont) | (cont <= min_continuum)
     mask = mask | bad
     cont = np.where(bad, 1.0, cont)
     flux = np.where(mask, 0.0, flux / cont)
@@ -190,13 +193,37 @@ def rectify_to_atlas(wave, flux, mask=None, error=None, *, exclude=None, refine:
     return flux, error, mask
 
 
+def step_params() -> dict:
+    """The contract's ``instrument_step_params["mk_rectify"]``: the envelope fit's numbers
+    (:data:`DEFAULTS`) and the refinement's (:func:`template_continuum`; it needs the libr18
+    standards bundled with the zoo, ``zoo/data/mk_atlas/libr18``)."""
+    import inspect
+    tc = {k: p.default for k, p in inspect.signature(template_continuum).parameters.items()
+          if p.default is not inspect.Parameter.empty}
+    return {**DEFAULTS, "refine": True, "refine_atlas": "libr18", "refine_degree": tc["degree"],
+            "refine_smooth_px": tc["smooth_px"], "refine_broadening_px": list(tc["broadening_px"]),
+            "refine_min_continuum": REFINE_MIN_CONTINUUM}
+
+
+#: The refined continuum must exceed this; pixels where it does not are missing.
+REFINE_MIN_CONTINUUM = 0.05
+
+
 @register_native_step(STEP)
-def mk_rectify_step(wave, flux, error, mask, medium):
-    """Native step ``"mk_rectify"``: :func:`rectify_continuum` on the spectrum's own pixels
-    (the fit range 3800-4600 A is the contract's, in its medium; a vacuum spectrum is fitted
-    over the same pixels shifted by the ~1.1 A air-vacuum difference, immaterial for a
-    polynomial continuum)."""
-    flux, error, mask = rectify_to_atlas(wave, flux, mask, error)
+def mk_rectify_step(wave, flux, error, mask, medium, *, refine: bool = True, refine_atlas: str = "libr18",
+                    refine_degree: int = 3, refine_smooth_px: float = 2.0,
+                    refine_broadening_px=(0.0, 1.5, 3.0, 4.5), refine_min_continuum: float = REFINE_MIN_CONTINUUM,
+                    **envelope):
+    """Native step ``"mk_rectify"``: :func:`rectify_to_atlas` on the spectrum's own pixels with
+    the contract's ``instrument_step_params["mk_rectify"]`` (the fit range 3800-4600 A is the
+    contract's, in its medium; a vacuum spectrum is fitted over the same pixels shifted by the
+    ~1.1 A air-vacuum difference, immaterial for a polynomial continuum)."""
+    if refine_atlas != "libr18":
+        raise ValueError(f"{STEP}: refine_atlas must be 'libr18', not {refine_atlas!r}")
+    flux, error, mask = rectify_to_atlas(wave, flux, mask, error, refine=refine, template_degree=int(refine_degree),
+                                         smooth_px=float(refine_smooth_px),
+                                         broadening_px=tuple(refine_broadening_px),
+                                         min_continuum=float(refine_min_continuum), **envelope)
     return wave, flux, error, mask, medium
 
 
