@@ -258,9 +258,9 @@ class ApogeeTask(Task):
         if changed and not getattr(getattr(ctx, "args", None), "labels_csv", None):
             notes.append("Simulation changed from the default by the recipe's simulation fields "
                          f"{changed} (zoo.families.apogee.realism; docs/apogeenet.md).")
-        if os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "1":
-            notes.append("Training used oneDNN CPU kernels (TF_ENABLE_ONEDNN_OPTS=1) for speed: runs are seeded "
-                         "but not bitwise reproducible across machines.")
+        if os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "0":
+            notes.append("Training used TensorFlow's oneDNN CPU kernels (its default) for speed: runs are seeded "
+                         "but not bitwise reproducible across machines (--deterministic turns them off).")
         return notes
 
     def add_arguments(self, p):

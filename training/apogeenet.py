@@ -15,11 +15,7 @@ from __future__ import annotations
 
 import os
 
-# oneDNN kernels train these Conv1D stacks ~2.5x faster on CPU (measured: 293 vs 115 spectra/s);
-# set before training.common, whose default (0) favours bitwise reproducibility.
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-
-from training.apogee_data import ApogeeTask  # noqa: E402  (sets the TF environment first)
+from training.apogee_data import ApogeeTask  # noqa: E402
 from training.skeleton import main  # noqa: E402
 
 

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import os
 
-# oneDNN CPU kernels (as training.starnet): several times faster on this machine's CPUs.
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 import json  # noqa: E402
 import time  # noqa: E402

@@ -219,6 +219,9 @@ def parser_for(recipe, description: str = "", *, models=(), default_model: str |
     g.add_argument("--export-dir", default=None,
                    help="where to export (default: $ZOO_EXPORTED/<model> if set, else exported/<model>)")
     g.add_argument("--no-export", action="store_true", help="train and evaluate only")
+    g.add_argument("--deterministic", action="store_true",
+                   help="bitwise-reproducible run: TensorFlow's oneDNN kernels off (about 1.7x slower "
+                   "training here); default: TensorFlow's defaults, seeded but not bitwise reproducible")
     g.add_argument("--evaluate", action="store_true",
                    help="only score the exported model (no training)")
     g.add_argument("--evaluate-sample", action="store_true",
@@ -487,8 +490,23 @@ def evaluate_exported(task: Task, recipe, ctx: Context) -> dict:
     return metrics
 
 
+def _deterministic_switch(argv) -> None:
+    """``--deterministic``: bitwise-reproducible TensorFlow for this run (oneDNN kernels off, which
+    costs ~1.7x in training time on these CPUs: scripts/onednn_training_speed.py).  The switch is
+    read when TensorFlow is imported, so it is set here, before anything imports it."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if "--deterministic" not in args:
+        return
+    if "tensorflow" in sys.modules and os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "0":
+        import warnings
+        warnings.warn("--deterministic: TensorFlow was imported before the switch could be set; "
+                      "run `python -m training.<model> --deterministic` in a fresh process", stacklevel=2)
+    os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
+
+
 def main(task_cls, argv=None):
     """``python -m training.<model>``: parse, then train (:func:`run`) or ``--evaluate``."""
+    _deterministic_switch(argv)
     task = task_cls()
     recipe, ctx = make_context(task, argv)
     if ctx.args.evaluate:

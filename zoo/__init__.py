@@ -18,10 +18,11 @@ _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from .card import ModelCard
 from .errors import *  # noqa: F401,F403
+from . import io  # noqa: F401  (zoo.io.read: every file format the zoo reads)
 from .registry import list_models
 from .spectrum import Spectrum
 
-__all__ = ["list_models", "create_model", "load_model", "get_card", "ModelCard", "Spectrum"]
+__all__ = ["list_models", "create_model", "load_model", "get_card", "ModelCard", "Spectrum", "example_files"]
 __version__ = "0.1.0"
 
 
@@ -75,3 +76,15 @@ def load_model(name: str, backend: str = "auto", directory=None, verify: bool = 
         from .hub import locate
         directory = locate(name, download=download)
     return Predictor(directory, backend=backend, verify=verify, device=device)
+
+
+def example_files(pattern: str = "**/*.*") -> list[str]:
+    """Paths of the real spectra bundled with the zoo (``zoo/data/``), matching ``pattern``
+    (a glob relative to that folder, e.g. ``"lamost/*.fits"``, ``"apogee/*.fits"``,
+    ``"ondrejov/*.fits"``, ``"mk_atlas/libr18_27/*.rbn"``), sorted; provenance in each folder's
+    PROVENANCE.md."""
+    import glob
+    from importlib import resources
+    root = str(resources.files("zoo") / "data")
+    return sorted(p for p in glob.glob(_os.path.join(root, pattern), recursive=True)
+                  if _os.path.isfile(p) and not p.endswith((".md", ".npz", ".txt", ".json")))
