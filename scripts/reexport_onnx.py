@@ -21,7 +21,7 @@ For each exported model (default: every ``exported/<name>/`` with a card):
 ``test_data_set_0`` stays as it is (same inputs, same recorded Keras outputs).  In
 ``card.json`` only ``artifacts["model.onnx"]`` changes: its sha256, ``max_abs_diff_vs_keras``
 (measured again) and ``metadata_props`` (the keys now embedded); every other field is kept.
-A model with a published release (``artifacts["release"]``) is published again
+A model with a published release (``zoo/data/hub/<name>.json``) is published again
 (``python -m zoo publish NAME``: the archive goes to ``dist/``, to be uploaded to the
 release URL) so that the release index matches the new file.
 """
@@ -127,8 +127,8 @@ def reexport(name: str, directory: str, dry_run: bool = False, min_speedup: floa
             json.dump(raw, fh, indent=2)
             fh.write("\n")
         report["action"] = "replaced"
-        if publish and "release" in raw["artifacts"]:
-            from zoo import hub
+        from zoo import hub
+        if publish and hub.release_info(name) is not None:
             rel, path = hub.publish(name, directory=directory)
             report["published"] = f"{path} (upload it to the release URL)"
         return report

@@ -143,7 +143,8 @@ def _fake_model(root, name=NAME):
         card["artifacts"][rel] = {"sha256": hashlib.sha256(data).hexdigest()}
     card["artifacts"]["saved_model/"] = {"note": "not published"}
     with open(os.path.join(d, "card.json"), "w", encoding="utf-8") as fh:
-        json.dump(card, fh, indent=2)
+        json.dump(card, fh, indent=2)             # as export writes a card
+        fh.write("\n")
     return d
 
 
@@ -155,7 +156,7 @@ def exported_dir_repo(name):
 def fake(tmp_path, dist):
     """(release, archive path) of a small fake model published into dist/ (not into any index)."""
     d = _fake_model(tmp_path / "src")
-    return hub.publish(NAME, out=str(dist), directory=d, index=False, update_card=False)
+    return hub.publish(NAME, out=str(dist), directory=d, index=False)
 
 
 def _leftovers(tmp_path):
@@ -174,26 +175,84 @@ def _nothing_kept(tmp_path):
 
 
 # ----------------------------------------------------------------------------- publish
-def test_publish_is_deterministic_and_recorded(tmp_path, dist):
+def _gzip_header(path):
+    """(mtime, has a file name) from the gzip header (RFC 1952: bytes 4-7 MTIME, flag 0x08 FNAME)."""
+    head = open(path, "rb").read(10)
+    assert head[:3] == b"\x1f\x8b\x08", head
+    return int.from_bytes(head[4:8], "little"), bool(head[3] & 0x08)
+
+
+def test_publish_is_reproducible_and_recorded_in_the_index_only(tmp_path, dist):
     d = _fake_model(tmp_path / "src")
+    card_before = open(os.path.join(d, "card.json"), "rb").read()
     rel, path = hub.publish(NAME, out=str(dist), directory=d, index_dir=str(tmp_path / "idx"))
+    # the export is not written: publishing is a pure function of its files
+    assert open(os.path.join(d, "card.json"), "rb").read() == card_before
+    # the same files with other times, modes and a later clock give the same archive
+    for f in ("model.onnx", "test_data_set_0/input_0.pb", "card.json"):
+        os.utime(os.path.join(d, f), (1.7e9, 1.7e9))
+        os.chmod(os.path.join(d, f), 0o600)
     rel2, path2 = hub.publish(NAME, out=str(tmp_path / "dist2"), directory=d, index=False)
-    assert rel["sha256"] == rel2["sha256"] and os.path.basename(path) == os.path.basename(path2)
+    assert rel2 == rel and os.path.basename(path) == os.path.basename(path2)
+    assert open(path, "rb").read() == open(path2, "rb").read()
     assert rel["file"] == f"{NAME}-{rel['sha256'][:8]}.tar.gz" == os.path.basename(path)
     assert rel["size"] == os.path.getsize(path)
     assert rel["sha256"] == hashlib.sha256(open(path, "rb").read()).hexdigest()
     assert rel["url"] == "{hub}/" + rel["file"]
-    assert set(rel["contents"]) == {"model.onnx", "test_data_set_0/input_0.pb"}
-    # recorded in the card (publish may add fields, never change the preset's) and in the index
-    card = json.load(open(os.path.join(d, "card.json")))
-    assert card["artifacts"]["release"] == rel == json.load(open(tmp_path / "idx" / f"{NAME}.json"))
-    assert card["title"] == zoo.get_card(NAME, trained=False).title
-    # the archive: card.json without its release block + the listed files, nothing else
+    assert rel["contents"] == {"card.json": hashlib.sha256(card_before).hexdigest(),
+                               "model.onnx": hashlib.sha256(b"not really onnx " * 64).hexdigest(),
+                               "test_data_set_0/input_0.pb": hashlib.sha256(b"\x01\x02" * 100).hexdigest()}
+    assert json.load(open(tmp_path / "idx" / f"{NAME}.json")) == rel      # the index: the one record
+    assert "release" not in json.load(open(os.path.join(d, "card.json")))["artifacts"]
+    # the archive: the committed card's bytes + the listed files, sorted, fixed attributes
+    assert _gzip_header(path) == (0, False)
+    import gzip
+    assert rel["tar_sha256"] == hashlib.sha256(gzip.open(path).read()).hexdigest()
     with tarfile.open(path) as tar:
-        assert sorted(tar.getnames()) == ["card.json", "model.onnx", "test_data_set_0/input_0.pb"]
-        inner = json.load(tar.extractfile("card.json"))
-        assert "release" not in inner["artifacts"] and all(m.mtime == 0 for m in tar.getmembers())
+        members = tar.getmembers()
+        assert [m.name for m in members] == ["card.json", "model.onnx", "test_data_set_0/input_0.pb"]
+        assert [m.name for m in members] == sorted(m.name for m in members)
+        for m in members:
+            assert (m.isreg(), m.mtime, m.mode, m.uid, m.gid, m.uname, m.gname) == (True, 0, 0o644, 0, 0, "", "")
+        assert tar.extractfile("card.json").read() == card_before
     assert not [f for f in os.listdir(dist) if f.endswith(".partial")]
+
+
+def test_a_legacy_release_block_in_a_card_is_not_archived(tmp_path, dist):
+    """A card of an older zoo recorded its release inside itself: publishing leaves it out (the
+    record lives in the index), so the archive is that of the card without it."""
+    d = _fake_model(tmp_path / "src")
+    rel, _ = hub.publish(NAME, out=str(dist), directory=d, index=False)
+    card = json.load(open(os.path.join(d, "card.json")))
+    card["artifacts"]["release"] = rel
+    with open(os.path.join(d, "card.json"), "w") as fh:
+        json.dump(card, fh, indent=2)
+        fh.write("\n")
+    rel2, path2 = hub.publish(NAME, out=str(tmp_path / "dist2"), directory=d, index=False)
+    with tarfile.open(path2) as tar:
+        assert "release" not in json.load(tar.extractfile("card.json"))["artifacts"]
+    assert rel2["contents"] == rel["contents"]
+
+
+def test_publish_all_regenerates_the_whole_index(tmp_path, dist):
+    """publish_all (``python -m zoo publish --all``): one record per export, stale ones removed,
+    and nothing written to the index when one export fails."""
+    root = tmp_path / "exp"
+    _fake_model(root, NAME)
+    _fake_model(root, "starnet")
+    idx = tmp_path / "idx"
+    idx.mkdir()
+    (idx / "racnet_ds1.json").write_text("{}")          # a model no longer exported
+    done = hub.publish_all(out=str(dist), index_dir=str(idx), exported=str(root))
+    assert sorted(done) == [NAME, "starnet"] == sorted(f[:-5] for f in os.listdir(idx))
+    for n, (rel, path) in done.items():
+        assert json.load(open(idx / f"{n}.json")) == rel and os.path.exists(path)
+    before = {f: open(idx / f, "rb").read() for f in os.listdir(idx)}
+    with open(root / "starnet" / "model.onnx", "ab") as fh:  # damaged: refused, index untouched
+        fh.write(b"x")
+    with pytest.raises(ChecksumMismatchError):
+        hub.publish_all(out=str(tmp_path / "dist2"), index_dir=str(idx), exported=str(root))
+    assert {f: open(idx / f, "rb").read() for f in os.listdir(idx)} == before
 
 
 def test_publish_refuses_a_damaged_artifact(tmp_path, dist):
@@ -211,13 +270,47 @@ def test_good_download_is_installed_atomically_and_reused(tmp_path, server, fake
     monkeypatch.setenv("ZOO_HUB_URL", server.url + "/")
     d = hub.fetch(NAME, release=rel)
     assert d == os.path.join(str(tmp_path / "cache"), "models", rel["file"][:-7])
-    card = zoo.card.ModelCard.from_json(os.path.join(d, "card.json"))
-    assert card.artifacts["release"] == rel             # the cached card equals the clone's
+    src_card = open(tmp_path / "src" / NAME / "card.json", "rb").read()
+    assert open(os.path.join(d, "card.json"), "rb").read() == src_card   # the archive as published
     assert open(os.path.join(d, "model.onnx"), "rb").read() == b"not really onnx " * 64
     assert _leftovers(tmp_path) == [f"models/{os.path.basename(d)}"]   # archive removed, no partials
     n = len(server.requests)
     assert hub.fetch(NAME, release=rel) == d and hub.locate(NAME, release=rel) == d
     assert len(server.requests) == n == 1                # cached: no second request
+
+
+@pytest.mark.parametrize("tamper", ["modified", "card", "deleted"])
+def test_a_tampered_cache_is_caught_and_force_repairs_it(tmp_path, server, fake, capsys, monkeypatch, tamper):
+    """A cached file changed (or deleted) after the download: fetch / `zoo download` re-verify
+    the folder against the release, raise ChecksumMismatchError naming --force, and --force
+    downloads and verifies it again."""
+    from zoo.__main__ import main
+    rel, _ = fake
+    monkeypatch.setenv("ZOO_HUB_URL", server.url)
+    monkeypatch.setattr(hub, "release_info", lambda name: rel if name == NAME else None)
+    d = hub.fetch(NAME, release=rel)
+    good = {f: open(os.path.join(d, f), "rb").read() for f in rel["contents"]}
+    victim = os.path.join(d, "card.json" if tamper == "card" else "model.onnx")
+    if tamper == "deleted":
+        os.remove(victim)
+    else:
+        with open(victim, "r+b") as fh:          # same size, one byte changed
+            fh.seek(5)
+            b = fh.read(1)
+            fh.seek(5)
+            fh.write(bytes([b[0] ^ 1]))
+    with pytest.raises(ChecksumMismatchError, match="--force"):
+        hub.fetch(NAME, release=rel)
+    capsys.readouterr()
+    assert main(["download", NAME, "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "ChecksumMismatchError" in err and f"python -m zoo download {NAME} --force" in err, err
+    assert len(server.requests) == 1                       # verified locally, nothing downloaded
+    assert main(["download", NAME, "--force", "--no-progress"]) == 0
+    assert len(server.requests) == 2
+    assert {f: open(os.path.join(d, f), "rb").read() for f in rel["contents"]} == good
+    assert hub.fetch(NAME, release=rel) == d and len(server.requests) == 2
+    assert _leftovers(tmp_path) == [f"models/{os.path.basename(d)}"]
 
 
 def test_bad_hash_is_refused_and_not_kept(tmp_path, server, fake, monkeypatch):
@@ -372,7 +465,7 @@ def published_real(tmp_path, dist, server, monkeypatch):
     if not os.path.exists(os.path.join(src, "card.json")):
         pytest.skip(f"exported/{NAME} is not there")
     before = open(os.path.join(src, "card.json"), "rb").read()
-    rel, path = hub.publish(NAME, out=str(dist), directory=src, update_card=False)
+    rel, path = hub.publish(NAME, out=str(dist), directory=src)
     assert open(os.path.join(src, "card.json"), "rb").read() == before
     copy = tmp_path / "exported"
     for other in os.listdir(os.path.join(REPO, "exported")):      # a copy of exported/ ...
@@ -398,7 +491,9 @@ def test_model_deleted_from_exported_copy_is_fetched_verified_and_used(tmp_path,
     clone = zoo.load_model(NAME, backend="onnx", directory=exported_dir_repo(NAME))
     for k, v in clone.predict(flux).items():
         assert (model.predict(flux)[k] == v).all()
-    assert zoo.get_card(NAME).artifacts["release"] == rel
+    assert hub.release_info(NAME) == rel
+    assert (open(os.path.join(model.directory, "card.json"), "rb").read()
+            == open(os.path.join(exported_dir_repo(NAME), "card.json"), "rb").read())
     # load again: from the cache, no request; the CLI sees it as cached
     zoo.load_model(NAME, backend="onnx")
     assert len(server.requests) == 1
@@ -413,7 +508,7 @@ def test_cli_publish_and_download(tmp_path, server, capsys, monkeypatch):
     assert main(["publish", NAME, "--out", str(out)]) == 0
     rel = json.load(open(tmp_path / "index" / f"{NAME}.json"))
     assert os.path.exists(out / rel["file"])
-    assert json.load(open(tmp_path / "exported" / NAME / "card.json"))["artifacts"]["release"] == rel
+    assert "release" not in json.load(open(tmp_path / "exported" / NAME / "card.json"))["artifacts"]
     shutil.rmtree(tmp_path / "exported" / NAME)          # now only the index knows it
     assert zoo.get_card(NAME).artifacts["release"] == rel   # the preset + the published release
     server.root = str(out)
@@ -425,23 +520,33 @@ def test_cli_publish_and_download(tmp_path, server, capsys, monkeypatch):
     assert main(["download", NAME, "--force", "--no-progress"]) == 1   # reported, non-zero
 
 
-def test_committed_releases_match_the_cards():
-    """A release recorded in an exported card is the index's, and holds the card's current files
-    (retrained without `python -m zoo publish NAME`: this fails)."""
-    for name in os.listdir(os.path.join(REPO, "exported")):
-        card_file = os.path.join(REPO, "exported", name, "card.json")
-        if not os.path.exists(card_file):
-            continue
-        arts = json.load(open(card_file))["artifacts"]
-        rel = arts.get("release")
-        index = os.path.join(REPO, "zoo", "data", "hub", f"{name}.json")
-        if rel is None:
-            assert not os.path.exists(index), f"{index} without a release in {card_file}"
-            continue
-        assert json.load(open(index)) == rel, f"{name}: the index and the card disagree"
-        files = {k: v["sha256"] for k, v in arts.items()
-                 if k != "release" and isinstance(v, dict) and "sha256" in v}
-        assert rel["contents"] == files, f"{name}: retrained since it was published; run python -m zoo publish {name}"
+def test_committed_releases_reproduce(tmp_path):
+    """Every trained model is published, and every committed record reproduces: publishing the
+    committed export gives the recorded archive, byte for byte.  A card or file changed without
+    `python -m zoo publish --all --out dist` (docs/hub.md) fails here, naming what changed."""
+    import zlib
+    index_dir = os.path.join(REPO, "zoo", "data", "hub")
+    exported = sorted(n for n in os.listdir(os.path.join(REPO, "exported"))
+                      if os.path.exists(os.path.join(REPO, "exported", n, "card.json")))
+    indexed = sorted(f[:-5] for f in os.listdir(index_dir) if f.endswith(".json"))
+    assert indexed == exported, "the release index must list every exported model: python -m zoo publish --all"
+    regen = "; regenerate the index: python -m zoo publish --all --out dist"
+    for name in exported:
+        card = json.load(open(os.path.join(REPO, "exported", name, "card.json")))
+        assert "release" not in card["artifacts"], f"{name}: a release is recorded in zoo/data/hub only"
+        recorded = json.load(open(os.path.join(index_dir, f"{name}.json")))
+        rel, path = hub.publish(name, out=str(tmp_path), directory=os.path.join(REPO, "exported", name),
+                                index=False)
+        changed = sorted(k for k in set(rel["contents"]) | set(recorded["contents"])
+                         if rel["contents"].get(k) != recorded["contents"].get(k))
+        assert not changed, f"{name}: {changed} changed since it was published{regen}"
+        assert rel["tar_sha256"] == recorded.get("tar_sha256"), f"{name}: the archive's tar differs{regen}"
+        archive = ("file", "url", "size", "sha256")        # the compressed bytes: zlib's to decide
+        same_zlib = recorded.get("gzip") == rel["gzip"]
+        skip = {"gzip", "zoo_version"} | (set() if same_zlib else set(archive))
+        assert {k: v for k, v in rel.items() if k not in skip} == \
+            {k: v for k, v in recorded.items() if k not in skip}, f"{name}: the release differs{regen}"
+        os.remove(path)
 
 
 # ----------------------------------------------------------------------------- pip install .

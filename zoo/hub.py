@@ -16,15 +16,18 @@
    folder, every file is checked against its sha256, and one ``rename`` puts the
    folder in place.  A folder in the cache is therefore always complete.
 
-What a release is (:func:`publish`, ``python -m zoo publish NAME``): one
-deterministic ``.tar.gz`` of the exported folder's files that the card lists
-with a sha256, plus ``card.json``; its name carries the first 8 hex digits of
-its own sha256 (so a retrained model never reuses a name, and a mirror can be
-one flat folder).  ``publish`` records the archive in the card as
-``artifacts["release"]`` (:func:`release_info`: file, URL pattern, size,
-sha256, the sha256 of each file inside) and in the package's release index
-``zoo/data/hub/<name>.json``, which ships with ``pip install .`` and is how an
-installed zoo knows what to download and how to verify it.
+What a release is (:func:`publish`, ``python -m zoo publish --all``): one reproducible
+``.tar.gz`` of the exported folder's ``card.json`` (its bytes as committed) and every file
+the card lists with a sha256; members sorted, times, owners and modes fixed, gzip without
+a time stamp or file name, so that publishing is a pure function of the committed export
+(:func:`publish` never writes into ``exported/``).  Its name carries the first 8 hex digits
+of its own sha256 (so a retrained model never reuses a name, and a mirror can be one flat
+folder).  The release record (:func:`release_info`: file, URL pattern, size, sha256, the
+sha256 of each file inside, card.json included) lives in one place only, the package's
+release index ``zoo/data/hub/<name>.json``, which ships with ``pip install .`` and is how an
+installed zoo knows what to download and how to verify it.  A cached model is the archive
+as published (nothing is added to its card); ``fetch`` re-verifies a cached folder against
+the record before returning it.
 
 Environment: ``ZOO_HUB_URL`` (release base URL: a mirror, a local server),
 ``ZOO_CACHE`` (cache folder), ``ZOO_OFFLINE=1`` (never download: a model that is
@@ -42,11 +45,11 @@ import tarfile
 import tempfile
 import time
 
-from .card import ModelCard, _json_default
+from .card import ModelCard
 from .errors import (ArtifactError, ChecksumMismatchError, DownloadError, OfflineError,
                      UnsafeArchiveError)
 
-__all__ = ["locate", "local_dir", "fetch", "publish", "release_info", "cache_dir", "hub_url",
+__all__ = ["locate", "local_dir", "fetch", "verify_cached", "publish", "publish_all", "release_info", "cache_dir", "hub_url",
            "offline", "safe_extract", "DEFAULT_HUB_URL", "RELEASE_KEY", "RELEASES_DIR", "APP_NAME"]
 
 APP_NAME = "stellar-spectra-zoo"
@@ -88,15 +91,8 @@ def _stem(release: dict) -> str:
 
 # --------------------------------------------------------------------------- where models are
 def release_info(name: str) -> dict | None:
-    """The published release of ``name``: the exported card's ``artifacts["release"]`` (a clone),
-    else the package's release index (``zoo/data/hub/<name>.json``); None if never published."""
-    from .predictor import exported_dir
-    card_file = os.path.join(exported_dir(name), "card.json")
-    if os.path.exists(card_file):
-        with open(card_file, encoding="utf-8") as fh:
-            rel = json.load(fh).get("artifacts", {}).get(RELEASE_KEY)
-        if rel:
-            return rel
+    """The published release of ``name`` from the package's release index
+    (``zoo/data/hub/<name>.json``, the only place a release is recorded); None if never published."""
     path = os.path.join(RELEASES_DIR, f"{name}.json")  # read at call time (tests point it elsewhere)
     if os.path.exists(path):
         with open(path, encoding="utf-8") as fh:
@@ -228,13 +224,17 @@ def fetch(name: str, release: dict | None = None, progress: bool | None = None, 
     into a temporary folder, each file checked against ``release["contents"]``, and the folder
     renamed into place; the archive is then deleted.  ``retries``: further tries after a failed
     or corrupt transfer (a 4xx answer is not retried).  ``timeout``: seconds to connect and
-    between two received blocks (requests' ``(connect, read)``).  ``force``: download again.
+    between two received blocks (requests' ``(connect, read)``).  A folder already in the cache
+    is checked again file by file (:func:`verify_cached`: a modified or missing file raises
+    :class:`~zoo.errors.ChecksumMismatchError` naming ``--force``); ``force``: download again
+    and replace the cached folder.
     """
     release = release or release_info(name)
     if release is None:
         raise ArtifactError(f"{name} has no published release (python -m zoo publish {name})")
     target = cached_dir(name, release)
     if os.path.exists(os.path.join(target, "card.json")) and not force:
+        verify_cached(name, release, target)
         return target
     if offline():
         raise OfflineError(f"{name} is not in the cache ({target}) and $ZOO_OFFLINE is set")
@@ -273,8 +273,6 @@ def _install(name: str, archive: str, release: dict, target: str, replace: bool 
             if got != expected or (recorded is not None and recorded != expected):
                 raise ChecksumMismatchError(f"{release['file']}: {rel} has sha256 {got[:16]}..., the "
                                             f"release records {expected[:16]}...")
-        card.artifacts[RELEASE_KEY] = dict(release)   # the cached card equals the clone's
-        card.to_json(card_file)
         if replace and os.path.exists(target):
             shutil.rmtree(target)
         try:
@@ -286,6 +284,24 @@ def _install(name: str, archive: str, release: dict, target: str, replace: bool 
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def verify_cached(name: str, release: dict, folder: str) -> None:
+    """Check a cached release folder against its record: every file of ``release["contents"]``
+    (card.json included, for releases that record it) present with its sha256.  A file
+    modified or deleted after the download raises :class:`~zoo.errors.ChecksumMismatchError`;
+    ``python -m zoo download NAME --force`` (``fetch(name, force=True)``) replaces the folder."""
+    from .export import sha256
+    repair = (f"; the cache was changed after the download: `python -m zoo download {name} --force` "
+              f"(zoo.hub.fetch({name!r}, force=True)) downloads and verifies it again")
+    for rel, expected in sorted(release.get("contents", {}).items()):
+        path = os.path.join(folder, *rel.split("/"))
+        if not os.path.isfile(path):
+            raise ChecksumMismatchError(f"{path}: missing from the cached release {release['file']}{repair}")
+        got = sha256(path)
+        if got != expected:
+            raise ChecksumMismatchError(f"{path}: sha256 {got[:16]}... is not the release's "
+                                        f"{expected[:16]}...{repair}")
 
 
 def safe_extract(archive: str, dest: str, allowed: set[str] | None = None) -> list[str]:
@@ -343,40 +359,61 @@ def safe_extract(archive: str, dest: str, allowed: set[str] | None = None) -> li
 
 
 # --------------------------------------------------------------------------- publish
-def _add(tar: tarfile.TarFile, name: str, data: bytes | None = None, path: str | None = None) -> None:
+#: the attributes every archive member gets, whatever the file system says: the same files
+#: give the same archive on any machine, at any time, for any user
+MEMBER_ATTRS = {"mtime": 0, "mode": 0o644, "uid": 0, "gid": 0, "uname": "", "gname": ""}
+#: gzip level of the archives (with zlib's default strategy and memory level)
+GZIP_LEVEL = 6
+
+
+class _HashingWriter:
+    """A write-only file that hashes what passes through (the uncompressed tar) and counts it."""
+
+    def __init__(self, inner):
+        import hashlib
+        self.inner, self.hash, self.n = inner, hashlib.sha256(), 0
+
+    def write(self, data):
+        self.hash.update(data)
+        self.n += len(data)
+        return self.inner.write(data)
+
+    def tell(self):
+        return self.n
+
+
+def card_bytes(card_file: str) -> bytes:
+    """The bytes of ``card.json`` that go into a release: the file as committed.  A card of an
+    older zoo that still carries a release block (``artifacts["release"]``) has it removed --
+    the release is recorded in the index, never inside what it describes."""
+    with open(card_file, "rb") as fh:
+        data = fh.read()
+    raw = json.loads(data)
+    if isinstance(raw.get("artifacts"), dict) and RELEASE_KEY in raw["artifacts"]:
+        del raw["artifacts"][RELEASE_KEY]
+        data = (json.dumps(raw, indent=2) + "\n").encode("utf-8")
+    return data
+
+
+def _member(name: str, size: int) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
-    info.size = len(data) if data is not None else os.path.getsize(path)
-    info.mtime, info.mode, info.uid, info.gid, info.uname, info.gname = 0, 0o644, 0, 0, "", ""
-    if data is not None:
-        tar.addfile(info, io.BytesIO(data))
-    else:
-        with open(path, "rb") as fh:
-            tar.addfile(info, fh)
+    info.size, info.type = size, tarfile.REGTYPE
+    for k, v in MEMBER_ATTRS.items():
+        setattr(info, k, v)
+    return info
 
 
-def publish(name: str, out: str = "dist", directory: str | None = None, index_dir: str | None = None,
-            update_card: bool = True, index: bool = True) -> tuple[dict, str]:
-    """Write ``name``'s release archive into ``out`` and record it.
-
-    The archive holds ``card.json`` (without its release block) and every file the card
-    lists with a sha256 (each checked first), in sorted order with zeroed times and owners,
-    gzip without a time stamp: the same files give the same bytes.  Its name is
-    ``<name>-<first 8 hex of its sha256>.tar.gz``.  The release block (file, URL pattern,
-    size, sha256, contents) goes into the exported card's ``artifacts["release"]``
-    (``update_card``) and, with ``index``, into ``<index_dir>/<name>.json`` (default
-    :data:`RELEASES_DIR`, the package's release index).  Returns ``(release, archive path)``.
-    """
-    from . import __version__
+def _release_files(name: str, d: str) -> tuple[bytes, dict[str, str]]:
+    """``(card.json's bytes, {relative path: sha256})`` of what a release of the export in ``d``
+    holds: card.json and every file its card lists with a sha256, each checked against it."""
     from .export import sha256
-    from .predictor import exported_dir
-    d = os.fspath(directory or exported_dir(name))
     card_file = os.path.join(d, "card.json")
     if not os.path.exists(card_file):
         raise ArtifactError(f"{d}: no card.json; export {name} before publishing it")
     card = ModelCard.from_json(card_file)
     if card.name != name:
         raise ArtifactError(f"{card_file} describes {card.name!r}, not {name!r}")
-    contents = {}
+    files = {}
     for rel, info in sorted(card.artifacts.items()):
         if rel == RELEASE_KEY or not isinstance(info, dict) or "sha256" not in info:
             continue
@@ -387,21 +424,61 @@ def publish(name: str, out: str = "dist", directory: str | None = None, index_di
         if got != info["sha256"]:
             raise ChecksumMismatchError(f"{path}: sha256 {got[:16]}... is not the card's "
                                         f"{info['sha256'][:16]}...; refusing to publish it")
-        contents[rel] = got
-    inner = card.replace(artifacts={k: v for k, v in card.artifacts.items() if k != RELEASE_KEY})
-    buf = io.StringIO()
-    json.dump(inner.to_dict(), buf, indent=2, default=_json_default)
-    card_bytes = (buf.getvalue() + "\n").encode("utf-8")
+        files[rel] = got
+    data = card_bytes(card_file)
+    import hashlib
+    files["card.json"] = hashlib.sha256(data).hexdigest()
+    return data, dict(sorted(files.items()))
+
+
+def write_index(release: dict, name: str, index_dir: str | None = None) -> str:
+    """Write ``release`` as ``<index_dir>/<name>.json`` (default :data:`RELEASES_DIR`), atomically."""
+    index_dir = index_dir or RELEASES_DIR
+    os.makedirs(index_dir, exist_ok=True)
+    path = os.path.join(index_dir, f"{name}.json")
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}-", suffix=".json.partial", dir=index_dir)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(release, fh, indent=2)
+        fh.write("\n")
+    os.replace(tmp, path)
+    return path
+
+
+def publish(name: str, out: str = "dist", directory: str | None = None, index_dir: str | None = None,
+            index: bool = True) -> tuple[dict, str]:
+    """Write ``name``'s release archive into ``out`` and record it in the release index.
+
+    The archive holds ``card.json`` (:func:`card_bytes`: the committed file) and every file
+    the card lists with a sha256 (each checked first), members in sorted order, each with
+    :data:`MEMBER_ATTRS` (time 0, owner 0/0 without names, mode 0644), gzip level
+    :data:`GZIP_LEVEL` with neither a time stamp nor a file name in its header: publishing is a
+    pure function of the export's files, and two publishes of an unchanged model give the same
+    bytes.  Nothing in ``directory`` is written.  The archive's name is
+    ``<name>-<first 8 hex of its sha256>.tar.gz``.  With ``index``, the release record goes to
+    ``<index_dir>/<name>.json`` (default :data:`RELEASES_DIR`).  Returns ``(release, archive path)``.
+    """
+    import zlib
+    from . import __version__
+    from .export import sha256
+    from .predictor import exported_dir
+    d = os.fspath(directory or exported_dir(name))
+    card_data, contents = _release_files(name, d)
 
     os.makedirs(out, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{name}-", suffix=".partial", dir=out)
     try:
         with os.fdopen(fd, "wb") as raw:
-            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz:
-                with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
-                    _add(tar, "card.json", data=card_bytes)
+            # filename="" and mtime=0: the gzip header names no file and carries no time
+            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=GZIP_LEVEL) as gz:
+                plain = _HashingWriter(gz)
+                with tarfile.open(fileobj=plain, mode="w", format=tarfile.PAX_FORMAT) as tar:
                     for rel in sorted(contents):
-                        _add(tar, rel, path=os.path.join(d, *rel.split("/")))
+                        if rel == "card.json":
+                            tar.addfile(_member(rel, len(card_data)), io.BytesIO(card_data))
+                            continue
+                        path = os.path.join(d, *rel.split("/"))
+                        with open(path, "rb") as fh:
+                            tar.addfile(_member(rel, os.fstat(fh.fileno()).st_size), fh)
         digest = sha256(tmp)
         fname = f"{name}-{digest[:8]}{ARCHIVE_SUFFIX}"
         final = os.path.join(out, fname)
@@ -412,16 +489,29 @@ def publish(name: str, out: str = "dist", directory: str | None = None, index_di
         raise
     release = {"file": fname, "url": "{hub}/" + fname, "hub": DEFAULT_HUB_URL + " ($ZOO_HUB_URL overrides)",
                "size": os.path.getsize(final), "sha256": digest, "format": "tar.gz",
+               "tar_sha256": plain.hash.hexdigest(),
+               "gzip": {"level": GZIP_LEVEL, "zlib": zlib.ZLIB_RUNTIME_VERSION},
                "contents": contents, "zoo_version": __version__,
-               "note": f"python -m zoo publish {name}; fetched and verified by zoo.load_model / "
-                       f"python -m zoo download {name}"}
-    if update_card:
-        card.artifacts[RELEASE_KEY] = release
-        card.to_json(card_file)
+               "note": f"python -m zoo publish --all (or {name}) writes it from exported/{name}/; "
+                       f"fetched and verified by zoo.load_model / python -m zoo download {name}"}
     if index:
-        index_dir = index_dir or RELEASES_DIR
-        os.makedirs(index_dir, exist_ok=True)
-        with open(os.path.join(index_dir, f"{name}.json"), "w", encoding="utf-8") as fh:
-            json.dump(release, fh, indent=2)
-            fh.write("\n")
+        write_index(release, name, index_dir)
     return release, final
+
+
+def publish_all(out: str = "dist", index_dir: str | None = None, exported: str | None = None) -> dict:
+    """Regenerate the whole release index from the exports: publish every model with an
+    exported ``card.json`` into ``out``, then (only once all succeeded) write each record to
+    ``<index_dir>/<name>.json`` and remove the records of models no longer exported.
+    Returns ``{name: (release, archive path)}``."""
+    from .predictor import exported_dir
+    root = exported or exported_dir()
+    names = sorted(n for n in os.listdir(root) if os.path.isfile(os.path.join(root, n, "card.json")))
+    done = {n: publish(n, out=out, directory=os.path.join(root, n), index=False) for n in names}
+    index_dir = index_dir or RELEASES_DIR
+    for n, (release, _) in done.items():
+        write_index(release, n, index_dir)
+    for f in sorted(os.listdir(index_dir)):
+        if f.endswith(".json") and f[:-len(".json")] not in done:
+            os.remove(os.path.join(index_dir, f))
+    return done
