@@ -102,3 +102,84 @@ def test_missing_pixels_filled_not_zero():
 def test_fill_missing_all_masked_row():
     out = fill_missing(np.zeros((2, 5)), np.array([[True] * 5, [False] * 5]), 1.0)
     assert np.all(out[0] == 1.0) and np.all(out[1] == 0.0)
+
+
+# --------------------------------------------------------------------------- issue 17: the contract as card fields
+def test_no_overlap_says_so_plainly():
+    """An apStar file (15100-17000 A) given to an optical model: the ranges do not overlap, and the
+    message says that instead of suggesting to pad pixels with flux 0."""
+    import glob
+    import os
+    from zoo.io import read
+    path = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "..", "zoo", "data", "apogee", "apStar-*.fits")))[0]
+    s = read(path)
+    for contract in (C, InputContract(wavelength_start=6519.0, step=1.5, n_pixels=140, medium="vacuum")):
+        with pytest.raises(WavelengthCoverageError, match="does not overlap") as exc:
+            to_contract(s.flux, contract, s.wavelength, mask=s.mask, medium=s.medium)
+        assert "pad" not in str(exc.value) and "15100.80-16999.81 A" in str(exc.value)
+    # partial coverage keeps the advice to pad
+    with pytest.raises(WavelengthCoverageError, match="pad pixels"):
+        to_contract(np.ones(2000), C, np.linspace(3900.0, 4700.0, 2000))
+
+
+def test_old_cards_load_with_defaults_and_unknown_keys_are_refused():
+    from zoo.card import MEDIUM_CONVERSION_DEFAULT, MISSING_DEFAULT, RESAMPLING_DEFAULT
+    c = InputContract(wavelength_start=3800.0, step=0.5, n_pixels=1600, missing={"error_at_least": 1e9})
+    assert c.missing == {**MISSING_DEFAULT, "error_at_least": 1e9}
+    assert c.resampling == RESAMPLING_DEFAULT and c.medium_conversion == MEDIUM_CONVERSION_DEFAULT
+    with pytest.raises(ValueError, match="unknown key"):
+        InputContract(wavelength_start=3800.0, step=0.5, n_pixels=1600, missing={"ivar": 0})
+    with pytest.raises(ValueError, match="resampling.flux_conserving"):
+        InputContract(wavelength_start=3800.0, step=0.5, n_pixels=1600, resampling={"flux_conserving": True})
+    with pytest.raises(ValueError, match="edge_method"):
+        InputContract(wavelength_start=3800.0, step=0.5, n_pixels=1600, edge_method="fancy")
+
+
+def test_missing_rules_come_from_the_contract():
+    f = _spec(WAVE)
+    err = np.full(1600, 0.01)
+    err[200:210] = 1e10          # a reader's "no information" sentinel (LAMOST ivar = 0)
+    err[300] = -1.0
+    keep = to_contract(f, C, error=err)
+    assert not keep.mask[0, 200:210].any() and not keep.mask[0, 300]
+    strict = InputContract(**{**C.__dict__, "missing": {**C.missing, "error_at_least": 1e9,
+                                                        "error_nonpositive": True}})
+    out = to_contract(f, strict, error=err)
+    assert out.mask[0, 200:210].all() and out.mask[0, 300] and out.mask[0].sum() == 11
+    # flux 0 and mask=True can be switched off too
+    g = f.copy()
+    g[400] = 0.0
+    assert to_contract(g, C).mask[0, 400]
+    assert not to_contract(g, InputContract(**{**C.__dict__, "missing": {**C.missing, "flux_zero": False}})).mask[0, 400]
+
+
+def test_medium_conversion_and_coverage_tolerance_come_from_the_contract():
+    w = np.linspace(3750.0, 4650.0, 3001)
+    wv = air_to_vacuum(w)
+    base = to_contract(_spec(w), C, wv, medium="vacuum").flux[0]
+    ident = {"coefficients": [0.0, 0.0, 130.0, 0.0, 38.9], "apply": "divide"}
+    other = InputContract(**{**C.__dict__, "medium_conversion": {**C.medium_conversion, "vacuum_to_air": ident}})
+    moved = to_contract(_spec(w), other, wv, medium="vacuum").flux[0]
+    assert np.abs(moved - base).max() > 0.05        # no conversion: H-delta lands ~1.2 A off
+    # a spectrum ending 1 pixel short of the grid: refused at tolerance 0.5, read at 2
+    short = np.linspace(3800.0, 4599.0, 1599)
+    with pytest.raises(WavelengthCoverageError):
+        to_contract(_spec(short), C, short)
+    loose = InputContract(**{**C.__dict__, "coverage_tolerance": 2.0})
+    assert to_contract(_spec(short), loose, short).mask[0, -1]
+
+
+def test_card_parameters_are_the_family_code_parameters():
+    """The presets hold the numbers the family code documents (one fact: the card reads them
+    from the code's signatures when written, the code reads them from the card when run)."""
+    import zoo
+    from zoo.families.apogee.continuum import contract_params
+    from zoo.families.emission.preprocess import step_params as ondrejov
+    from zoo.families.mk.rectify import step_params as mk
+    for name in ("apogeenet", "starnet"):
+        assert zoo.get_card(name, trained=False).input.normalization_params == contract_params()
+        assert zoo.get_card(name).input.normalization_params == contract_params()
+    for name in ("emission_cnn", "emission_fc"):
+        assert zoo.get_card(name).input.instrument_step_params == {"emission_ondrejov": ondrejov()}
+    for name in ("autoclassmk", "autoclassmk_broad"):
+        assert zoo.get_card(name).input.instrument_step_params == {"mk_rectify": mk()}
