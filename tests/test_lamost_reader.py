@@ -217,3 +217,26 @@ def test_every_shared_lamost_file(shared_data):
         assert s.meta["CLASS"] in ("STAR", "GALAXY", "QSO", "Unknown")
         assert 3690 < s.angstrom[0] < 3710 and s.angstrom[-1] > 9000
         assert 0 <= s.mask.mean() < 0.6
+
+
+def test_cards_state_the_ivar_zero_rule_and_the_zoo_follows_it():
+    """Issue 17: the RAC-Net cards said inverse variance 0 marks a missing pixel while the reader
+    (rightly, for emission peaks) keeps those pixels.  Card and code now agree: every card that
+    reads LAMOST files says ``missing.error_at_least: null`` (the reader's 1e10 is not missing),
+    no note says otherwise, and the zoo's prepared mask follows the card's field."""
+    import dataclasses
+
+    import zoo
+    from zoo.preprocess import to_contract
+    s = read_lamost(BT_CMI)
+    peak = s.meta["ivar_zero"] & (s.flux != 0)
+    assert peak.sum() > 100
+    names = [n for n in ("racnet_ds1", "racnet_ds2", "racnet_fgk", "emission_cnn", "emission_fc")]
+    for name in names:
+        c = zoo.get_card(name).input
+        assert c.missing["error_at_least"] is None, name
+        assert "inverse variance 0 marks" not in c.notes and "ivar = 0" in c.notes, name
+        kept = to_contract(s.flux, c, s.wavelength, error=s.error, mask=s.mask, medium=s.medium)
+        strict = dataclasses.replace(c, missing={**c.missing, "error_at_least": 1e9})
+        dropped = to_contract(s.flux, strict, s.wavelength, error=s.error, mask=s.mask, medium=s.medium)
+        assert dropped.mask.sum() > kept.mask.sum(), name

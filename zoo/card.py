@@ -99,7 +99,7 @@ class InputContract:
     edge_guard : float
         Angstrom of observed flux next to a leading or trailing run of missing
         pixels that are treated as missing too (the ramp that smoothing a
-        zero-padded spectrum leaves); 0: none.
+        zero-padded spectrum leaves); 0: none.  Exactly how: ``edge_method``.
     edge_floor : float or None
         For rectified flux: leading/trailing pixels with ``|flux| < edge_floor``
         are missing (smeared padding pushed off the grid); None: no check.
@@ -317,6 +317,11 @@ class ModelCard:
                  f"- flux normalization: {c.flux_normalization}",
                  f"- missing pixels: {c.missing_pixels} (fill {c.fill_value}); edge guard {c.edge_guard} A; "
                  f"at least {c.min_valid_fraction:.0%} valid pixels; median flux in {c.median_flux_range}",
+                 f"- a pixel is missing where: " + ", ".join(
+                     k if v is True else f"{k}={v}" for k, v in c.missing.items() if v not in (False, None)),
+                 f"- resampling: {c.resampling['method']} interpolation"
+                 f"{'' if c.resampling['flux_conserving'] else ' (not flux-conserving)'}, mask {c.resampling['mask']}; "
+                 f"edges: {c.edge_method}",
                  *([f"- {c.notes}"] if c.notes else []), "", "## Outputs", ""]
         for o in self.outputs:
             if o.kind == "class":

@@ -30,7 +30,10 @@ SATPIX (2), UNFIXABLE (3), BADDARK (4), BADFLAT (5), BADERR (6), NOSKY (7) --
 or where the flux is zero or non-finite, or the error is non-positive,
 non-finite or the 1e10 sentinel.  The warning bits (LITTROW_GHOST 8,
 PERSIST_* 9-11, SIG_SKYLINE 12, SIG_TELLURIC 13, NOT_ENOUGH_PSF 14) are kept
-in ``meta['pixmask']`` but do not mark a pixel bad.
+in ``meta['pixmask']`` but do not mark a pixel bad.  The flux and error conditions
+are the APOGEE models' card rules too (``input.missing``: ``flux_zero``,
+``error_nonfinite``, ``error_nonpositive``, ``error_at_least`` 1e9), so arrays passed
+without this mask get the same treatment.
 
 Chip gaps
 ---------

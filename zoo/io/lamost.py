@@ -43,8 +43,10 @@ a bright line above the continuum (BT CMi's H-alpha, 6556-6572 A, in
 (Podsztavek 2017; Zou et al. 2020) read the flux row as delivered.  Those
 pixels get ``error = LAMOST_NO_ERROR`` (1e10, finite, so that the pixels stay
 usable) and are listed in ``meta["ivar_zero"]`` (bool array, True where
-ivar <= 0) for a model that wants to mask them.  Elsewhere ``Spectrum.error``
-is ``1/sqrt(ivar)``.  The or-mask is kept in ``meta["ormask"]``.
+ivar <= 0).  Whether they are missing is each model's rule, stated in its card
+(``input.missing.error_at_least``: 1e9 would make them missing; every card that
+reads LAMOST files says null, not missing; docs/deploy.md).  Elsewhere
+``Spectrum.error`` is ``1/sqrt(ivar)``.  The or-mask is kept in ``meta["ormask"]``.
 
 Metadata
 --------
