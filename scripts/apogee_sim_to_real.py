@@ -89,7 +89,7 @@ def contract_for(raw: bool):
     c = zoo.get_card("apogeenet").input
     if raw:
         _register_raw()
-        c = dataclasses.replace(c, flux_normalization=RAW_NORMALIZATION)
+        c = dataclasses.replace(c, flux_normalization=RAW_NORMALIZATION, normalization_params={})
     return c
 
 
