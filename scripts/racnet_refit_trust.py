@@ -21,6 +21,17 @@ is the selection protocol of docs/racnet.md: it fits the candidate methods and s
 in-domain test split (threshold from the validation split, as always) and the flag rates on
 out-of-domain probes drawn with ``--probe-seed`` (not the reported probes: those are drawn with
 ``recipe.seed + 23``, training/racnet.py ``PROBE_SEED_OFFSET``).  It writes nothing.
+
+    python scripts/racnet_refit_trust.py --template-parts racnet_ds1 racnet_ds2 racnet_fgk
+
+adds the template parts of ``"pca_knn_tpl"`` (:mod:`zoo.families.lamost_class.trust`) to each exported
+model's knn reference without refitting it: the cuts from simulated validation spectra of known class
+(``recipe.seed + 101``, :func:`~zoo.families.lamost_class.trust.fit_template_cuts`), the knn score's own
+threshold kept as ``knn_threshold``; then measures the false flags on simulated test spectra
+(``recipe.seed + 202``) and the hits on inputs without an object through the exported ONNX model
+(scripts/racnet_trust_real.py) and writes ``trust.npz`` and, re-reading card.json just before, only
+the card's ``trust`` block and the ``trust.npz`` sha256 of its ``artifacts`` (the network, its
+``model.onnx`` and the rest of the card are not touched).  Rerunning it gives the same cuts.
 """
 from __future__ import annotations
 
@@ -76,6 +87,86 @@ def refit(name: str, n_ood: int = 150, probe_seed: int | None = None) -> dict:
     return out
 
 
+def add_template_parts(name: str, n_val: int = 400, n_probe: int = 100, n_test: int = 200) -> dict:
+    """``--template-parts``: see the module docstring.  Returns the new trust block."""
+    import time
+    from racnet_trust_real import evaluate
+    from zoo.card import ModelCard
+    from zoo.export import sha256
+    from zoo.families.lamost_class.trust import (DESCRIPTION_TPL, METHOD_TPL, TPL_KEYS, TPL_SEED_OFFSET, TRUST_FILE,
+                                                 fit_template_cuts)
+    from zoo.predictor import Predictor, exported_dir
+    from zoo.registry import get_entry
+    t0 = time.time()
+    d = exported_dir(name)
+    card_path, npz_path = os.path.join(d, "card.json"), os.path.join(d, TRUST_FILE)
+    with open(card_path, encoding="utf-8") as fh:
+        card = json.load(fh)
+    old = card["trust"]
+    with np.load(npz_path) as z:
+        arrays = {k: z[k] for k in z.files if k not in TPL_KEYS}
+    if old["method"] == METHOD_TPL:        # a rerun: the knn part is the one recorded
+        knn = dict(old["knn"])
+    else:
+        knn = {k: old[k] for k in ("method", "threshold", "description", "false_flag_rate_test",
+                                   "reference_spectra", "quantile") if k in old}
+    recipe = get_entry(name).recipe
+    if int(card["recipe"].get("seed", recipe.seed)) != recipe.seed:
+        raise SystemExit(f"{name}: the card's recipe seed differs from the registered recipe's")
+    contract = ModelCard.from_dict(card).input
+    val_seed = recipe.seed + TPL_SEED_OFFSET
+    cuts = fit_template_cuts(recipe.task, contract, val_seed, n_val)
+    arrays.update(cuts, knn_threshold=np.float64(knn["threshold"]))
+    np.savez(npz_path, **arrays)
+    fin = lambda v: float(v) if np.isfinite(v) else None  # noqa: E731
+    trust = {
+        "method": METHOD_TPL, "threshold": 1.0, "description": DESCRIPTION_TPL, "file": TRUST_FILE,
+        "knn": knn,
+        "template_cuts": {"signal": fin(cuts["tpl_cut_signal"]), "GALAXY": fin(cuts["tpl_cut_GALAXY"]),
+                          "QSO": fin(cuts["tpl_cut_QSO"])},
+        "template_quantiles": {"signal": float(cuts["tpl_quantile_signal"]),
+                               "consistency": float(cuts["tpl_quantile_consistency"])},
+        "template_scale": float(cuts["tpl_scale"]),
+        "fit": {"command": f"python scripts/racnet_refit_trust.py --template-parts {name}",
+                "date": time.strftime("%Y-%m-%d"),
+                "data": (f"knn part unchanged (training/validation split of the training run); template cuts from "
+                         f"{int(cuts['tpl_n_validation'])} simulated validation spectra of known class "
+                         f"(zoo.families.lamost_class.simulate, seed recipe.seed + {TPL_SEED_OFFSET} = {val_seed}); "
+                         "no real spectrum was used")},
+    }
+    if recipe.task == "ds1":
+        trust["unknown_class"] = ("an UNKNOWN call gets no template part: UNKNOWN is this model's answer for a "
+                                  "spectrum without a usable object (pure noise, an empty fibre, a broken spectrum); "
+                                  "such input comes back UNKNOWN or out_of_domain")
+    # measure through the exported ONNX model with the new block (card and npz in memory / on disk)
+    pred = Predictor(d, backend="onnx", verify=False)
+    pred.card = ModelCard.from_dict({**card, "trust": trust})
+    res = evaluate(name, None, n_probe, n_test, pred=pred)
+    st = res["simulated_test"]
+    trust["false_flag_rate_test"] = st["all"]["new"]["rate"]
+    trust["measured"] = {
+        "simulated_test": {"seed": st["seed"], "note": "false flags on in-domain simulated spectra, per true class",
+                           **{k: {"k": v["new"]["k"], "n": v["new"]["n"], "rate": v["new"]["rate"]}
+                              for k, v in st.items() if isinstance(v, dict) and "new" in v}},
+        "no_object": {k: {"k": v["new"]["k"], "n": v["new"]["n"], "rate": v["new"]["rate"]}
+                      for k, v in res["probes"].items()},
+        "no_object_note": ("share flagged" + (" or called UNKNOWN" if recipe.task == "ds1" else "")
+                           + " (scripts/racnet_trust_real.py no_object_probes)"),
+        "trust_ms_per_spectrum": res["timing"]["trust_ms_per_spectrum"],
+        "real_lamost": "docs/racnet.md, 'Template parts' (python scripts/racnet_trust_real.py)",
+    }
+    trust["fit"]["seconds"] = round(time.time() - t0, 1)
+    # re-read the card right before writing: others edit other blocks of it
+    with open(card_path, encoding="utf-8") as fh:
+        card = json.load(fh)
+    card["trust"] = json.loads(json.dumps(trust, default=float))
+    card.setdefault("artifacts", {}).setdefault(TRUST_FILE, {})["sha256"] = sha256(npz_path)
+    with open(card_path, "w", encoding="utf-8") as fh:
+        json.dump(card, fh, indent=2)
+        fh.write("\n")
+    return trust
+
+
 #: the candidates compared by --select: (label, fit_trust keyword arguments)
 CANDIDATES = (
     ("pca_knn (first exports)", {"method": "pca_knn"}),
@@ -123,7 +214,20 @@ def main():
                    help="seed of the out-of-domain probes (default: the reported ones, recipe.seed + 23)")
     p.add_argument("--n-ood", type=int, default=150, help="spectra per out-of-domain probe")
     p.add_argument("--only", action="append", default=[], help="--select: candidates whose label contains this")
+    p.add_argument("--template-parts", action="store_true",
+                   help="add the template parts (pca_knn_tpl) to the exported knn reference; writes trust.npz and "
+                        "only the card's trust block and trust.npz sha256")
     a = p.parse_args()
+    if a.template_parts:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        for name in a.names:
+            t = add_template_parts(name)
+            m = t["measured"]
+            print(f"{name}: cuts {t['template_cuts']}, knn threshold {t['knn']['threshold']}; simulated test false "
+                  f"flags {t['false_flag_rate_test']:.3f}; no object: "
+                  + ", ".join(f"{k} {v['rate']:.2f}" for k, v in m["no_object"].items())
+                  + f"; {m['trust_ms_per_spectrum']} ms/spectrum; {t['fit']['seconds']} s", flush=True)
+        return
     if a.select:
         if a.probe_seed is None:
             raise SystemExit("--select needs --probe-seed other than the reported probes' (recipe.seed + 23)")

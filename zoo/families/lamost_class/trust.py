@@ -37,6 +37,26 @@ validation split's scores (so that about 1 - quantile of in-domain spectra are f
 ``"pca_knn"`` (the first exports; kept registered for cards that name it): the larger of
 (a) and a two-sided roughness z-score put on (a)'s scale at the 99th percentile.
 
+``"pca_knn_tpl"`` (every exported RAC-Net since docs/racnet.md "Template parts"): the knn score
+above (whichever of the two the arrays hold, divided by its own threshold ``knn_threshold``) and
+two parts from redrock-like template fits (:mod:`.tplfit`, the DESI templates the simulator draws
+from), each 1 at its cut and 0.1 higher per sigma below it:
+
+(s) **signal**: ``z_s = sqrt(chi2_poly - chi2_best)`` (signed), how much better the best template
+    (stellar, or the called class's) explains the spectrum than a smooth curve alone: pure noise, a
+    flat line and a spectrum without an object (sky residuals and noise) have no significant
+    template structure.  Cut ``tpl_cut_signal``: the ``tpl_quantile_signal`` quantile of z_s over
+    simulated validation spectra of the model's classes (known truth, a seed of their own);
+(c) **class consistency**, for a GALAXY or QSO call only: ``z_c = sqrt(chi2_star - chi2_call)``
+    (signed), how much better the called class's templates at their best redshift explain the
+    spectrum than the stellar templates at z ~ 0.  Cut ``tpl_cut_<class>``: the
+    ``tpl_quantile_consistency`` quantile of z_c over simulated validation spectra of that class.
+
+Neither part applies to an UNKNOWN call of ``racnet_ds1``: UNKNOWN is that model's answer for a
+spectrum without a usable object.  ``out_of_domain`` when the largest part exceeds 1 (the card's
+threshold).  The fits need the network's call: the registered function reads it from the raw
+output (numpy, every backend alike).
+
 numpy only: it runs on every backend.
 """
 from __future__ import annotations
@@ -47,8 +67,9 @@ import numpy as np
 
 from zoo.registry import register_trust
 
-__all__ = ["DESCRIPTION", "DESCRIPTION_V1", "METHOD", "METHOD_FOR_TASK", "fit_trust", "features", "roughness",
-           "detrend", "score", "score_parts", "pca_knn_score", "TRUST_FILE"]
+__all__ = ["DESCRIPTION", "DESCRIPTION_V1", "DESCRIPTION_TPL", "METHOD", "METHOD_FOR_TASK", "METHOD_TPL",
+           "fit_trust", "features", "roughness", "detrend", "score", "score_parts", "pca_knn_score", "TRUST_FILE",
+           "fit_template_cuts", "template_z", "template_parts", "score_tpl", "TPL_KEYS", "TPL_SEED_OFFSET"]
 
 TRUST_FILE = "trust.npz"
 #: the method :func:`fit_trust` fits by default (the card's ``trust["method"]``)
@@ -58,6 +79,20 @@ METHOD = "pca_knn2"
 #: already cover those, gained nothing on the selection probes and flagged more of their own quasars
 #: (DS2: 17 % against 10 %) and UNKNOWN spectra with it, so they keep ``"pca_knn"``
 METHOD_FOR_TASK = {"ds1": "pca_knn", "ds2": "pca_knn", "ds3": "pca_knn2"}
+#: the method of the exported cards: the knn score of METHOD_FOR_TASK plus the template parts
+METHOD_TPL = "pca_knn_tpl"
+#: the simulated validation spectra that set the template cuts are drawn with ``recipe.seed + TPL_SEED_OFFSET``
+#: (not the training data's seed, not the reported probes' ``+ 23``, not the reported test set's ``+ 202``)
+TPL_SEED_OFFSET = 101
+#: quantiles of the cuts, fixed before any real spectrum was scored (docs/racnet.md "Template parts")
+TPL_QUANTILE_SIGNAL = 0.005
+TPL_QUANTILE_CONSISTENCY = 0.01
+#: a part grows by 1 / TPL_SCALE per sigma below its cut; parts are capped at TPL_CAP
+TPL_SCALE = 10.0
+TPL_CAP = 100.0
+#: the keys :func:`fit_template_cuts` adds to trust.npz
+TPL_KEYS = ("knn_threshold", "tpl_cut_signal", "tpl_cut_GALAXY", "tpl_cut_QSO", "tpl_quantile_signal",
+            "tpl_quantile_consistency", "tpl_scale", "tpl_degree", "tpl_rebin", "tpl_join_mask", "tpl_n_validation")
 #: the card's ``trust["description"]`` of ``"pca_knn2"``
 DESCRIPTION = ("largest of (a) the distance to the 5th nearest of 2000 training spectra in the whitened space of "
                "32 principal components plus the PCA residual norm of the model's own input (Eq. 1 flux), "
@@ -75,6 +110,21 @@ DESCRIPTION_V1 = ("larger of (a) the distance to the 5th nearest of 2000 trainin
                   "(log median |first difference|), put on the same scale at the 99th percentile; out_of_domain "
                   "above the threshold, the 97.5 % quantile of the validation scores. See "
                   "zoo/families/lamost_class/trust.py and docs/racnet.md.")
+#: the card's ``trust["description"]`` of ``"pca_knn_tpl"``
+DESCRIPTION_TPL = ("largest of three parts, out_of_domain above 1: (k) the knn score of the first exports (pca_knn, "
+                   "or pca_knn2 for racnet_fgk: distance to the 5th nearest of 2000 training spectra in a PCA space, "
+                   "and roughness) divided by its own threshold (knn_threshold, the 97.5 % quantile of in-domain "
+                   "validation scores); (s) signal: z_s = sqrt(chi2 of a smooth curve (Legendre degree 3) minus chi2 "
+                   "of the best redrock template fit (stellar classes A-M at z~0, and the called class's templates at "
+                   "their best redshift), each template times a Legendre degree-3 polynomial, noise estimated from "
+                   "the spectrum, arm join 5700-6000 A and bright sky lines excluded): pure noise, a flat line or sky residuals without an "
+                   "object have no template structure; (c) class consistency, for a GALAXY or QSO call: z_c = "
+                   "sqrt(chi2 of the stellar templates minus chi2 of the called class's templates): flagged when a "
+                   "star explains the spectrum about as well. Each of (s), (c) is 1 at its cut and grows by 0.1 per "
+                   "sigma below it; cuts are quantiles (0.5 % for z_s, 1 % per class for z_c) over simulated "
+                   "validation spectra of known class (seed recipe.seed + 101). For racnet_ds1 an UNKNOWN call "
+                   "gets no (s) or (c): UNKNOWN is that model's answer for a spectrum without a usable object. See "
+                   "zoo/families/lamost_class/trust.py, tplfit.py and docs/racnet.md.")
 _CACHE: dict = {}
 
 
@@ -242,6 +292,93 @@ def fit_trust(train_flux: np.ndarray, val_flux: np.ndarray, *, method: str = MET
     return arrays, threshold
 
 
+# --------------------------------------------------------------------------- template parts
+def _signed_sqrt(d: np.ndarray) -> np.ndarray:
+    return np.sign(d) * np.sqrt(np.abs(d))
+
+
+def template_z(flux: np.ndarray, filled: np.ndarray | None, calls) -> dict:
+    """``{"signal": z_s, "consistency": z_c (NaN unless the call is GALAXY or QSO)}`` of prepared rows
+    (``filled``: the prepared mask) given the class called for each (names; other names: stars)."""
+    from .tplfit import fit_chi2
+    flux = np.asarray(flux, np.float64)
+    calls = np.asarray(calls).astype(str)
+    n = flux.shape[0]
+    z_s = np.full(n, np.nan)
+    z_c = np.full(n, np.nan)
+    base = fit_chi2(flux, filled, ("poly", "star"))
+    best = base["star"].copy()
+    for cls, key in (("GALAXY", "galaxy"), ("QSO", "qso")):
+        sel = np.nonzero(calls == cls)[0]
+        if sel.size:
+            r = fit_chi2(flux[sel], None if filled is None else np.asarray(filled)[sel], (key,))
+            z_c[sel] = _signed_sqrt(base["star"][sel] - r[key])
+            best[sel] = np.minimum(best[sel], r[key])
+    z_s[:] = _signed_sqrt(base["poly"] - best)
+    return {"signal": z_s, "consistency": z_c}
+
+
+def _part(z: np.ndarray, cut: float, scale: float) -> np.ndarray:
+    return np.clip(1.0 + (cut - z) / scale, 0.0, TPL_CAP)
+
+
+def template_parts(flux: np.ndarray, filled, calls, arrays: dict) -> dict:
+    """The (s) and (c) parts (1 at the cut; 0 where they do not apply) and the z values."""
+    from . import tplfit
+    for key, have in (("tpl_degree", tplfit.DEGREE), ("tpl_rebin", tplfit.REBIN)):
+        if int(arrays[key]) != have:
+            raise ValueError(f"trust.npz was fitted with {key} = {int(arrays[key])}, the code has {have}: "
+                             "refit it (python scripts/racnet_refit_trust.py --template-parts NAME)")
+    calls = np.asarray(calls).astype(str)
+    z = template_z(flux, filled, calls)
+    scale = float(arrays["tpl_scale"])
+    applies = calls != "UNKNOWN"
+    sig = np.where(applies, _part(z["signal"], float(arrays["tpl_cut_signal"]), scale), 0.0)
+    con = np.zeros(len(calls))
+    for cls in ("GALAXY", "QSO"):
+        sel = calls == cls
+        con[sel] = _part(z["consistency"][sel], float(arrays[f"tpl_cut_{cls}"]), scale)
+    return {"signal": sig, "consistency": con, "z_signal": z["signal"], "z_consistency": z["consistency"]}
+
+
+def score_tpl(flux: np.ndarray, filled, calls, arrays: dict) -> np.ndarray:
+    """The ``"pca_knn_tpl"`` score: max of knn / knn_threshold and the two template parts."""
+    if np.asarray(flux).shape[0] == 0:
+        return np.zeros(0)
+    knn = score(flux, arrays) / float(arrays["knn_threshold"])
+    p = template_parts(flux, filled, calls, arrays)
+    return np.maximum.reduce([knn, p["signal"], p["consistency"]])
+
+
+def fit_template_cuts(task: str, contract, seed: int, n_per_class: int = 400,
+                      q_signal: float = TPL_QUANTILE_SIGNAL, q_consistency: float = TPL_QUANTILE_CONSISTENCY) -> dict:
+    """Cuts of the template parts from simulated validation spectra of ``task``'s classes (known truth,
+    drawn with ``seed``; the true class stands for the call): the ``q_signal`` quantile of z_s over
+    every class but UNKNOWN, the ``q_consistency`` quantile of z_c per GALAXY / QSO class (for a task
+    without them, the pooled GALAXY and QSO spectra of a DS2-like draw, so that the keys exist).
+    Returns the arrays to add to trust.npz (without ``knn_threshold``)."""
+    from zoo.preprocess import to_contract
+    from . import tplfit
+    from .simulate import simulate
+    kinds = {"ds1": ("STAR", "GALAXY", "QSO"), "ds2": ("STAR", "GALAXY", "QSO"), "ds3": ("F", "G", "K")}[task]
+    rng = np.random.default_rng(seed)
+    labels = [k for k in kinds for _ in range(n_per_class)]
+    sim = simulate(labels, rng)
+    prep = to_contract(sim["flux"], contract, error=sim["error"], mask=sim["mask"])
+    labels = np.array(labels)
+    calls = np.where(np.isin(labels, ["GALAXY", "QSO"]), labels, "STAR")
+    z = template_z(prep.flux, prep.mask, calls)
+    out = {"tpl_cut_signal": np.float64(np.quantile(z["signal"], q_signal))}
+    for cls in ("GALAXY", "QSO"):
+        sel = labels == cls
+        out[f"tpl_cut_{cls}"] = np.float64(np.quantile(z["consistency"][sel], q_consistency)) if sel.any() \
+            else np.float64(np.inf)   # never called: (c) never applies
+    out.update(tpl_quantile_signal=np.float64(q_signal), tpl_quantile_consistency=np.float64(q_consistency),
+               tpl_scale=np.float64(TPL_SCALE), tpl_degree=np.int64(tplfit.DEGREE), tpl_rebin=np.int64(tplfit.REBIN),
+               tpl_join_mask=np.asarray(tplfit.JOIN_MASK, np.float64), tpl_n_validation=np.int64(len(labels)))
+    return out
+
+
 def _load(directory: str) -> dict:
     path = os.path.join(directory, TRUST_FILE)
     key = (path, os.path.getmtime(path)) if os.path.exists(path) else None
@@ -259,5 +396,14 @@ def pca_knn_score(predictor, prepared, raw) -> np.ndarray:
     return score(prepared.flux, _load(predictor.directory))
 
 
+def pca_knn_tpl_score(predictor, prepared, raw) -> np.ndarray:
+    """The registered ``"pca_knn_tpl"`` function: the call is the argmax of the raw class output."""
+    classes = np.asarray(predictor.card.output("class").classes)
+    prob = np.asarray(raw["class"])
+    calls = classes[np.argmax(prob, axis=1)] if prob.shape[0] else np.zeros(0, str)
+    return score_tpl(prepared.flux, prepared.mask, calls, _load(predictor.directory))
+
+
 register_trust("pca_knn", pca_knn_score)
 register_trust("pca_knn2", pca_knn_score)
+register_trust(METHOD_TPL, pca_knn_tpl_score)

@@ -1,0 +1,270 @@
+"""RAC-Net trust on real LAMOST stars, noise, flat lines and empty fibres: the numbers of docs/racnet.md
+("Template parts") and docs/trust.md ("RAC-Net").
+
+    python scripts/racnet_trust_real.py [--dev ../shared/data/lamost_dev] [--json results.json]
+
+For each exported RAC-Net (ONNX Runtime, the card's trust method) it prints, beside the same rates
+under the first exports' knn score alone (``knn / knn_threshold > 1``, the score before the template
+parts):
+
+- **real LAMOST DR1 stars** (``lamost_dev``: 88 stars, pipeline CLASS = STAR): how many are flagged
+  out_of_domain (false flags: they are stars, STAR is a class of DS1/DS2), how many come back GALAXY or
+  QSO without a flag, QSO with p > 0.9 without a flag; for ``racnet_fgk`` the F/G/K stars flagged
+  (false flags) and the A and M stars not flagged (misses: not classes of the model);
+- **inputs without an object**: white noise around a constant (sigma 0.1, 0.3, 1), flat lines, and
+  sky-subtraction residuals of an empty fibre (the simulator's sky model: a residual sky continuum,
+  residual sky lines, sky noise): the share flagged (or, for ``racnet_ds1``, flagged or UNKNOWN);
+- **simulated in-domain test spectra** drawn with ``recipe.seed + 202`` (neither the training data,
+  nor the validation spectra of the cuts, nor the probes): false flags per class;
+- the time of the trust score alone per spectrum.
+
+Every rate is k/n with a Clopper-Pearson 95 % interval.  Nothing here was used to set a cut: the
+cuts come from simulated validation spectra (scripts/racnet_refit_trust.py --template-parts).
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+MODELS = ("racnet_ds1", "racnet_ds2", "racnet_fgk")
+TEST_SEED_OFFSET = 202
+NOISE_SEED = 4242
+
+
+def cp(k: int, n: int) -> list:
+    """Clopper-Pearson 95 % interval of k/n."""
+    from scipy.stats import beta
+    if n == 0:
+        return [float("nan"), float("nan")]
+    lo = 0.0 if k == 0 else float(beta.ppf(0.025, k, n - k + 1))
+    hi = 1.0 if k == n else float(beta.ppf(0.975, k + 1, n - k))
+    return [lo, hi]
+
+
+def rate(mask) -> dict:
+    mask = np.asarray(mask, bool)
+    k, n = int(mask.sum()), int(mask.size)
+    return {"k": k, "n": n, "rate": k / n if n else float("nan"), "ci95": cp(k, n)}
+
+
+def fmt(r: dict) -> str:
+    return f"{r['k']}/{r['n']} = {100 * r['rate']:.1f} % [{100 * r['ci95'][0]:.1f}, {100 * r['ci95'][1]:.1f}]"
+
+
+def no_object_probes(n: int, seed: int, n_pixels: int = 3899) -> dict:
+    """Inputs without an object: ``{name: flux (n, n_pixels)}`` (white noise sigma 0.1 / 0.3 / 1 around
+    1, flat lines of random level, and empty-fibre sky residuals)."""
+    from zoo.families.lamost_class.simulate import _sky_lines, _throughput, contract_loglam
+    rng = np.random.default_rng(seed)
+    out = {f"noise {s:g}": 1.0 + s * rng.normal(size=(n, n_pixels)) for s in (0.1, 0.3, 1.0)}
+    out["flat"] = np.ones((n, n_pixels)) * rng.uniform(0.1, 10.0, (n, 1))
+    wave = 10 ** contract_loglam(n_pixels)
+    cont, lines = _sky_lines(n_pixels)
+    thr = _throughput(wave, 5875.0)
+    pedestal = rng.uniform(0.05, 0.3, (n, 1)) * cont[None]                 # residual sky continuum
+    resid = rng.normal(0.0, 0.1, (n, 1)) * lines[None]                     # residual sky lines
+    noise = rng.uniform(0.02, 0.1, (n, 1)) * np.sqrt((cont + lines) / thr)[None] * rng.normal(size=(n, n_pixels))
+    sky = pedestal + resid + noise
+    bad = np.median(sky, axis=1) <= 0
+    sky[bad] += 2 * np.abs(np.median(sky[bad], axis=1, keepdims=True)) + 1e-3
+    out["empty fibre (sky residuals)"] = sky
+    return out
+
+
+def _components(pred, prep, raw):
+    """Call, probability, the card's score and its parts (knn / knn_threshold, signal, consistency)."""
+    from zoo.families.lamost_class.trust import _load, score, template_parts
+    arrays = _load(pred.directory)
+    classes = np.asarray(pred.card.output("class").classes)
+    calls = classes[np.argmax(raw["class"], axis=1)]
+    knn = score(prep.flux, arrays) / float(arrays["knn_threshold"])
+    parts = template_parts(prep.flux, prep.mask, calls, arrays)
+    return {"class": calls, "p": np.max(raw["class"], axis=1), "knn": knn, **parts,
+            "score": np.maximum.reduce([knn, parts["signal"], parts["consistency"]])}
+
+
+def run_model(pred, prep, chunk: int = 64) -> dict:
+    """Network and trust components for prepared spectra (``pred`` the exported ONNX predictor)."""
+    from zoo.preprocess import Prepared
+    outs = []
+    for i in range(0, prep.flux.shape[0], chunk):
+        p = Prepared(prep.flux[i:i + chunk], None if prep.error is None else prep.error[i:i + chunk],
+                     prep.mask[i:i + chunk])
+        outs.append(_components(pred, p, pred.forward(p.flux)))
+    return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
+
+
+def flags(c: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(new flag, old flag): the card's score above 1; the knn score alone above its threshold."""
+    return c["score"] > 1.0, c["knn"] > 1.0
+
+
+def real_dev(pred, task: str, dev: str) -> dict:
+    from zoo.io import read
+    files = sorted(glob.glob(os.path.join(dev, "spec-*.fits")))
+    if not files:
+        return {}
+    heads = [read(f).meta for f in files]
+    cls = np.array([str(h.get("CLASS")) for h in heads])
+    sub = np.array([str(h.get("SUBCLASS")) for h in heads])
+    c = run_model(pred, pred.prepare(files))
+    new, old = flags(c)
+    out = {"n_files": len(files), "pipeline_class": {k: int(v) for k, v in zip(*np.unique(cls, return_counts=True))}}
+    star = cls == "STAR"
+    res = {}
+    for label, f in (("new", new), ("old", old)):
+        r = {"flagged (false flags)": rate(f[star])}
+        if task in ("ds1", "ds2"):
+            r["GALAXY or QSO, not flagged"] = rate((np.isin(c["class"], ["GALAXY", "QSO"]) & ~f)[star])
+            r["QSO p > 0.9, not flagged"] = rate(((c["class"] == "QSO") & (c["p"] > 0.9) & ~f)[star])
+            r["STAR, not flagged"] = rate(((c["class"] == "STAR") & ~f)[star])
+            if task == "ds1":
+                r["UNKNOWN, not flagged"] = rate(((c["class"] == "UNKNOWN") & ~f)[star])
+        else:
+            fgk = star & np.isin(np.array([s[:1] for s in sub]), list("FGK"))
+            am = star & np.isin(np.array([s[:1] for s in sub]), list("AM"))
+            r = {"F/G/K stars flagged (false flags)": rate(f[fgk]),
+                 "A and M stars not flagged (misses)": rate(~f[am])}
+        res[label] = r
+    out["rates"] = res
+    out["calls"] = {k: int(v) for k, v in zip(*np.unique(c["class"][star], return_counts=True))}
+    out["files"] = [{"file": os.path.basename(f), "subclass": s, "class": str(k), "p": round(float(p), 4),
+                     "score": round(float(sc), 3), "knn": round(float(kn), 3),
+                     "z_signal": round(float(zs), 2), "z_consistency": None if not np.isfinite(zc) else round(float(zc), 2)}
+                    for f, s, k, p, sc, kn, zs, zc in zip(files, sub, c["class"], c["p"], c["score"], c["knn"],
+                                                         c["z_signal"], c["z_consistency"])]
+    return out
+
+
+def probes(pred, task: str, n: int) -> dict:
+    out = {}
+    for name, flux in no_object_probes(n, NOISE_SEED, pred.card.input.n_pixels).items():
+        c = run_model(pred, pred.prepare(flux))
+        new, old = flags(c)
+        ok_new = new | (c["class"] == "UNKNOWN") if task == "ds1" else new
+        ok_old = old | (c["class"] == "UNKNOWN") if task == "ds1" else old
+        out[name] = {"new": rate(ok_new), "old": rate(ok_old),
+                     "calls": {k: int(v) for k, v in zip(*np.unique(c["class"], return_counts=True))}}
+    return out
+
+
+def simulated_test(pred, recipe, n_per_class: int) -> dict:
+    from training.racnet_data import TASK_KINDS, prepare
+    from zoo.families.lamost_class.simulate import simulate
+    rng = np.random.default_rng(recipe.seed + TEST_SEED_OFFSET)
+    kinds = TASK_KINDS[recipe.task]
+    classes = list(pred.card.output("class").classes)
+    labels = [k for k in kinds for _ in range(n_per_class)]
+    sim = simulate(labels, rng)
+    from zoo.preprocess import to_contract
+    c = run_model(pred, to_contract(sim["flux"], pred.card.input, error=sim["error"], mask=sim["mask"]))
+    new, old = flags(c)
+    lab = np.array([classes[kinds.index(k)] for k in labels])
+    right = c["class"] == lab
+    out = {"all": {"new": rate(new), "old": rate(old)},
+           "all, called right": {"new": rate(new[right]), "old": rate(old[right])},
+           "all, called wrong (a flag is a hit)": {"new": rate(new[~right]), "old": rate(old[~right])}}
+    for cls in classes:
+        s = lab == cls
+        out[cls] = {"new": rate(new[s]), "old": rate(old[s]),
+                    "by part": {"knn": rate(c["knn"][s] > 1), "signal": rate(c["signal"][s] > 1),
+                                "consistency": rate(c["consistency"][s] > 1)}}
+    out["seed"] = int(recipe.seed + TEST_SEED_OFFSET)
+    return out
+
+
+def timing(pred, n: int = 64) -> dict:
+    """ms per spectrum of the trust score alone (prepared input, network output given), by call."""
+    from training.racnet_data import TASK_KINDS, prepare
+    from zoo.families.lamost_class.simulate import simulate
+    from zoo.registry import trust_method
+    task = pred.card.recipe["task"]
+    sim = simulate([k for k in TASK_KINDS[task] for _ in range(n // len(TASK_KINDS[task]))], 77)
+    prep = pred.prepare(sim["flux"], error=sim["error"], mask=sim["mask"])
+    raw = pred.forward(prep.flux)
+    fn = trust_method(pred.card.trust["method"])
+    fn(pred, prep, raw)
+    t = time.perf_counter()
+    fn(pred, prep, raw)
+    trust_ms = 1000 * (time.perf_counter() - t) / len(prep.flux)
+    t = time.perf_counter()
+    pred.forward(prep.flux)
+    net_ms = 1000 * (time.perf_counter() - t) / len(prep.flux)
+    return {"trust_ms_per_spectrum": round(trust_ms, 2), "network_ms_per_spectrum": round(net_ms, 2),
+            "n": int(len(prep.flux))}
+
+
+def evaluate(name: str, dev: str | None, n_probe: int = 100, n_test: int = 200, pred=None) -> dict:
+    from zoo.predictor import Predictor, exported_dir
+    from zoo.registry import get_entry
+    pred = pred or Predictor(exported_dir(name), backend="onnx")
+    recipe = get_entry(name).recipe
+    task = recipe.task
+    out = {"model": name, "method": pred.card.trust["method"]}
+    out["probes"] = probes(pred, task, n_probe)
+    out["simulated_test"] = simulated_test(pred, recipe, n_test)
+    if dev:
+        out["real_lamost_dev"] = real_dev(pred, task, dev)
+    out["timing"] = timing(pred)
+    return out
+
+
+def report(res: dict) -> list[str]:
+    lines = [f"### `{res['model']}` ({res['method']}; old = the knn score alone, the first exports)", "",
+             "| sample | new | old |", "|---|---|---|"]
+    d = res.get("real_lamost_dev") or {}
+    for k in (d.get("rates", {}).get("new") or {}):
+        lines.append(f"| real dev stars: {k} | {fmt(d['rates']['new'][k])} | {fmt(d['rates']['old'][k])} |")
+    for k, v in res["probes"].items():
+        what = "flagged or UNKNOWN" if res["model"] == "racnet_ds1" else "flagged"
+        lines.append(f"| {k}: {what} | {fmt(v['new'])} | {fmt(v['old'])} |")
+    for k, v in res["simulated_test"].items():
+        if isinstance(v, dict) and "new" in v:
+            lines.append(f"| simulated test {k}: false flags | {fmt(v['new'])} | {fmt(v['old'])} |")
+    t = res["timing"]
+    lines += ["", f"trust score {t['trust_ms_per_spectrum']} ms per spectrum (network {t['network_ms_per_spectrum']} ms, "
+              f"ONNX Runtime), mixed classes, n = {t['n']}."]
+    if d:
+        lines += ["", "real dev stars called: " + ", ".join(f"{k} {v}" for k, v in d["calls"].items())]
+    return lines
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("names", nargs="*", default=list(MODELS))
+    p.add_argument("--dev", default=os.path.join(os.path.dirname(REPO), "shared", "data", "lamost_dev"),
+                   help="folder of real LAMOST spec-*.fits files, all pipeline STARs (skipped when absent)")
+    p.add_argument("--n-probe", type=int, default=100)
+    p.add_argument("--n-test", type=int, default=200, help="simulated test spectra per class")
+    p.add_argument("--json", default=None, help="write the results here")
+    a = p.parse_args()
+    t0 = time.time()
+    load0 = os.getloadavg()
+    dev = a.dev if os.path.isdir(a.dev) else None
+    results = [evaluate(n, dev, a.n_probe, a.n_test) for n in a.names]
+    for r in results:
+        print("\n".join(report(r)), "\n", flush=True)
+    meta = {"command": "python scripts/racnet_trust_real.py " + " ".join(sys.argv[1:]),
+            "seconds": round(time.time() - t0, 1), "load_average_start": [round(x, 2) for x in load0],
+            "load_average_end": [round(x, 2) for x in os.getloadavg()], "cpus": os.cpu_count(),
+            "machine": platform.machine(), "date": time.strftime("%Y-%m-%d")}
+    print(f"ran {meta['seconds']} s on {meta['cpus']} CPUs; load average {meta['load_average_start']} at start, "
+          f"{meta['load_average_end']} at the end")
+    if a.json:
+        with open(a.json, "w") as fh:
+            json.dump({"meta": meta, "results": results}, fh, indent=1, default=float)
+
+
+if __name__ == "__main__":
+    main()
