@@ -124,8 +124,12 @@ def real_dev(pred, task: str, dev: str) -> dict:
     star = cls == "STAR"
     res = {}
     for label, f in (("new", new), ("old", old)):
-        r = {"flagged (false flags)": rate(f[star])}
+        r = {"flagged, any call": rate(f[star])}
         if task in ("ds1", "ds2"):
+            called_star = star & (c["class"] == "STAR")
+            called_eg = star & np.isin(c["class"], ["GALAXY", "QSO"])
+            r["called STAR and flagged (false flags: a right answer flagged)"] = rate(f[called_star])
+            r["called GALAXY or QSO and flagged (hits: a wrong answer flagged)"] = rate(f[called_eg])
             r["GALAXY or QSO, not flagged"] = rate((np.isin(c["class"], ["GALAXY", "QSO"]) & ~f)[star])
             r["QSO p > 0.9, not flagged"] = rate(((c["class"] == "QSO") & (c["p"] > 0.9) & ~f)[star])
             r["STAR, not flagged"] = rate(((c["class"] == "STAR") & ~f)[star])
