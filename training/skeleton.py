@@ -252,6 +252,8 @@ def parser_for(recipe, description: str = "", *, models=(), default_model: str |
                 _add_value_flag(a, _ARCH + k, k, v, "factory argument")
     if add_arguments:
         add_arguments(p.add_argument_group("data"))
+    from training.finetune import add_arguments as table_arguments
+    table_arguments(p)
     return p
 
 
@@ -509,6 +511,9 @@ def main(task_cls, argv=None):
     _deterministic_switch(argv)
     task = task_cls()
     recipe, ctx = make_context(task, argv)
+    if getattr(ctx.args, "train_table", None):
+        from training.finetune import run_table
+        return run_table(task, recipe, ctx)
     if ctx.args.evaluate:
         return evaluate_exported(task, recipe, ctx)
     return run(task, recipe, ctx)

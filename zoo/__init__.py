@@ -41,6 +41,9 @@ def get_card(name: str, trained: bool = True) -> ModelCard:
     import os
     from .hub import RELEASE_KEY, local_dir, release_info
     from .registry import get_entry
+    d = model_dir(name)
+    if d and trained:
+        return ModelCard.from_json(os.path.join(d, "card.json"))
     entry = get_entry(name)
     if not trained:
         return entry.card()
@@ -54,12 +57,30 @@ def get_card(name: str, trained: bool = True) -> ModelCard:
     return card
 
 
+def model_dir(name) -> str | None:
+    """The folder of a trained model that is not a registered name: a directory path holding a
+    ``card.json``, or ``exported/<name>`` (``$ZOO_EXPORTED/<name>``) or the cache holding one (a
+    model fine-tuned under a name of its own: ``python -m training.<model> --train-table T --name
+    NAME``); None for registered names and unknown ones."""
+    import os
+    from .hub import local_dir
+    from .registry import list_models
+    name = os.fspath(name)
+    if os.path.isfile(os.path.join(name, "card.json")) and (os.sep in name or name.startswith(".")):
+        return os.path.abspath(name)
+    if name in list_models():
+        return None
+    return local_dir(name)
+
+
 def load_model(name: str, backend: str = "auto", directory=None, verify: bool = True,
                device: str = "auto", download: bool = True):
     """A :class:`~zoo.predictor.Predictor` over the trained artifacts of ``name``.
 
     ``backend``: ``"auto"`` (the default: ONNX Runtime, no TensorFlow needed), ``"onnx"``,
     ``"keras"`` or ``"savedmodel"`` (both need the ``[keras]`` extra).
+    ``name`` may also be a model of the user's own (:func:`model_dir`: ``exported/<name>`` of a
+    fine-tuned model, or a directory path).
     ``directory``: the artifacts' folder; by default (:func:`zoo.hub.locate`) ``exported/<name>``
     (or ``$ZOO_EXPORTED/<name>``) in a clone, else the per-user cache (``$ZOO_CACHE``), else a
     download from the hub (``$ZOO_HUB_URL``), sha256-verified before it is kept;
@@ -71,8 +92,10 @@ def load_model(name: str, backend: str = "auto", directory=None, verify: bool = 
     """
     from .predictor import Predictor
     from .registry import get_entry
-    get_entry(name)  # clear error for unknown names
     if directory is None:
+        directory = model_dir(name)      # a model of the user's own (fine-tuned, a directory path)
+    if directory is None:
+        get_entry(name)  # clear error for unknown names
         from .hub import locate
         directory = locate(name, download=download)
     return Predictor(directory, backend=backend, verify=verify, device=device)
@@ -80,9 +103,8 @@ def load_model(name: str, backend: str = "auto", directory=None, verify: bool = 
 
 def example_files(pattern: str = "**/*.*") -> list[str]:
     """Paths of the real spectra bundled with the zoo (``zoo/data/``), matching ``pattern``
-    (a glob relative to that folder, e.g. ``"lamost/*.fits"``, ``"apogee/*.fits"``,
-    ``"ondrejov/*.fits"``, ``"mk_atlas/libr18_27/*.rbn"``), sorted; provenance in each folder's
-    PROVENANCE.md."""
+    (a glob relative to that folder, e.g. ``"<folder>/*.fits"``; README lists them), sorted;
+    provenance in each folder's PROVENANCE.md."""
     import glob
     from importlib import resources
     root = str(resources.files("zoo") / "data")

@@ -36,7 +36,27 @@ def _cmd_list(args):
     from zoo.registry import get_entry
     for name in zoo.list_models():
         print(f"{name:24s} {_where(name):10s} {get_entry(name).description}")
+    for name in _own_models():
+        card = zoo.get_card(name)
+        print(f"{name:24s} {'exported':10s} {card.recipe.get('start_from', 'trained')} from {card.recipe['base_model']} "
+              f"on {card.data.get('train_table', 'a table')} (a model of your own)")
     return 0
+
+
+def _own_models() -> list[str]:
+    """Models in exported/ ($ZOO_EXPORTED) that are not registered names: fine-tuned or retrained
+    under a name of their own (their card's recipe names the base model)."""
+    import json
+    import zoo
+    from zoo.predictor import exported_dir
+    root, known, out = exported_dir(), set(zoo.list_models()), []
+    for name in sorted(os.listdir(root)) if os.path.isdir(root) else []:
+        f = os.path.join(root, name, "card.json")
+        if name not in known and os.path.isfile(f):
+            with open(f, encoding="utf-8") as fh:
+                if (json.load(fh).get("recipe") or {}).get("base_model"):
+                    out.append(name)
+    return out
 
 
 def _cmd_info(args):
@@ -188,8 +208,11 @@ def _cmd_verify(args):
     from zoo.hub import locate
     from zoo.predictor import Predictor
     from zoo.registry import get_entry
-    get_entry(args.name)
-    d = locate(args.name)
+    from zoo import model_dir
+    d = model_dir(args.name)
+    if d is None:
+        get_entry(args.name)
+        d = locate(args.name)
     p = Predictor(d, backend="onnx")
     flux, expected = read_test_data(d)
     got = p._forward(flux)

@@ -586,9 +586,12 @@ def predict_archive(name: str, inputs, out, *, engine: str = "local", fmt: str =
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
     backend = AUTO_BACKEND if backend == "auto" else backend    # the manifest records what runs
+    from . import model_dir
     from .registry import get_entry
-    get_entry(name)
     if directory is None:
+        directory = model_dir(name)          # a model of the user's own
+    if directory is None:
+        get_entry(name)
         from .hub import locate
         directory = locate(name)
     directory = os.path.abspath(os.fspath(directory))

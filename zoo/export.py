@@ -331,7 +331,8 @@ def export_model(model, card: ModelCard, directory, test_flux: np.ndarray,
     write_test_data(directory, test_flux, ref, card.output_names)
 
     keras_entry = {"sha256": sha256(keras_path)}
-    if derive_keras and _derivable(card.name, onnx_path, directory):
+    from .registry import architecture_of
+    if derive_keras and _derivable(architecture_of(card), onnx_path, directory):
         os.remove(keras_path)
         keras_entry = {"derived_from": "model.onnx",
                        "how": f"zoo.create_model({card.name!r}) with the ONNX weights (zoo.derive); "
@@ -367,6 +368,6 @@ def derived_keras_model(card: ModelCard, directory):
     """The Keras model of an export whose ``model.keras`` is derived from ``model.onnx``
     (checked against its ``test_data_set_0``)."""
     from .derive import keras_from_onnx
-    from .registry import get_entry
-    return keras_from_onnx(get_entry(card.name).build(), os.path.join(os.fspath(directory), "model.onnx"),
+    from .registry import architecture_of, get_entry
+    return keras_from_onnx(get_entry(architecture_of(card)).build(), os.path.join(os.fspath(directory), "model.onnx"),
                            check_dir=directory, atol=1e-5)

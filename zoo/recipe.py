@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import asdict, dataclass, field
+from typing import ClassVar
 
-__all__ = ["Recipe", "rfield"]
+__all__ = ["Recipe", "FineTune", "rfield"]
 
 
 def rfield(default, help: str = "", **kw):
@@ -28,8 +29,27 @@ def rfield(default, help: str = "", **kw):
 
 
 @dataclass(frozen=True)
+class FineTune:
+    """How a trained model is fine-tuned on a user's real spectra (``python -m training.<model>
+    --train-table TABLE``): ours, not the papers' (they trained on their surveys from scratch).
+    A family sets its own as ``Recipe.finetune``; each number is a ``--finetune-*`` flag."""
+
+    learning_rate: float = rfield(1e-4, "Adam learning rate (about a tenth of a paper's initial rate)")
+    epochs: int = rfield(200, "maximum epochs; early stopping on the validation split ends most runs")
+    patience: int = rfield(15, "epochs without a better validation loss before stopping (best weights kept)")
+    batch_size: int = rfield(16, "mini-batch size (small real samples)")
+    trainable_layers: int = rfield(0, "train only the last N layers with weights (0: all)")
+
+    def replace(self, **changes) -> "FineTune":
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
 class Recipe:
     """Numbers every recipe has; families add their own fields."""
+
+    #: fine-tuning on real spectra (a class attribute: not part of the paper's recipe or its card)
+    finetune: ClassVar[FineTune] = FineTune()
 
     epochs: int = rfield(100, "maximum training epochs")
     learning_rate: float = rfield(1e-3, "initial learning rate")

@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 from .errors import UnknownModelError
 
-__all__ = ["ModelEntry", "register_model", "register_demo", "register_trust", "get_entry",
+__all__ = ["ModelEntry", "architecture_of", "register_model", "register_demo", "register_trust", "get_entry",
            "list_models", "load_families", "families", "demos", "trust_method"]
 
 FAMILY_PACKAGE = "zoo.families"
@@ -176,6 +176,13 @@ def load_families() -> None:
             _LOADED = True
         finally:
             _LOADING = None
+
+
+def architecture_of(card) -> str:
+    """The registered name whose factory builds ``card``'s network: the card's own name, or for a
+    model fine-tuned or retrained from a registered one under a name of its own
+    (``python -m training.<model> --train-table TABLE --name NEW``) its ``recipe["architecture"]``."""
+    return (card.recipe or {}).get("architecture") or card.name
 
 
 def get_entry(name: str) -> ModelEntry:
