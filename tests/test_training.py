@@ -143,7 +143,13 @@ def test_tiny_quick_run_writes_the_standard_outputs_and_records_its_recipe(tmp_p
         assert json.load(fh)["recipe"] == recipe.to_dict()
     # --evaluate scores that export (the same export rule) without training
     ev = skeleton.main(AutoClassMK, argv + ["--evaluate", "--backend", "onnx"])
-    assert 0.0 <= ev["exported"]["spectral_class"]["accuracy"] <= 1.0
+    # ... on the run's own test set: the card's figures (measured with Keras at export) come back,
+    # up to one prediction flipping between Keras and ONNX Runtime on a near tie
+    n = ev["n_test"]
+    assert n == 98 * 1                                   # libr18_27's 98 spectra x --test-variants 1
+    for head in ("spectral_class", "luminosity_class"):
+        got, recorded = ev["exported"][head]["accuracy"], card["metrics"][head]["accuracy"]
+        assert abs(got - recorded) <= 1 / n, (head, got, recorded, n)
     assert os.path.exists(os.path.join(out, "evaluation.json"))
 
 

@@ -167,10 +167,12 @@ def mk_outside():
     return _MK_OUTSIDE
 
 
-#: Smallest fraction flagged (or refused by the contract) per kind on the small fixed
-#: sample; docs/trust.md gives the rates on the large samples.
+#: Smallest fraction flagged ``out_of_domain`` per kind on the small fixed sample (1-7 spectra
+#: per kind); docs/trust.md gives the rates on the large samples.  A refusal by the input
+#: contract is not a flag: it is counted as a miss here (the test names the refusals), so that
+#: the trust score itself must catch each kind.  1.0: every spectrum of the kind.
 MK_MIN_HITS = {"flat line": 1.0, "pure noise": 1.0, "M stars": 1.0, "white dwarfs": 0.8,
-               "emission-line stars": 0.8, "galaxies": 0.8, "LAMOST, not rectified": 0.5}
+               "emission-line stars": 0.8, "galaxies": 0.8, "LAMOST, not rectified": 1.0}
 
 
 @pytest.mark.parametrize("name", MK_MODELS)
@@ -179,13 +181,14 @@ def test_mk_flags_known_outside(name, kind):
     from zoo.errors import SpectrumError
     flux = mk_outside()[kind]["flux"]
     p = predictor(name)
-    hit = []
-    for row in flux:
+    hit, refused = [], []
+    for i, row in enumerate(flux):
         try:
             hit.append(bool(p.predict(row[None])["out_of_domain"][0]))
-        except SpectrumError:          # refused by the input contract: never answered
-            hit.append(True)
-    assert np.mean(hit) >= MK_MIN_HITS[kind], (kind, hit)
+        except SpectrumError as exc:   # refused by the input contract: answered by no trust score
+            hit.append(False)
+            refused.append((i, type(exc).__name__))
+    assert np.mean(hit) >= MK_MIN_HITS[kind], (kind, hit, "refused by the contract:", refused)
 
 
 # ----------------------------------------------------------------------------- APOGEE
