@@ -188,6 +188,53 @@ class RacNetTask(Task):
         if ctx.model.startswith("racnet"):
             attention_plot(model, data, ctx.path(f"{ctx.model}_attention.png"), ctx.model)
 
+    # ------------------------------------------------------------------ real tables (training/finetune.py)
+    def simulated(self, recipe, ctx, n: int):
+        """``n`` simulated spectra of the task's classes in equal numbers, on the contract (Eq. 1),
+        for ``--mix-simulated`` (drawn with ``recipe.seed + 77``): ``(X, {"class": y})``."""
+        from training.racnet_data import TASK_KINDS, prepare
+        from zoo.families.lamost_class.simulate import simulate
+        kinds = TASK_KINDS[recipe.task]
+        rng = np.random.default_rng(recipe.seed + 77)
+        y = np.arange(n) % len(kinds)
+        sim = simulate([kinds[i] for i in y], rng)
+        ctx.log(f"  --mix-simulated: {n} simulated spectra ({', '.join(kinds)})")
+        return prepare(sim, ctx.entry.card().input), {"class": y}
+
+    def refit_trust(self, card, X_train, X_val, directory, recipe, ctx):
+        """The domain score of a model trained on a user's table, refit on what it was trained on:
+        the nearest-neighbour reference (PCA space, roughness) on the training spectra (the real
+        ones plus any simulated mix), its threshold on the real validation spectra (the card's
+        quantile); the template parts of ``pca_knn_tpl`` (their cuts were set on simulated spectra
+        of known class) are kept from the base model."""
+        from zoo.families.lamost_class.trust import METHOD_TPL, TRUST_FILE, fit_trust, score
+        base = dict(card.trust or {})
+        mix = getattr(ctx, "mixed_simulated", None)
+        ref = X_train if mix is None else np.concatenate([X_train, mix[0]])
+        knn_method = "pca_knn2" if base.get("method") == "pca_knn2" else "pca_knn"
+        arrays, thr = fit_trust(ref, X_val, method=knn_method, seed=recipe.seed)
+        fit = {"command": ctx.command, "data": f"reference: {len(X_train)} real training spectra"
+               + (f" and {len(mix[0])} simulated ones (--mix-simulated)" if mix is not None else "")
+               + f"; threshold: the {float(arrays['quantile']):.3g} quantile on {len(X_val)} real validation "
+               "spectra (few: the threshold is close to their largest score)"}
+        if base.get("method") == METHOD_TPL:
+            with np.load(os.path.join(ctx.base_dir, TRUST_FILE)) as d:
+                arrays.update({k: d[k] for k in d.files if k.startswith("tpl_")})
+            arrays["knn_threshold"] = np.float64(thr)
+            trust = {**base, "knn": {**(base.get("knn") or {}), "method": knn_method, "threshold": round(thr, 4)},
+                     "fit": fit}
+        else:
+            trust = {**base, "method": knn_method, "threshold": round(thr, 4), "fit": fit}
+        trust["false_flag_rate_validation"] = float(np.mean(score(X_val, arrays) > thr))
+        for k in ("false_flag_rate_test", "measured"):
+            trust.pop(k, None)
+        os.makedirs(directory, exist_ok=True)
+        np.savez(os.path.join(directory, TRUST_FILE), **arrays)
+        from zoo.export import sha256
+        artifacts = {TRUST_FILE: {"sha256": sha256(os.path.join(directory, TRUST_FILE)),
+                                  "note": "out-of-domain reference refit on the training table"}}
+        return card.replace(trust=trust, artifacts=artifacts)
+
     # ------------------------------------------------------------------ export
     def export_flux(self, data, ctx):
         return data["X"][data["test"][:8]]

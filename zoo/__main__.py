@@ -331,6 +331,15 @@ def main(argv=None):
     p.add_argument("--all", action="store_true", help="every exported model")
     p.add_argument("--out", default="dist", help="folder for the archives (default: dist/)")
     sub.add_parser("cache", help="where models are found: clone, cache, hub")
+    p = sub.add_parser("refit-domain", help="refit a model's out-of-domain score on your unlabelled spectra "
+                       "(a new model NEW; the network is unchanged)")
+    p.add_argument("name")
+    p.add_argument("--table", required=True, help="CSV / Parquet / FITS table: file (and group) columns")
+    p.add_argument("--name", dest="new_name", required=True, help="the new model's name (exported/NEW)")
+    p.add_argument("--holdout", type=float, default=0.3, help="share of the groups held out to measure "
+                   "the false-flag rate (default 0.3)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--export-dir", default=None, help="where to write NEW (default exported/NEW)")
     args = parser.parse_args(argv)
     from zoo.errors import ZooError
     try:
@@ -351,7 +360,14 @@ def main(argv=None):
 def _run(args):
     return {"list": _cmd_list, "info": _cmd_info, "demo": _cmd_demo, "predict": _cmd_predict,
             "export": _cmd_export, "verify": _cmd_verify, "download": _cmd_download,
-            "publish": _cmd_publish, "cache": _cmd_cache}[args.cmd](args)
+            "publish": _cmd_publish, "cache": _cmd_cache, "refit-domain": _cmd_refit_domain}[args.cmd](args)
+
+
+def _cmd_refit_domain(args):
+    from zoo.domain import refit_domain
+    refit_domain(args.name, args.table, args.new_name, holdout=args.holdout, seed=args.seed,
+                 export_dir=args.export_dir, command="python -m zoo " + " ".join(sys.argv[1:]))
+    return 0
 
 
 if __name__ == "__main__":

@@ -32,7 +32,8 @@ from typing import Any, Callable
 from .errors import UnknownModelError
 
 __all__ = ["ModelEntry", "architecture_of", "register_model", "register_demo", "register_trust", "get_entry",
-           "list_models", "load_families", "families", "demos", "trust_method"]
+           "list_models", "load_families", "families", "demos", "trust_method",
+           "register_domain_refit", "domain_refit"]
 
 FAMILY_PACKAGE = "zoo.families"
 ENTRY_POINT_GROUP = "zoo.families"
@@ -93,6 +94,7 @@ class ModelEntry:
 _REGISTRY: dict[str, ModelEntry] = {}
 _DEMOS: dict[str, Callable] = {}
 _TRUST: dict[str, Callable] = {}
+_REFITS: dict[str, Callable] = {}
 _LOADED = False
 #: held while the families are imported: a thread that asks for a family's registration while
 #: another thread is importing the families waits for it (re-entrant: a family may look up the
@@ -141,6 +143,27 @@ def register_trust(method: str, fn: Callable) -> None:
     backend); it must not need TensorFlow.
     """
     _TRUST[method] = fn
+
+
+def register_domain_refit(method: str, fn: Callable) -> None:
+    """Register how the trust method ``method`` is refit on a user's unlabelled spectra
+    (``python -m zoo refit-domain``, :mod:`zoo.domain`).
+
+    ``fn(predictor, flux, directory, seed) -> (trust block, {artifact: {"sha256": ...}})``: ``flux``
+    are the user's spectra prepared to the contract; ``fn`` writes its reference files into
+    ``directory`` and returns the new card's ``trust`` block (a method registered with
+    :func:`register_trust`) and the artifacts it wrote.
+    """
+    _REFITS[method] = fn
+
+
+def domain_refit(method: str) -> Callable:
+    load_families()
+    if method not in _REFITS:
+        from .errors import ZooError
+        raise ZooError(f"no domain refit for the trust method {method!r}; families provide one for "
+                       f"{sorted(_REFITS) or 'none'}")
+    return _REFITS[method]
 
 
 def families() -> list[str]:

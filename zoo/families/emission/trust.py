@@ -85,3 +85,55 @@ def _score(predictor, prepared, raw):
 
 
 register_trust(METHOD, _score)
+
+
+# --------------------------------------------------------------------------- refit on a user's spectra
+UNION = "emission_pca_union"
+UNION_DESCRIPTION = (
+    "score = min(s_sim / t_sim, s_user / t_user): the simulated training spectra's score "
+    "(emission_pca_distance, its card threshold t_sim) and the same score against the user's own "
+    "unlabelled real spectra (PCA reference of the refit table, k components; t_user the trust "
+    "quantile of its 5-fold out-of-fold scores); out_of_domain above 1, i.e. far from both. "
+    "Reference in trust.npz (sim_* and user_* arrays). The network is the base model's: a spectrum "
+    "near the user's stars is in domain, its H-alpha class is still the network's answer.")
+
+
+def _union_score(predictor, prepared, raw):
+    key = (predictor.directory, predictor.card.artifacts.get(TRUST_FILE, {}).get("sha256"))
+    if key not in _CACHE:
+        _CACHE[key] = load_reference(predictor._artifact(TRUST_FILE, verify=True))
+    ref = _CACHE[key]
+    sim = {k[4:]: v for k, v in ref.items() if k.startswith("sim_")}
+    user = {k[5:]: v for k, v in ref.items() if k.startswith("user_")}
+    s = pca_score(prepared.flux, sim) / float(ref["t_sim"])
+    u = pca_score(prepared.flux, user) / float(ref["t_user"])
+    return np.minimum(s, u)
+
+
+def refit_union(predictor, flux, directory, seed: int = 0, folds: int = 5):
+    """:func:`zoo.registry.register_domain_refit` for ``emission_pca_distance``: keep the simulated
+    reference, add one fit on ``flux`` (the user's spectra) with a threshold from out-of-fold scores."""
+    from zoo.export import sha256
+    base = load_reference(predictor._artifact(TRUST_FILE, verify=True))
+    quantile = float((predictor.card.recipe or {}).get("trust_quantile", 0.99))
+    k = int(min(len(base["variances"]), len(flux) - 2))
+    rng = np.random.default_rng(seed)
+    fold = rng.permutation(len(flux)) % folds
+    oof = np.concatenate([pca_score(flux[fold == f], fit_reference(flux[fold != f], k)) for f in range(folds)])
+    oof = oof[np.isfinite(oof)]
+    t_user = float(np.quantile(oof, quantile))
+    user = fit_reference(flux, k)
+    arrays = {**{f"sim_{n}": v for n, v in base.items()}, **{f"user_{n}": v for n, v in user.items()},
+              "t_sim": np.array(float(predictor.card.trust["threshold"])), "t_user": np.array(t_user)}
+    path = save_reference(arrays, directory)
+    trust = {"method": UNION, "threshold": 1.0, "description": UNION_DESCRIPTION,
+             "file": TRUST_FILE, "components_user": k, "quantile": quantile, "t_user": t_user,
+             "user_spectra": int(len(flux)), "base_trust": {k2: v for k2, v in predictor.card.trust.items()
+                                                            if k2 in ("method", "threshold", "description")}}
+    return trust, {TRUST_FILE: {"sha256": sha256(path), "note": "simulated + user PCA references (zoo.domain)"}}
+
+
+register_trust(UNION, _union_score)
+from zoo.registry import register_domain_refit  # noqa: E402
+
+register_domain_refit(METHOD, refit_union)

@@ -1,0 +1,53 @@
+"""Tables of spectrum files (a user's labelled or unlabelled archive): CSV, Parquet or FITS.
+
+One row per spectrum; the ``file`` column gives the path relative to the table's folder.  Used
+by ``python -m training.<model> --train-table TABLE`` (training/finetune.py) and
+``python -m zoo refit-domain NAME --table TABLE --name NEW`` (:mod:`zoo.domain`).
+"""
+from __future__ import annotations
+
+import csv
+import os
+
+import numpy as np
+
+__all__ = ["read_table", "table_files", "blank"]
+
+
+def blank(v) -> bool:
+    """An empty cell (None, "", NaN)."""
+    return v is None or (isinstance(v, str) and v.strip() == "") or (isinstance(v, float) and np.isnan(v))
+
+
+def read_table(path) -> tuple[list[dict], str]:
+    """Rows of a CSV, Parquet or FITS table as dicts of plain values, and the file's sha256."""
+    from .export import sha256
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no such table")
+    low = path.lower()
+    if low.endswith(".parquet"):
+        try:
+            import pyarrow.parquet as pq
+        except ImportError as exc:
+            raise ImportError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow, or the [scale] "
+                              "extra); or give the table as CSV") from exc
+        rows = pq.read_table(path).to_pylist()
+    elif low.endswith((".fits", ".fit", ".fits.gz")):
+        from astropy.table import Table
+        t = Table.read(path)
+        rows = [{k: (v.item() if hasattr(v, "item") else v) for k, v in zip(t.colnames, r)} for r in t]
+        rows = [{k: (v.decode() if isinstance(v, bytes) else v) for k, v in r.items()} for r in rows]
+    else:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    if not rows or "file" not in rows[0]:
+        raise ValueError(f"{path}: the table needs a 'file' column and at least one row "
+                         f"(columns: {sorted(rows[0]) if rows else []})")
+    return rows, sha256(path)
+
+
+def table_files(path, rows) -> list[str]:
+    """The rows' files as absolute paths (relative ones are relative to the table's folder)."""
+    base = os.path.dirname(os.path.abspath(os.fspath(path)))
+    return [os.path.normpath(os.path.join(base, str(r["file"]))) for r in rows]
