@@ -10,6 +10,7 @@ import zoo
 from zoo.card import load_preset
 from zoo.errors import ArtifactError, ChecksumMismatchError
 from zoo.export import export_model, read_test_data
+from fixtures_export import starnet_export  # one StarNet export for this file and test_onnx_graph.py
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +97,12 @@ def test_registered_architecture_keeps_its_weights_once(tmp_path):
                                model.predict_on_batch(x)["spectral_class"], atol=1e-6)
 
 
-def test_conv1d_export_is_fused_for_onnx_runtime(tmp_path):
+@pytest.fixture(scope="module")
+def starnet(tmp_path_factory):
+    return starnet_export(tmp_path_factory)
+
+
+def test_conv1d_export_is_fused_for_onnx_runtime(starnet):
     """Conv1D layers leave export as one 4-D chain (bias inside the Conv, no Squeeze/Unsqueeze
     between convolutions, no separate bias Add): same outputs as without the rewrite, same
     as Keras, and the Keras model still derives from the ONNX weights."""
@@ -106,17 +112,8 @@ def test_conv1d_export_is_fused_for_onnx_runtime(tmp_path):
     import onnxruntime as ort
 
     from zoo.derive import keras_from_onnx
-    from zoo.export import export_onnx
     from zoo.registry import get_entry
-    model = zoo.create_model("starnet", seed=2)
-    rng = np.random.default_rng(2)
-    for layer in model.layers:                 # non-zero biases (tf2onnx drops an all-zero bias)
-        if layer.weights:
-            w = layer.get_weights()
-            layer.set_weights([w[0], rng.normal(0, 0.1, w[1].shape).astype(np.float32)])
-    x = rng.normal(1.0, 0.05, (3, 8575)).astype(np.float32)
-    plain = export_onnx(model, str(tmp_path / "plain.onnx"), 8575, fuse=False)
-    fused = export_onnx(model, str(tmp_path / "model.onnx"), 8575)
+    plain, fused, x = starnet.plain, starnet.fused, starnet.x
     ops = collections.Counter(n.op_type for n in onnx.load(fused).graph.node)
     ops_plain = collections.Counter(n.op_type for n in onnx.load(plain).graph.node)
     assert ops["Conv"] == ops_plain["Conv"] == 2
@@ -127,10 +124,9 @@ def test_conv1d_export_is_fused_for_onnx_runtime(tmp_path):
     run = {p: ort.InferenceSession(p, providers=["CPUExecutionProvider"]).run(None, {"flux": x})[0]
            for p in (plain, fused)}
     np.testing.assert_allclose(run[fused], run[plain], atol=1e-6)
-    np.testing.assert_allclose(run[fused], model.predict_on_batch(x)["labels"], atol=1e-4)
+    np.testing.assert_allclose(run[fused], starnet.keras_labels, atol=1e-4)
     derived = keras_from_onnx(get_entry("starnet").build(), fused)
-    np.testing.assert_allclose(derived.predict_on_batch(x)["labels"], model.predict_on_batch(x)["labels"],
-                               atol=1e-6)
+    np.testing.assert_allclose(derived.predict_on_batch(x)["labels"], starnet.keras_labels, atol=1e-6)
 
 
 def test_fuse_leaves_dense_models_alone():

@@ -6,15 +6,10 @@ import numpy as np
 import pytest
 
 import zoo
+from fixtures_export import random_biases as _random_biases
+from fixtures_export import starnet_export  # one StarNet export for this file and test_export.py
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-def _random_biases(model, rng):
-    for layer in model.layers:                 # tf2onnx drops an all-zero bias: make them non-zero
-        if layer.weights and len(layer.get_weights()) == 2:
-            w = layer.get_weights()
-            layer.set_weights([w[0], rng.normal(0, 0.1, w[1].shape).astype(np.float32)])
 
 
 def test_attention_network_runs_channels_first(tmp_path):
@@ -47,19 +42,20 @@ def test_attention_network_runs_channels_first(tmp_path):
                                atol=1e-6)
 
 
-def test_flatten_transpose_is_folded_into_the_dense_kernel(tmp_path):
+@pytest.fixture(scope="module")
+def starnet(tmp_path_factory):
+    return starnet_export(tmp_path_factory)
+
+
+def test_flatten_transpose_is_folded_into_the_dense_kernel(starnet):
     """StarNet's Flatten of a channels-last feature map: no transpose left, the dense kernel's
     rows permuted (and named so), same outputs; the derived Keras kernel is Keras' own."""
     import onnx
     import onnxruntime as ort
 
     from zoo.derive import onnx_layer_weights
-    from zoo.export import export_onnx
     from zoo.onnx_graph import PERMUTED_SUFFIX
-    model = zoo.create_model("starnet", seed=4)
-    _random_biases(model, np.random.default_rng(4))
-    x = np.random.default_rng(4).normal(1.0, 0.05, (2, 8575)).astype(np.float32)
-    path = export_onnx(model, str(tmp_path / "model.onnx"), 8575)
+    path, model = starnet.fused, starnet.model
     proto = onnx.load(path)
     assert not [n for n in proto.graph.node if n.op_type == "Transpose"]
     permuted = [t for t in proto.graph.initializer if PERMUTED_SUFFIX in t.name]
@@ -68,8 +64,8 @@ def test_flatten_transpose_is_folded_into_the_dense_kernel(tmp_path):
     onnx_kernel = onnx.numpy_helper.to_array(permuted[0])
     assert not np.array_equal(onnx_kernel, kernel)              # really permuted
     np.testing.assert_array_equal(onnx_layer_weights(path)["dense_1"]["kernel"], kernel)
-    out = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(["labels"], {"flux": x})[0]
-    np.testing.assert_allclose(out, model.predict_on_batch(x)["labels"], atol=1e-4)
+    out = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(["labels"], {"flux": starnet.x})[0]
+    np.testing.assert_allclose(out, starnet.keras_labels, atol=1e-4)
 
 
 def test_scalar_constant_gets_the_rank_of_its_operand():
