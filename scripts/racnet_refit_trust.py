@@ -152,7 +152,8 @@ def add_template_parts(name: str, n_val: int = 400, n_probe: int = 100, n_test: 
                       for k, v in res["probes"].items()},
         "no_object_note": ("share flagged" + (" or called UNKNOWN" if recipe.task == "ds1" else "")
                            + " (scripts/racnet_trust_real.py no_object_probes)"),
-        "trust_ms_per_spectrum": res["timing"]["trust_ms_per_spectrum"],
+        "trust_ms_per_spectrum": {k.replace("trust_ms_called_", "called "): v for k, v in res["timing"].items()
+                                  if k.startswith("trust_ms")},
         "real_lamost": "docs/racnet.md, 'Template parts' (python scripts/racnet_trust_real.py)",
     }
     trust["fit"]["seconds"] = round(time.time() - t0, 1)
@@ -226,7 +227,7 @@ def main():
             print(f"{name}: cuts {t['template_cuts']}, knn threshold {t['knn']['threshold']}; simulated test false "
                   f"flags {t['false_flag_rate_test']:.3f}; no object: "
                   + ", ".join(f"{k} {v['rate']:.2f}" for k, v in m["no_object"].items())
-                  + f"; {m['trust_ms_per_spectrum']} ms/spectrum; {t['fit']['seconds']} s", flush=True)
+                  + f"; ms/spectrum {m['trust_ms_per_spectrum']}; {t['fit']['seconds']} s", flush=True)
         return
     if a.select:
         if a.probe_seed is None:
