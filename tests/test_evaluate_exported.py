@@ -2,7 +2,10 @@
 
 The models are discovered from ``exported/*/card.json``: the card's ``recipe.command`` names
 the training module (``python -m training.<module> [flags]``), whose ``--evaluate`` path
-scores the committed export (ONNX backend) without training.  What is compared depends on
+scores the committed export (ONNX backend, ``--export-dir exported/<name>``: also a model
+exported under a name of its own, e.g. a domain refit) without training.  A model trained on
+a table of the user's real files (``--train-table``) is skipped, saying so: its figures
+cannot be rebuilt here.  What is compared depends on
 what the card's metrics are, and each tolerance is derived from a sample size:
 
 * **the card's own test set, rebuilt** (AutoClassMK: the 2940 augmented libr18_27 spectra;
@@ -85,6 +88,8 @@ def _card(name):
 
 
 def _kind(card) -> str | None:
+    if "--train-table" in shlex.split(card["recipe"].get("command", "")):
+        return "table"        # trained on the user's own table of real files: not rebuildable here
     m = card.get("metrics", {})
     if "standardized_mse" in m:
         return "regression"
@@ -114,7 +119,7 @@ def _run(card, argv):
 
 def _evaluate(name, card, out, *flags, sample=False):
     metrics = _run(card, ["--evaluate-sample" if sample else "--evaluate", "--backend", "onnx",
-                          "--out", str(out / name), *flags])
+                          "--out", str(out / name), "--export-dir", exported_dir(name), *flags])
     folder = out / (f"{name}_sample" if sample else name)
     with open(folder / "evaluation.json") as fh:
         info = json.load(fh)["evaluation"]
@@ -137,6 +142,9 @@ def test_export_reproduces_its_card(name, tmp_path, apogee_cache):
     kind = _kind(card)
     if kind is None:
         pytest.fail(f"{name}: no check for its card's metrics {sorted(card.get('metrics', {}))}")
+    if kind == "table":
+        pytest.skip(f"{name} was trained on a table of real files ({card['recipe']['command']}): "
+                    "its figures cannot be rebuilt from simulations")
     {"regression": _check_regression, "mk": _check_mk, "racnet": _check_racnet,
      "emission": _check_emission}[kind](name, card, tmp_path, apogee_cache)
 
