@@ -175,6 +175,11 @@ def _cmd_demo(args):
                 remote.append(name)
             continue
         show(zoo.load_model(name, backend=args.backend))
+    shows = demos()
+    for name in _own_models():          # models trained or refit on real spectra: their base's demo
+        base = zoo.get_card(name).recipe["base_model"]
+        if base in shows:
+            shows[base](zoo.load_model(name, backend=args.backend))
     if remote:
         print(f"not downloaded yet: {', '.join(remote)} (python -m zoo download --all)", file=sys.stderr)
     return 0

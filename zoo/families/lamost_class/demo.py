@@ -30,7 +30,7 @@ def show(model) -> None:
         print(f"{os.path.basename(f):40s} {r[head][0]:10s} {r[f'{head}_probability'][0]:5.2f} "
               f"{r['domain_score'][0]:8.2f}{' OOD' if r['out_of_domain'][0] else '    '}  "
               f"{meta.get('class') or ''} {meta.get('subclass') or ''}")
-    print("OOD: out of the training domain (simulated spectra), do not trust (docs/trust.md)")
+    print("OOD: out of the training domain, do not trust (docs/trust.md)")
 
 
 def register() -> None:
