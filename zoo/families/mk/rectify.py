@@ -103,9 +103,10 @@ def rectify_continuum(wave, flux, mask=None, error=None, **kw):
     bad = ~np.isfinite(cont) | (cont <= 0)
     mask = mask | bad
     cont = np.where(bad, 1.0, cont)
-    flux = np.where(mask, 0.0, flux / cont)
-    if error is not None:
-        error = np.where(mask, 0.0, np.asarray(error, float) / cont)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):   # masked pixels are replaced below
+        flux = np.where(mask, 0.0, flux / cont)
+        if error is not None:
+            error = np.where(mask, 0.0, np.asarray(error, float) / cont)
     return flux, error, mask
 
 
