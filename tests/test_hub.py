@@ -481,8 +481,8 @@ def test_model_deleted_from_exported_copy_is_fetched_verified_and_used(tmp_path,
     rel, _ = published_real
     assert exported_dir(NAME) == str(tmp_path / "exported" / NAME)
     with pytest.raises(OfflineError):
-        zoo.load_model(NAME, backend="onnx", download=False)
-    model = zoo.load_model(NAME, backend="onnx")                  # fetched, verified, used
+        zoo.load_model(NAME, download=False)
+    model = zoo.load_model(NAME)                  # fetched, verified, used
     assert model.directory == hub.cached_dir(NAME) and server.requests == [rel["file"]]
     flux, expected = read_test_data(model.directory)
     got = model.predict_raw(flux)
@@ -495,7 +495,7 @@ def test_model_deleted_from_exported_copy_is_fetched_verified_and_used(tmp_path,
     assert (open(os.path.join(model.directory, "card.json"), "rb").read()
             == open(os.path.join(exported_dir_repo(NAME), "card.json"), "rb").read())
     # load again: from the cache, no request; the CLI sees it as cached
-    zoo.load_model(NAME, backend="onnx")
+    zoo.load_model(NAME)
     assert len(server.requests) == 1
     from zoo.__main__ import main
     assert main(["verify", NAME]) == 0
@@ -558,7 +558,7 @@ from zoo.predictor import exported_dir
 assert not os.path.exists(exported_dir(sys.argv[2]))      # no clone: site-packages has no exported/
 from zoo.export import read_test_data
 import numpy as np
-m = zoo.load_model(sys.argv[2], backend="onnx")
+m = zoo.load_model(sys.argv[2])   # the default backend, as a user calls it
 assert m.directory.startswith(os.environ["ZOO_CACHE"]), m.directory
 flux, expected = read_test_data(m.directory)
 got = m.predict_raw(flux)
@@ -606,4 +606,4 @@ def test_never_published_and_untrained_is_a_plain_artifact_error():
         hub.locate(NAME)
     assert not isinstance(err.value, DownloadError)
     with pytest.raises(ArtifactError):
-        zoo.load_model(NAME, backend="onnx")
+        zoo.load_model(NAME)
