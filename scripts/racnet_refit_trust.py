@@ -12,7 +12,9 @@ sha256 and its ``metrics.trust`` / ``metrics.real_lamost`` (out-of-domain
 probes and real LAMOST files through the exported ONNX model).  An export
 made before ``model.keras`` became derived from ``model.onnx`` (the core's
 rule) is brought to that rule when the registered factory reproduces it.  It also
-updates ``runs/<name>/metrics.json`` when present.  Prints the new rates.
+updates ``runs/<name>/metrics.json`` when present.  Prints the new rates.  The template parts
+(``--template-parts`` below) are then added to the refitted knn reference, so that the card's method
+stays ``"pca_knn_tpl"``.
 
     python scripts/racnet_refit_trust.py --select --probe-seed 1001 racnet_fgk
 
@@ -235,8 +237,10 @@ def main():
         for name in a.names:
             select(name, a.probe_seed, a.n_ood, a.only)
         return
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     for name in a.names:
         out = refit(name, a.n_ood, a.probe_seed)
+        add_template_parts(name)          # the exported method is pca_knn_tpl: knn part refitted, template cuts added
         t = out["trust"]
         print(f"{name}: threshold {t['threshold']}, false flags on the test set {t['false_flag_rate_test']:.3f}; "
               "flagged: " + ", ".join(f"{k} {v:.2f}" for k, v in t["flagged_out_of_domain"].items()))

@@ -164,7 +164,7 @@ def probes(pred, task: str, n: int) -> dict:
 
 
 def simulated_test(pred, recipe, n_per_class: int) -> dict:
-    from training.racnet_data import TASK_KINDS, prepare
+    from training.racnet_data import TASK_KINDS
     from zoo.families.lamost_class.simulate import simulate
     rng = np.random.default_rng(recipe.seed + TEST_SEED_OFFSET)
     kinds = TASK_KINDS[recipe.task]
