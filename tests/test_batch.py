@@ -270,7 +270,7 @@ def test_parquet_carries_units_identifiers_and_provenance(tmp_path):
     assert (res.rows, res.failed) == (len(files), 0)
     t = pq.read_table(tmp_path / "out" / "part-000000.parquet")
     unit = {f.name: (f.metadata or {}).get(b"unit", b"").decode() for f in t.schema}
-    assert (unit["teff"], unit["teff_std"], unit["logg"], unit["feh_std"], unit["ra"]) == ("K", "K", "dex", "dex", "")
+    assert (unit["teff"], unit["teff_std"], unit["logg"], unit["feh_std"], unit["ra"]) == ("K", "K", "dex", "dex", "deg")
     meta = {k.decode(): v.decode() for k, v in t.schema.metadata.items() if k.startswith(b"zoo.")}
     assert meta["zoo.model"] == "apogeenet" and meta["zoo.version"] == zoo.__version__
     assert meta["zoo.card_sha256"] == sha256(os.path.join(exported_dir("apogeenet"), "card.json"))
