@@ -212,7 +212,8 @@ class RacNetTask(Task):
         mix = getattr(ctx, "mixed_simulated", None)
         ref = X_train if mix is None else np.concatenate([X_train, mix[0]])
         knn_method = "pca_knn2" if base.get("method") == "pca_knn2" else "pca_knn"
-        arrays, thr = fit_trust(ref, X_val, method=knn_method, seed=recipe.seed)
+        # the 5th neighbour of the paper-sized reference; a tiny table has fewer spectra than that
+        arrays, thr = fit_trust(ref, X_val, method=knn_method, seed=recipe.seed, k_nn=int(min(5, max(1, len(ref) - 1))))
         fit = {"command": ctx.command, "data": f"reference: {len(X_train)} real training spectra"
                + (f" and {len(mix[0])} simulated ones (--mix-simulated)" if mix is not None else "")
                + f"; threshold: the {float(arrays['quantile']):.3g} quantile on {len(X_val)} real validation "
