@@ -112,3 +112,41 @@ def test_fine_tuned_model_exports_under_its_own_name(tmp_path, monkeypatch):
         assert out["class"].shape == (len(rows),) and "out_of_domain" in out
     from zoo.__main__ import main
     assert main(["verify", new]) == 0
+
+
+def test_cannon_recovers_the_labels_of_a_quadratic_model():
+    """The Cannon baseline on spectra made by its own model (plus a little noise) gives the labels back."""
+    from types import SimpleNamespace
+    from training.finetune import TableData, cannon
+    rng = np.random.default_rng(1)
+    n, pix, k = 120, 300, 3
+    lab = rng.normal(size=(n, k))
+    pairs = [(i, j) for i in range(k) for j in range(i, k)]
+    v = np.hstack([np.ones((n, 1)), lab] + [lab[:, [i]] * lab[:, [j]] for i, j in pairs])
+    theta = rng.normal(scale=0.1, size=(v.shape[1], pix))
+    X = (v @ theta + rng.normal(scale=1e-3, size=(n, pix))).astype(np.float32)
+    card = SimpleNamespace(outputs=[SimpleNamespace(kind="regression", name="labels", labels=["a", "b", "c"])])
+    data = TableData(X=X, targets={"labels": lab.astype(np.float32)}, groups=np.arange(n).astype(str),
+                     split=np.array([""] * n), files=[""] * n, labels={}, skipped=[])
+    got = cannon(data, np.arange(100), np.arange(100, n), card)["labels"]
+    assert np.max(np.abs(got - lab[100:])) < 0.05
+
+
+def test_table_rows_may_hold_the_spectrum_as_arrays(tmp_path):
+    """A Parquet table whose rows carry flux and wavelength arrays gives the same prepared input as
+    the files they came from."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+    from training.finetune import load_table_data
+    files = zoo.example_files("lamost/spec-*.fits")[:3]
+    rows = []
+    for f in files:
+        s = zoo.io.read(f)
+        rows.append({"flux": s.flux.tolist(), "wavelength": s.wavelength.value.tolist(),
+                     "mask": s.mask.tolist(), "medium": s.medium, "class": "STAR"})
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "t.parquet")
+    model = zoo.load_model("racnet_ds2")
+    data = load_table_data(str(tmp_path / "t.parquet"), model, progress=False, log=lambda *a: None)
+    want = np.concatenate([model.prepare(f).flux for f in files])
+    np.testing.assert_allclose(data.X, want, atol=1e-6)
+    assert list(data.targets["class"]) == [0, 0, 0]

@@ -50,7 +50,7 @@ __all__ = ["read_table", "TableData", "load_table_data", "run_table", "evaluate_
 
 SPLITS = ("train", "val", "test")
 
-from zoo.tables import blank, read_table, table_files  # noqa: E402  (one reader for the core and training)
+from zoo.tables import blank, read_table, row_spectrum, table_files  # noqa: E402  (one reader for the core and training)
 
 
 # ----------------------------------------------------------------------------- the table
@@ -113,8 +113,12 @@ def load_table_data(table, predictor, cache_dir=None, log=print, progress=True) 
     if not label_cols:
         raise ValueError(f"{table}: no label column of {card.name}; its outputs are {sorted(heads)}")
     files = table_files(table, rows)
+    if any(row_spectrum(r) is not None for r in rows):   # arrays in the table: the table's hash covers them
+        files_key = [table_sha]
+    else:
+        files_key = [_file_key(f) for f in files]
     key = hashlib.sha256(json.dumps([table_sha, dataclasses.asdict(card.input),
-                                     [_file_key(f) for f in files]], default=str).encode()).hexdigest()[:20]
+                                     files_key], default=str).encode()).hexdigest()[:20]
     cached = os.path.join(cache_dir, f"{card.name}-{key}.npz") if cache_dir else None
     if cached and os.path.exists(cached):
         z = np.load(cached, allow_pickle=False)
@@ -127,7 +131,9 @@ def load_table_data(table, predictor, cache_dir=None, log=print, progress=True) 
                                         disable=not progress)):
             try:
                 inst = None if blank(r.get("instrument")) else str(r["instrument"])
-                xs.append(predictor.prepare(f, instrument=inst).flux[0])
+                arrays = row_spectrum(r)
+                xs.append((predictor.prepare(f, instrument=inst) if arrays is None else
+                           predictor.prepare(**arrays, instrument=inst)).flux[0])
                 keep.append(i)
             except Exception as exc:  # noqa: BLE001  (a bad file is skipped and listed)
                 skipped.append((f, f"{type(exc).__name__}: {exc}"))
@@ -336,6 +342,39 @@ def baselines(data: TableData, train, test, card, seed: int = 0) -> dict:
                 pred[:, j] = reg.predict(data.X[test])
             raw[o.name] = pred
     return raw
+
+
+def cannon(data: TableData, train, test, card, ridge: float = 1e-3):
+    """The Cannon (Ness et al. 2015, ApJ 808, 16) as a baseline for regressors: a quadratic model
+    of every pixel in the standardized labels, ``x_pix = theta_pix . v(l)`` with
+    ``v = [1, l_k, l_j l_k (j <= k)]`` (their Eq. 2-4), fit by least squares on ``train`` (Eq. 5
+    without the per-pixel scatter term: the table carries no per-pixel errors here; ``ridge``
+    regularizes the fit), then each ``test`` spectrum's labels by non-linear least squares
+    (their Eq. 6) from the training mean.  Network-like raw outputs (standardized labels) for
+    ``test``; None for a model without regression outputs."""
+    from scipy.optimize import least_squares
+    raw = {}
+    for o in card.outputs:
+        if o.kind == "class" or o.name not in data.targets:
+            continue
+        t = data.targets[o.name]
+        have = np.isfinite(t).all(axis=1)
+        tr = train[have[train]]
+        k = t.shape[1]
+        pairs = [(i, j) for i in range(k) for j in range(i, k)]
+
+        def vec(lab):
+            lab = np.atleast_2d(lab)
+            return np.hstack([np.ones((len(lab), 1)), lab] + [lab[:, [i]] * lab[:, [j]] for i, j in pairs])
+        D = vec(t[tr])
+        theta = np.linalg.solve(D.T @ D + ridge * np.eye(D.shape[1]), D.T @ data.X[tr])
+        start = t[tr].mean(axis=0)
+        out = np.zeros((len(test), k))
+        for n, i in enumerate(test):
+            x = data.X[i]
+            out[n] = least_squares(lambda lab: (vec(lab) @ theta)[0] - x, start, method="lm").x
+        raw[o.name] = out
+    return raw or None
 
 
 # ----------------------------------------------------------------------------- the run
@@ -547,7 +586,7 @@ def cross_validate(task, recipe, ctx, base, data: TableData, t0: float) -> dict:
     n = len(data.files)
     curve = []
     for size in sizes:
-        raw = {m: {} for m in ("pretrained", "finetuned", "scratch", "baseline")}
+        raw = {m: {} for m in ("pretrained", "finetuned", "scratch", "baseline", "cannon")}
         fits = {"finetuned": [], "scratch": []}
         for f, (train_all, held) in enumerate(folds):
             ctx.log(f"  fold {f + 1}/{len(folds)} ({len(train_all)} train, {len(held)} held out), size {size or 'all'}")
@@ -567,6 +606,9 @@ def cross_validate(task, recipe, ctx, base, data: TableData, t0: float) -> dict:
                     fits[mode].append(info)
                     outs[mode] = _predict(model, data.X[held])
                 outs["baseline"] = baselines(data, train_all, held, base.card, seed=recipe.seed)
+                can = cannon(data, train_all, held, base.card)
+                if can is not None:
+                    outs["cannon"] = can
             for m, o in outs.items():
                 for k, v in o.items():
                     raw[m].setdefault(k, []).append(np.asarray(v))
@@ -584,7 +626,8 @@ def cross_validate(task, recipe, ctx, base, data: TableData, t0: float) -> dict:
            "counts": data.counts(), "results": curve,
            "what": "(a) pretrained: the exported model unchanged; (b) finetuned: from the exported weights, "
                    "Recipe.finetune; (c) scratch: the architecture from random weights at the paper's learning "
-                   "rate; (d) baseline: PCA + logistic regression / ridge. All trained on the other folds (a "
+                   "rate; (d) baseline: PCA + logistic regression / ridge; (e) cannon (regressors): The Cannon's quadratic "
+                   "per-pixel model (Ness et al. 2015). All trained on the other folds (a "
                    "grouped quarter of them for early stopping only) and scored on the held-out fold; intervals: "
                    "95 % bootstrap over the held-out spectra.",
            "wall_time_minutes": round((time.time() - t0) / 60, 2)}
@@ -604,7 +647,7 @@ def plot_cv(res: dict, path: str) -> None:
     fig, axes = plt.subplots(1, len(heads), figsize=(4.2 * len(heads), 3.4), squeeze=False)
     for ax, h in zip(axes[0], heads):
         key = "accuracy" if "accuracy" in first["pretrained"][h] else "scatter"
-        for j, m in enumerate(("pretrained", "finetuned", "scratch", "baseline")):
+        for j, m in enumerate(("pretrained", "finetuned", "scratch", "baseline", "cannon")):
             xs, ys, lo, hi = [], [], [], []
             for i, row in enumerate(res["results"]):
                 if m in row and h in row[m]:

@@ -57,7 +57,7 @@ def refit_domain(name: str, table, new_name: str, *, holdout: float = 0.3, seed:
     from .export import sha256
     from .predictor import Predictor, exported_dir
     from .registry import architecture_of, domain_refit
-    from .tables import blank, read_table, table_files
+    from .tables import blank, read_table, row_spectrum, table_files
     base = load_model(name, backend="onnx")
     method = (base.card.trust or {}).get("method")
     refit = domain_refit(method)
@@ -66,7 +66,10 @@ def refit_domain(name: str, table, new_name: str, *, holdout: float = 0.3, seed:
     xs, groups, skipped = [], [], []
     for f, r in tqdm(list(zip(files, rows)), desc=f"{name}: reading", unit="file", disable=not progress):
         try:
-            xs.append(base.prepare(f, instrument=None if blank(r.get("instrument")) else str(r["instrument"])).flux[0])
+            inst = None if blank(r.get("instrument")) else str(r["instrument"])
+            arrays = row_spectrum(r)
+            xs.append((base.prepare(f, instrument=inst) if arrays is None else
+                       base.prepare(**arrays, instrument=inst)).flux[0])
             groups.append(str(r["group"]) if not blank(r.get("group")) else f)
         except Exception as exc:  # noqa: BLE001  (a bad file is skipped and listed)
             skipped.append((f, f"{type(exc).__name__}: {exc}"))

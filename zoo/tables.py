@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-__all__ = ["read_table", "table_files", "blank"]
+__all__ = ["read_table", "table_files", "row_spectrum", "blank"]
 
 
 def blank(v) -> bool:
@@ -41,13 +41,31 @@ def read_table(path) -> tuple[list[dict], str]:
     else:
         with open(path, newline="", encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh))
-    if not rows or "file" not in rows[0]:
-        raise ValueError(f"{path}: the table needs a 'file' column and at least one row "
-                         f"(columns: {sorted(rows[0]) if rows else []})")
+    if not rows or not ("file" in rows[0] or {"flux", "wavelength"} <= set(rows[0])):
+        raise ValueError(f"{path}: the table needs a 'file' column (or 'flux' and 'wavelength' array columns) "
+                         f"and at least one row (columns: {sorted(rows[0]) if rows else []})")
     return rows, sha256(path)
 
 
+def row_spectrum(row) -> dict | None:
+    """A spectrum given as arrays in the row (``flux`` and ``wavelength`` in Angstrom, optional
+    ``error``, ``mask``, ``medium``): keyword arguments of ``Predictor.prepare``; None for a
+    ``file`` row."""
+    flux = row.get("flux")
+    if flux is None or isinstance(flux, str) or not hasattr(flux, "__len__"):
+        return None
+    kw = {"X": np.asarray(row["flux"], float), "wavelength": np.asarray(row["wavelength"], float)}
+    for k in ("error", "mask"):
+        if row.get(k) is not None and not isinstance(row.get(k), str):
+            kw[k] = np.asarray(row[k], bool if k == "mask" else float)
+    if not blank(row.get("medium")):
+        kw["medium"] = str(row["medium"])
+    return kw
+
+
 def table_files(path, rows) -> list[str]:
-    """The rows' files as absolute paths (relative ones are relative to the table's folder)."""
+    """The rows' files as absolute paths (relative ones are relative to the table's folder); a row
+    that holds its spectrum as arrays is named ``<table>#<row>``."""
     base = os.path.dirname(os.path.abspath(os.fspath(path)))
-    return [os.path.normpath(os.path.join(base, str(r["file"]))) for r in rows]
+    return [os.path.normpath(os.path.join(base, str(r["file"]))) if not blank(r.get("file"))
+            else f"{os.path.abspath(os.fspath(path))}#{i}" for i, r in enumerate(rows)]
