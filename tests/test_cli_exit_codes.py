@@ -9,6 +9,7 @@
 | predict --out, interrupted (Ctrl-C)          | 130  |
 | verify, outputs differ from the test data    |  1   |
 | verify, a checksum does not match            |  2   |
+| publish, one model of several fails          |  1   |
 | unknown model, bad flag value                |  2   |
 | stdout closed early (`... | head`)           | 141  |
 """
@@ -133,3 +134,26 @@ def test_closed_pipe_is_quiet():
     p.stdout.close()
     err = p.stderr.read().decode()
     assert p.wait(timeout=120) == 141 and "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_publish_failing_midway(tmp_path, monkeypatch, capsys):
+    """Two models published, the second damaged: the first is written, the second named, exit 1;
+    --all writes no index when one fails."""
+    a = _copy(tmp_path, "autoclassmk")
+    b = _copy(tmp_path, "emission_fc")
+    monkeypatch.setenv("ZOO_EXPORTED", str(tmp_path / "exported"))
+    with open(b / "model.onnx", "r+b") as fh:
+        fh.seek(-8, 2)
+        fh.write(b"\x00" * 8)
+    import zoo.hub as hub
+    index = tmp_path / "index"
+    index.mkdir()
+    monkeypatch.setattr(hub, "RELEASES_DIR", str(index))
+    out = tmp_path / "dist"
+    assert main(["publish", "autoclassmk", "emission_fc", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "emission_fc: not published" in err and any(f.startswith("autoclassmk-") for f in os.listdir(out))
+    before = sorted(os.listdir(index))
+    assert main(["publish", "--all", "--out", str(out)]) == 1
+    assert sorted(os.listdir(index)) == before and "left as it was" in capsys.readouterr().err
+    assert a.exists()

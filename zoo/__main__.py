@@ -256,18 +256,30 @@ def _cmd_download(args):
 
 
 def _cmd_publish(args):
+    from zoo.errors import ZooError
     from zoo.hub import hub_url, publish, publish_all
     from zoo.predictor import exported_dir
-    if args.all:   # the whole release index, regenerated from the exports
-        done = publish_all(out=args.out)
-    else:
+    failed = []
+    if args.all:   # the whole release index, regenerated from the exports: all or nothing
+        try:
+            done = publish_all(out=args.out)
+        except ZooError as exc:
+            print(f"error: {exc}; the release index was left as it was", file=sys.stderr)
+            return 1
+    else:          # model by model: one that fails does not stop the others
         names = _names(args, lambda n: os.path.exists(os.path.join(exported_dir(n), "card.json")))
-        done = {name: publish(name, out=args.out) for name in names}
+        done = {}
+        for name in names:
+            try:
+                done[name] = publish(name, out=args.out)
+            except ZooError as exc:
+                failed.append(name)
+                print(f"{name}: not published: {type(exc).__name__}: {exc}", file=sys.stderr)
     for name, (rel, path) in done.items():
         print(f"{name}: {path}  {rel['size']} bytes  sha256 {rel['sha256']}")
     print(f"upload the files in {args.out}/ to {hub_url()}/ (names never repeat: a new model gets a new name)",
           file=sys.stderr)
-    return 0
+    return 1 if failed else 0
 
 
 def _cmd_cache(args):
