@@ -37,7 +37,7 @@ def main():
     from training.common import machine_description
     from zoo.families.mk.atlas import load_atlas, prune_complete
     from zoo.families.mk.augment import augment_dataset
-    from zoo.card import load_preset
+    from zoo.registry import load_preset
     from zoo.export import export_model
     from zoo.predictor import exported_dir
 

@@ -81,7 +81,7 @@ def main(argv=None):
 
     from training.apogee_data import build_dataset, split_indices
     from training.regression import Standardizer
-    from zoo.card import load_preset
+    from zoo.registry import load_preset
     contract = load_preset("apogeenet").input
     data = build_dataset(args.n_spectra, args.seed, contract, args.cache)
     sp = split_indices(data["group"], args.seed)

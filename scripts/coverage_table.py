@@ -93,7 +93,7 @@ def table(name) -> str:
     lines = []
     if "spectral_class" in family:
         x, wave, y = mk_test_set(model)
-        lines += [f"| missing [A] | end | SC accuracy | LC accuracy |", "|---|---|---|---|"]
+        lines += ["| missing [A] | end | SC accuracy | LC accuracy |", "|---|---|---|---|"]
         for d in CUTS:
             for end in (ENDS if d else ("none",)):
                 try:

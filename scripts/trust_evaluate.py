@@ -126,7 +126,7 @@ def prepare_rows(p, flux, error=None, **kw):
 # =============================================================================== MK
 class MK:
     def __init__(self):
-        from zoo.card import load_preset
+        from zoo.registry import load_preset
         from zoo.families.mk import trust as T
         from zoo.families.mk.atlas import load_atlas, prune_complete
         self.T = T

@@ -191,7 +191,7 @@ def apogee_outside(scale: int = 1, seed: int = 0) -> dict:
 
     Returns ``{kind: {"flux": (n, 8575), "error": (n, 8575) or None, "what": str}}``.
     """
-    from zoo.card import load_preset
+    from zoo.registry import load_preset
     from zoo.io import read
     rng = np.random.default_rng(seed)
     grid = load_preset("apogeenet").input.wavelength()      # vacuum

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo.card import load_preset
+from zoo.registry import load_preset
 from zoo.predictor import Predictor, exported_dir
 from zoo.families.apogee.simulate import simulate_apogee
 

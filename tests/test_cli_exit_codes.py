@@ -13,13 +13,11 @@
 | unknown model, bad flag value                |  2   |
 | stdout closed early (`... | head`)           | 141  |
 """
-import json
 import os
 import shutil
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 import zoo

@@ -139,7 +139,7 @@ def test_zeroed_bytes_in_a_fits_file_are_caught(tmp_path):
 def test_apogee_normalization_is_idempotent():
     """The contract says apStar flux may arrive raw or already normalized: normalizing the
     normalized flux again changes it by far less than its noise, and the labels by little."""
-    from zoo.card import load_preset
+    from zoo.registry import load_preset
     from zoo.preprocess import to_contract
     c = load_preset("apogeenet").input
     for path in [f for f in FILES if "apStar" in f]:

@@ -1,6 +1,5 @@
 """Splits, SMOTE only on the training set, the recipe's thesis numbers, the networks, trust."""
 import numpy as np
-import pytest
 
 from training.emission_common import (THESIS_TABLE_9_1, per_class_accuracy, smote_balance, split_and_balance,
                                       stratified_split)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo.card import load_preset
+from zoo.registry import load_preset
 from zoo.errors import ArtifactError, ChecksumMismatchError
 from zoo.export import export_model, read_test_data
 from fixtures_export import starnet_export  # one StarNet export for this file and test_onnx_graph.py

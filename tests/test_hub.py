@@ -524,7 +524,6 @@ def test_committed_releases_reproduce(tmp_path):
     """Every trained model is published, and every committed record reproduces: publishing the
     committed export gives the recorded archive, byte for byte.  A card or file changed without
     `python -m zoo publish --all --out dist` (docs/hub.md) fails here, naming what changed."""
-    import zlib
     index_dir = os.path.join(REPO, "zoo", "data", "hub")
     exported = sorted(n for n in os.listdir(os.path.join(REPO, "exported"))
                       if os.path.exists(os.path.join(REPO, "exported", n, "card.json")))

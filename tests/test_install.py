@@ -7,7 +7,6 @@ set ZOO_SKIP_INSTALL_TEST=1 to skip it on a machine without one.
 """
 import os
 import subprocess
-import sys
 import venv
 
 import pytest

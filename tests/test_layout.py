@@ -175,3 +175,50 @@ def test_a_new_family_folder_needs_no_core_edit(tmp_path):
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
                        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-2000:]
+
+
+def _core_import_graph():
+    """``{module: {core modules it imports}}`` for the core (``zoo`` without ``zoo.families``),
+    imports inside functions included."""
+    import ast
+    root = os.path.join(REPO, "zoo")
+    mods = {}
+    for d, _, files in os.walk(root):
+        for f in files:
+            if f.endswith(".py"):
+                rel = os.path.relpath(os.path.join(d, f), REPO)[:-3].replace(os.sep, ".")
+                mods[rel[:-len(".__init__")] if rel.endswith(".__init__") else rel] = os.path.join(d, f)
+    core = {m for m in mods if not m.startswith("zoo.families")}
+    graph = {m: set() for m in core}
+    for m in core:
+        pkg = m if mods[m].endswith("__init__.py") else m.rsplit(".", 1)[0]
+        for node in ast.walk(ast.parse(open(mods[m], encoding="utf-8").read())):
+            if isinstance(node, ast.ImportFrom):
+                base = pkg.split(".")[:len(pkg.split(".")) - (node.level - 1)] if node.level else []
+                head = ".".join(base + ([node.module] if node.module else []))
+                targets = [head] + [f"{head}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                continue
+            graph[m] |= {t for t in targets if t in core and t != m and t != "zoo"}
+    return graph
+
+
+def test_the_core_has_no_import_circle():
+    """The core imports one way (artifacts and card at the bottom, the CLI at the top): no module
+    reaches itself through its imports, not even through imports inside functions."""
+    graph = _core_import_graph()
+    assert {"zoo.card", "zoo.registry", "zoo.export", "zoo.derive", "zoo.onnx_graph"} <= set(graph)
+
+    def reach(start):
+        seen, todo = set(), list(graph[start])
+        while todo:
+            m = todo.pop()
+            if m not in seen:
+                seen.add(m)
+                todo += graph[m]
+        return seen
+    circles = sorted(m for m in graph if m in reach(m))
+    assert not circles, {m: sorted(n for n in graph[m] if m in reach(n) or n == m) for m in circles}
+    assert not graph["zoo.artifacts"] and not (graph["zoo.card"] - {"zoo.errors"})

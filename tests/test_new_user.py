@@ -1,7 +1,6 @@
 """The smaller defects a new user met (issue "What a new user hit"), one test each."""
 import os
 
-import pytest
 
 import zoo
 from zoo.__main__ import main

@@ -5,7 +5,6 @@ import os
 import numpy as np
 import pytest
 
-import zoo
 from fixtures_export import random_biases as _random_biases
 from fixtures_export import starnet_export  # one StarNet export for this file and test_export.py
 

@@ -1,6 +1,5 @@
 """MKCLASS .rbn reader, the bundled atlases, relabeling and pruning (Short 2026, Sec. II)."""
 import os
-import shutil
 
 import numpy as np
 import pytest
@@ -19,7 +18,7 @@ def test_read_rbn_file():
     # the reader flags the file's zero-flux pixels, nothing else
     assert s.mask[:7].all() and not s.mask[7:1600].any()
     # the input contract masks the 6 A (12 px) next to them as well, for files and arrays alike
-    from zoo.card import load_preset
+    from zoo.registry import load_preset
     from zoo.preprocess import to_contract
     contract = load_preset("autoclassmk").input
     prep = to_contract(s.flux, contract, s.wavelength, mask=s.mask)

@@ -64,7 +64,7 @@ def predictor(name, backend="onnx"):
 # ----------------------------------------------------------------------------- fixed samples
 def mk_in_domain(n_variants=1, seed=12):
     """libr18_27 (the test atlas) with the paper's perturbations, one copy per standard (98)."""
-    from zoo.card import load_preset
+    from zoo.registry import load_preset
     from zoo.families.mk.atlas import load_atlas
     from zoo.families.mk.augment import AugmentConfig, augment_dataset
     from zoo.registry import get_entry

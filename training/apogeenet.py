@@ -13,7 +13,6 @@ evaluation and export: :class:`training.apogee_data.ApogeeTask`.
 """
 from __future__ import annotations
 
-import os
 
 from training.apogee_data import ApogeeTask  # noqa: E402
 from training.skeleton import main  # noqa: E402

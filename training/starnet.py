@@ -13,7 +13,6 @@ and early stopping on the dev loss; no stratified fine-tuning unless
 """
 from __future__ import annotations
 
-import os
 
 from training.apogee_data import ApogeeTask  # noqa: E402
 from training.skeleton import main  # noqa: E402

@@ -190,7 +190,8 @@ def _cmd_export(args):
     derived from model.onnx, model.keras."""
     import keras
     from zoo.card import ModelCard
-    from zoo.export import derived_keras_model, export_saved_model
+    from zoo.derive import derived_keras_model
+    from zoo.export import export_saved_model
     from zoo import layers  # noqa: F401
     from zoo.predictor import Predictor, exported_dir
     d = exported_dir(args.name)
@@ -209,7 +210,7 @@ def _cmd_export(args):
 
 def _cmd_verify(args):
     import numpy as np
-    from zoo.export import read_test_data
+    from zoo.artifacts import read_test_data
     from zoo.hub import locate
     from zoo.predictor import Predictor
     from zoo.registry import get_entry
@@ -220,7 +221,7 @@ def _cmd_verify(args):
         d = locate(args.name)
     p = Predictor(d, backend="onnx")
     flux, expected = read_test_data(d)
-    got = p._forward(flux)
+    got = p.forward(flux)
     worst = max(float(np.max(np.abs(got[k] - v))) for k, v in expected.items())
     print(f"{args.name}: checksums ok; ONNX Runtime vs stored outputs: max |diff| = {worst:.2e}")
     return 0 if worst < 1e-4 else 1

@@ -369,7 +369,7 @@ def _table_metadata(predictor) -> dict:
     """What every shard says of itself: the model, the sha256 of its card, the zoo's version and
     the columns' units."""
     from . import __version__
-    from .export import sha256
+    from .artifacts import sha256
     card_file = os.path.join(predictor.directory, "card.json")
     return {"model": predictor.card.name, "card_sha256": sha256(card_file), "version": __version__,
             "backend": predictor.backend, "units": column_units(predictor.card)}

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["InputContract", "MissingPixels", "OutputSpec", "ModelCard", "load_preset", "MISSING_DEFAULT",
+__all__ = ["InputContract", "MissingPixels", "OutputSpec", "ModelCard", "MISSING_DEFAULT",
            "EDGE_METHODS", "RESAMPLING_DEFAULT", "MEDIUM_CONVERSION_DEFAULT"]
 
 
@@ -317,7 +317,7 @@ class ModelCard:
                  f"- flux normalization: {c.flux_normalization}",
                  f"- missing pixels: {c.missing_pixels} (fill {c.fill_value}); edge guard {c.edge_guard} A; "
                  f"at least {c.min_valid_fraction:.0%} valid pixels; median flux in {c.median_flux_range}",
-                 f"- a pixel is missing where: " + ", ".join(
+                 "- a pixel is missing where: " + ", ".join(
                      k if v is True else f"{k}={v}" for k, v in c.missing.items() if v not in (False, None)),
                  f"- resampling: {c.resampling['method']} interpolation"
                  f"{'' if c.resampling['flux_conserving'] else ' (not flux-conserving)'}, mask {c.resampling['mask']}; "
@@ -347,11 +347,6 @@ def _json_default(obj):
         return obj.tolist()
     raise TypeError(f"not JSON serializable: {type(obj)}")
 
-
-def load_preset(name: str) -> ModelCard:
-    """The design-time card of registered model ``name`` (its family preset, recipe and overrides)."""
-    from .registry import get_entry
-    return get_entry(name).card()
 
 
 def card_path(directory) -> str:

@@ -105,7 +105,7 @@ def keras_from_onnx(model, onnx_path, check_dir=None, atol: float = 1e-5):
                                 f"do not fit the architecture's {shapes}")
         layer.set_weights(values)
     if check_dir is not None:
-        from .export import read_test_data
+        from .artifacts import read_test_data
         flux, expected = read_test_data(check_dir)
         got = model.predict_on_batch(flux)
         worst = max(float(np.max(np.abs(np.asarray(got[k]) - v))) for k, v in expected.items())
@@ -113,3 +113,11 @@ def keras_from_onnx(model, onnx_path, check_dir=None, atol: float = 1e-5):
             raise ArtifactError(f"the Keras model derived from {onnx_path} differs from the recorded "
                                 f"outputs by {worst:.2e} > {atol}")
     return model
+
+
+def derived_keras_model(card, directory):
+    """The Keras model of an export whose ``model.keras`` is derived from ``model.onnx``
+    (checked against its ``test_data_set_0``)."""
+    from .registry import architecture_of, get_entry
+    return keras_from_onnx(get_entry(architecture_of(card)).build(), os.path.join(os.fspath(directory), "model.onnx"),
+                           check_dir=directory, atol=1e-5)

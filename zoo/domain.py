@@ -54,7 +54,7 @@ def refit_domain(name: str, table, new_name: str, *, holdout: float = 0.3, seed:
     from tqdm.auto import tqdm
 
     from . import load_model
-    from .export import sha256
+    from .artifacts import sha256
     from .predictor import Predictor, exported_dir
     from .registry import architecture_of, domain_refit
     from .tables import blank, read_table, row_spectrum, table_files

@@ -21,27 +21,20 @@
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 
 import numpy as np
 
+from .artifacts import read_test_data, sha256, write_test_data  # noqa: F401  (re-exported)
 from .card import ModelCard
+from .onnx_graph import fuse_conv1d  # noqa: F401  (re-exported: the export runs it)
 from .errors import ArtifactError
 
 __all__ = ["export_model", "export_saved_model", "export_onnx", "fuse_conv1d", "sha256", "write_test_data",
            "read_test_data", "versions", "ONNX_OPSET"]
 
 ONNX_OPSET = 17
-
-
-def sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def versions() -> dict:
@@ -120,185 +113,6 @@ def export_onnx(model, path, n_pixels: int, opset: int = ONNX_OPSET, card: Model
 
 # --------------------------------------------------------------------------- ONNX graph rewrite
 #: element-wise ops that commute with a Squeeze of the (N, C, 1, L) layout of a Conv1D
-_UNARY = ("Relu", "Sigmoid", "Tanh", "LeakyRelu", "Elu", "Selu", "Softplus", "HardSigmoid", "Clip")
-
-
-def _axes(node, inits):
-    if len(node.input) > 1 and node.input[1] in inits:
-        from onnx import numpy_helper
-        return [int(a) for a in numpy_helper.to_array(inits[node.input[1]]).reshape(-1)]
-    for a in node.attribute:
-        if a.name == "axes":
-            return list(a.ints)
-    return None
-
-
-def fuse_conv1d(proto):
-    """Rewrite tf2onnx's Conv1D pattern so that ONNX Runtime keeps the convolutions fused.
-
-    tf2onnx writes each Keras ``Conv1D`` as ``Unsqueeze -> Conv (2-D, no bias) -> Squeeze ->
-    Add(bias) -> Relu``, so between two convolutions the tensor leaves the 4-D layout.  ONNX
-    Runtime's CPU provider then cannot fuse the bias and activation into the convolution and
-    converts every convolution's input and output to and from its blocked NCHWc layout
-    (``ReorderInput``/``ReorderOutput``): profiled on APOGEE Net, the convolutions themselves
-    were 30 % of the time, the separate Add 19 %, Relu 12 % and the reorders 29 %.  Three
-    exact rewrites, repeated until none applies:
-
-    1. ``Conv -> Squeeze(2) -> Add(per-channel constant)``: the constant becomes the Conv's
-       bias input (the Add goes);
-    2. ``Squeeze(2) -> Relu`` (or another element-wise activation): the activation runs on the
-       4-D tensor and the Squeeze follows it;
-    3. ``Squeeze(a) -> Unsqueeze(a)``: both go.
-
-    The convolutions then form one 4-D chain ``Conv(+bias) -> Relu -> MaxPool -> Conv ...``
-    that ONNX Runtime fuses (``FusedConv``) and keeps in NCHWc from end to end.  The graph
-    computes the same function (float32 round-off: the bias is added inside the Conv);
-    returns ``(proto, {rewrite: count})``.
-    """
-    import numpy as np
-    import onnx
-    from onnx import numpy_helper
-    g = proto.graph
-    counter = [0]
-    stats = {"bias_folded": 0, "squeeze_sunk": 0, "squeeze_unsqueeze_removed": 0}
-
-    def fresh(base):
-        counter[0] += 1
-        return f"{base}__zoo{counter[0]}"
-
-    changed = True
-    while changed:
-        changed = False
-        inits = {t.name: t for t in g.initializer}
-        outs = {o.name for o in g.output}
-        cons: dict[str, list] = {}
-        for n in g.node:
-            for i in n.input:
-                cons.setdefault(i, []).append(n)
-        prod = {o: n for n in g.node for o in n.output}
-
-        def only(t):
-            c = cons.get(t, [])
-            return c[0] if len(c) == 1 and t not in outs else None
-
-        for sq in list(g.node):
-            if sq.op_type != "Squeeze" or _axes(sq, inits) != [2]:
-                continue
-            src, nxt = prod.get(sq.input[0]), only(sq.output[0])
-            if nxt is None:
-                continue
-            if (src is not None and src.op_type == "Conv" and only(src.output[0]) is sq
-                    and nxt.op_type == "Add" and src.input[1] in inits
-                    and len(inits[src.input[1]].dims) == 4 and inits[src.input[1]].dims[2] == 1):
-                n_out = inits[src.input[1]].dims[0]
-                const = [i for i in nxt.input if i in inits]
-                if len(const) == 1 and len(nxt.input) == 2:
-                    b = numpy_helper.to_array(inits[const[0]])
-                    if b.size == n_out and b.shape in ((1, n_out, 1), (n_out, 1)) and b.dtype == np.float32:
-                        b = b.reshape(n_out)
-                        if len(src.input) > 2 and src.input[2]:
-                            b = b + numpy_helper.to_array(inits[src.input[2]]).reshape(n_out)
-                        name = fresh(src.output[0].rsplit(":", 1)[0] + "/bias")
-                        g.initializer.append(numpy_helper.from_array(b.astype(np.float32), name))
-                        while len(src.input) < 3:
-                            src.input.append("")
-                        src.input[2] = name
-                        sq.output[0] = nxt.output[0]
-                        g.node.remove(nxt)
-                        stats["bias_folded"] += 1
-                        changed = True
-                        break
-            if nxt.op_type in _UNARY:
-                t4, out = fresh(nxt.output[0].rsplit(":", 1)[0]), nxt.output[0]
-                nxt.input[0], nxt.output[0] = sq.input[0], t4
-                sq.input[0], sq.output[0] = t4, out
-                stats["squeeze_sunk"] += 1
-                changed = True
-                break
-        if changed:
-            continue
-        for uq in list(g.node):
-            if uq.op_type != "Unsqueeze" or uq.output[0] in outs:
-                continue
-            sq = prod.get(uq.input[0])
-            if sq is None or sq.op_type != "Squeeze":
-                continue
-            a = _axes(sq, inits)
-            if a is None or a != _axes(uq, inits) or any(x < 0 for x in a):
-                continue
-            for n in g.node:
-                for k, i in enumerate(n.input):
-                    if i == uq.output[0]:
-                        n.input[k] = sq.input[0]
-            g.node.remove(uq)
-            if sq.output[0] not in outs and not any(sq.output[0] in n.input for n in g.node):
-                g.node.remove(sq)
-            stats["squeeze_unsqueeze_removed"] += 1
-            changed = True
-            break
-    if not any(stats.values()):
-        return proto, stats
-    _toposort(g)
-    used = {i for n in g.node for i in n.input}
-    for t in list(g.initializer):
-        if t.name not in used:
-            g.initializer.remove(t)
-    del g.value_info[:]          # shapes of rewritten tensors changed: infer them again
-    return onnx.shape_inference.infer_shapes(proto), stats
-
-
-def _toposort(g) -> None:
-    avail = {i.name for i in g.input} | {t.name for t in g.initializer} | {""}
-    nodes, order = list(g.node), []
-    while nodes:
-        rest = []
-        for n in nodes:
-            if all(i in avail for i in n.input):
-                order.append(n)
-                avail.update(n.output)
-            else:
-                rest.append(n)
-        if len(rest) == len(nodes):
-            raise ArtifactError("ONNX graph rewrite left a cycle or a dangling input")
-        nodes = rest
-    del g.node[:]
-    g.node.extend(order)
-
-
-def write_test_data(directory, flux: np.ndarray, outputs: dict[str, np.ndarray], output_names) -> str:
-    """ONNX-standard test data: ``input_0.pb`` and ``output_<i>.pb`` (outputs in ``output_names`` order)."""
-    from onnx import numpy_helper
-    d = os.path.join(directory, "test_data_set_0")
-    shutil.rmtree(d, ignore_errors=True)
-    os.makedirs(d)
-    with open(os.path.join(d, "input_0.pb"), "wb") as fh:
-        fh.write(numpy_helper.from_array(np.asarray(flux, np.float32), "flux").SerializeToString())
-    for i, name in enumerate(output_names):
-        with open(os.path.join(d, f"output_{i}.pb"), "wb") as fh:
-            fh.write(numpy_helper.from_array(np.asarray(outputs[name], np.float32), name).SerializeToString())
-    return d
-
-
-def read_test_data(directory):
-    """Inverse of :func:`write_test_data`: ``(flux, {output name: array})``."""
-    import onnx
-    from onnx import numpy_helper
-    d = os.path.join(directory, "test_data_set_0")
-    t = onnx.TensorProto()
-    with open(os.path.join(d, "input_0.pb"), "rb") as fh:
-        t.ParseFromString(fh.read())
-    flux = numpy_helper.to_array(t)
-    outs = {}
-    i = 0
-    while os.path.exists(os.path.join(d, f"output_{i}.pb")):
-        t = onnx.TensorProto()
-        with open(os.path.join(d, f"output_{i}.pb"), "rb") as fh:
-            t.ParseFromString(fh.read())
-        outs[t.name] = numpy_helper.to_array(t)
-        i += 1
-    return flux, outs
-
-
 def export_model(model, card: ModelCard, directory, test_flux: np.ndarray,
                  saved_model: bool = True, atol: float = 1e-4, derive_keras: bool = True) -> ModelCard:
     """Write all artifacts and the completed card; verify ONNX against Keras.
@@ -362,12 +176,3 @@ def _derivable(name: str, onnx_path: str, directory: str) -> bool:
     except (ArtifactError, UnknownModelError, ValueError):
         return False
     return True
-
-
-def derived_keras_model(card: ModelCard, directory):
-    """The Keras model of an export whose ``model.keras`` is derived from ``model.onnx``
-    (checked against its ``test_data_set_0``)."""
-    from .derive import keras_from_onnx
-    from .registry import architecture_of, get_entry
-    return keras_from_onnx(get_entry(architecture_of(card)).build(), os.path.join(os.fspath(directory), "model.onnx"),
-                           check_dir=directory, atol=1e-5)

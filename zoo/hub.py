@@ -250,7 +250,7 @@ def fetch(name: str, release: dict | None = None, progress: bool | None = None, 
 
 
 def _install(name: str, archive: str, release: dict, target: str, replace: bool = False) -> None:
-    from .export import sha256
+    from .artifacts import sha256
     parent = os.path.dirname(target)
     os.makedirs(parent, exist_ok=True)
     _clean_stale(parent, ".partial-")
@@ -291,7 +291,7 @@ def verify_cached(name: str, release: dict, folder: str) -> None:
     (card.json included, for releases that record it) present with its sha256.  A file
     modified or deleted after the download raises :class:`~zoo.errors.ChecksumMismatchError`;
     ``python -m zoo download NAME --force`` (``fetch(name, force=True)``) replaces the folder."""
-    from .export import sha256
+    from .artifacts import sha256
     repair = (f"; the cache was changed after the download: `python -m zoo download {name} --force` "
               f"(zoo.hub.fetch({name!r}, force=True)) downloads and verifies it again")
     for rel, expected in sorted(release.get("contents", {}).items()):
@@ -406,7 +406,7 @@ def _member(name: str, size: int) -> tarfile.TarInfo:
 def _release_files(name: str, d: str) -> tuple[bytes, dict[str, str]]:
     """``(card.json's bytes, {relative path: sha256})`` of what a release of the export in ``d``
     holds: card.json and every file its card lists with a sha256, each checked against it."""
-    from .export import sha256
+    from .artifacts import sha256
     card_file = os.path.join(d, "card.json")
     if not os.path.exists(card_file):
         raise ArtifactError(f"{d}: no card.json; export {name} before publishing it")
@@ -459,7 +459,7 @@ def publish(name: str, out: str = "dist", directory: str | None = None, index_di
     """
     import zlib
     from . import __version__
-    from .export import sha256
+    from .artifacts import sha256
     from .predictor import exported_dir
     d = os.fspath(directory or exported_dir(name))
     card_data, contents = _release_files(name, d)

@@ -96,7 +96,7 @@ class Predictor:
             expected = self.card.artifacts.get(rel, {}).get("sha256")
             if expected is None:
                 raise ArtifactError(f"{rel}: the card records no sha256 for it")
-            from .export import sha256
+            from .artifacts import sha256
             got = sha256(path)
             if got != expected:
                 raise ChecksumMismatchError(
@@ -112,7 +112,7 @@ class Predictor:
         self._tf_device = self._tf_device_name(tf)
         if "derived_from" in self.card.artifacts.get("model.keras", {}):
             # the weights live once, in model.onnx: the registered architecture gets them from there
-            from .export import derived_keras_model
+            from .derive import derived_keras_model
             self._artifact("model.onnx", verify)
             with tf.device(self._tf_device):
                 model = derived_keras_model(self.card, self.directory)

@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 from .errors import UnknownModelError
 
-__all__ = ["ModelEntry", "architecture_of", "register_model", "register_demo", "register_trust", "get_entry",
+__all__ = ["ModelEntry", "architecture_of", "load_preset", "register_model", "register_demo", "register_trust", "get_entry",
            "list_models", "load_families", "families", "demos", "trust_method",
            "register_domain_refit", "domain_refit"]
 
@@ -199,6 +199,11 @@ def load_families() -> None:
             _LOADED = True
         finally:
             _LOADING = None
+
+
+def load_preset(name: str):
+    """The design-time card of registered model ``name`` (its family preset, recipe and overrides)."""
+    return get_entry(name).card()
 
 
 def architecture_of(card) -> str:

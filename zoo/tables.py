@@ -21,7 +21,7 @@ def blank(v) -> bool:
 
 def read_table(path) -> tuple[list[dict], str]:
     """Rows of a CSV, Parquet or FITS table as dicts of plain values, and the file's sha256."""
-    from .export import sha256
+    from .artifacts import sha256
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no such table")

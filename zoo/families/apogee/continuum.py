@@ -192,7 +192,6 @@ def fit_continuum(flux, error=None, mask=None, *, deg: int = 2, n_iter: int = 2,
         non-positive continuum).
     """
     flux = _as_batch(flux, "flux")
-    n = flux.shape[0]
     bad = ~np.isfinite(flux)
     if mask is not None:
         bad |= _as_batch(mask, "mask", dtype=bool)

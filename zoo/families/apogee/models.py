@@ -13,7 +13,12 @@ mean/std convert them back to K and dex).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from zoo.registry import register_model
+
+if TYPE_CHECKING:   # annotations only: Keras is imported inside the factories
+    import keras
 
 from .recipes import APOGEENET, STARNET
 

@@ -81,7 +81,7 @@ def load_atlas(name: str = "libr18", directory: str | None = None,
     (:func:`zoo.preprocess.mask_edges` with the preset's ``edge_guard`` and
     ``edge_floor``), on the file's full grid before clipping.
     """
-    from zoo.card import load_preset
+    from zoo.registry import load_preset
     contract = load_preset("autoclassmk").input
     directory = directory or atlas_dir(name)
     files = sorted(f for f in os.listdir(directory) if f.endswith(".rbn"))

@@ -7,7 +7,12 @@ from N(0, 0.1), biases zero.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from zoo.registry import register_model
+
+if TYPE_CHECKING:   # annotations only: Keras is imported inside the factories
+    import keras
 
 from .recipes import BROAD, PAPER
 

@@ -169,7 +169,7 @@ def rectify_to_atlas(wave, flux, mask=None, error=None, *, exclude=None, refine:
     then, with ``refine``, the envelope's continuum corrected to the atlas's placement by
     :func:`template_continuum` (on the contract grid; the correction, a cubic in
     wavelength, is applied on ``wave``).  Returns ``(flux, error, mask)``."""
-    from zoo.card import load_preset
+    from zoo.registry import load_preset
     flux, error, mask = rectify_continuum(wave, flux, mask, error, **kw)
     if not refine:
         return flux, error, mask
