@@ -70,3 +70,28 @@ def test_variants_have_their_own_recipe_and_command():
     assert "--model autoclassmk_broad" in broad.recipe["command"]
     assert broad.title != exact.title
     assert get_entry("apogeenet").defaults == {"init": "he_normal", "input_shift": -1.0}
+
+
+def test_list_shows_family_and_paper(capsys):
+    from zoo.__main__ import main
+    assert main(["list"]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert "lamost_class" in rows["racnet_fgk"] and "Zou et al. (2020)" in rows["racnet_fgk"]
+    assert "apogee" in rows["starnet"] and "Fabbro et al. (2018)" in rows["starnet"]
+    assert "Short (2026)" in rows["autoclassmk"]
+
+
+def test_create_model_pretrained_gives_the_exported_network():
+    import numpy as np
+    pytest.importorskip("keras")
+    import zoo
+    from zoo.artifacts import read_test_data
+    from zoo.predictor import exported_dir
+    m = zoo.create_model("racnet_fgk", pretrained=True)
+    flux, want = read_test_data(exported_dir("racnet_fgk"))
+    got = m.predict(flux, verbose=0)
+    np.testing.assert_allclose(got["class"], want["class"], atol=1e-5)
+    untrained = zoo.create_model("racnet_fgk")
+    assert not np.allclose(untrained.predict(flux, verbose=0)["class"], want["class"], atol=1e-3)
+    with pytest.raises(TypeError):
+        zoo.create_model("racnet_fgk", pretrained=True, seed=3)

@@ -26,12 +26,25 @@ __all__ = ["list_models", "create_model", "load_model", "get_card", "ModelCard",
 __version__ = "0.1.0"
 
 
-def create_model(name: str, **overrides):
-    """The untrained Keras model of ``name``: exactly the architecture of
-    ``exported/<name>/`` (the factory arguments baked into ``name``);
-    ``overrides`` change factory arguments (e.g. ``seed``)."""
+def create_model(name: str, pretrained: bool = False, **overrides):
+    """The Keras model of ``name``: exactly the architecture of ``exported/<name>/`` (the factory
+    arguments baked into ``name``; ``overrides`` change them, e.g. ``seed``), untrained, or with
+    ``pretrained=True`` the trained weights (from ``model.onnx``, found as :func:`load_model` finds
+    it, checked against the export's test data): timm's ``create_model(name, pretrained=True)``,
+    keras-hub's ``from_preset(load_weights=True)``.  ``name`` may be a model of your own
+    (:func:`model_dir`); needs the ``[keras]`` extra."""
     from .registry import get_entry
-    return get_entry(name).build(**overrides)
+    if not pretrained:
+        return get_entry(name).build(**overrides)
+    if overrides:
+        raise TypeError("pretrained=True builds the exported architecture: no factory overrides")
+    from .derive import derived_keras_model
+    directory = model_dir(name)
+    if directory is None:
+        get_entry(name)
+        from .hub import locate
+        directory = locate(name)
+    return derived_keras_model(ModelCard.from_json(_os.path.join(directory, "card.json")), directory)
 
 
 def get_card(name: str, trained: bool = True) -> ModelCard:

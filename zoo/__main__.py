@@ -34,13 +34,28 @@ def _where(name):
 def _cmd_list(args):
     import zoo
     from zoo.registry import get_entry
+    print(f"{'model':24s} {'where':10s} {'family':13s} {'paper':30s} description")
     for name in zoo.list_models():
-        print(f"{name:24s} {_where(name):10s} {get_entry(name).description}")
+        e = get_entry(name)
+        print(f"{name:24s} {_where(name):10s} {e.family.rsplit('.', 1)[-1]:13s} {_paper(e):30s} {e.description}")
     for name in _own_models():
         card = zoo.get_card(name)
         print(f"{name:24s} {'exported':10s} {card.recipe.get('start_from', 'trained')} from {card.recipe['base_model']} "
               f"on {card.data.get('train_table', 'a table')} (a model of your own)")
     return 0
+
+
+def _paper(entry) -> str:
+    """'Surname (year)' (or 'Surname et al. (year)') of the entry's preset card's citation."""
+    import re
+    cite = (entry.preset_dict().get("paper") or {}).get("citation", "")
+    m = re.match(r"(.+?)\s*\((\d{4})\)", cite)
+    if not m:
+        return cite[:30] or "?"
+    authors, year = m.group(1), m.group(2)
+    first = re.split(r",| et al| and ", authors)[0].strip()
+    more = " et al." if ("," in authors or "et al" in authors or " and " in authors) else ""
+    return f"{first.split()[-1]}{more} ({year})"
 
 
 def _own_models() -> list[str]:
