@@ -18,6 +18,7 @@ def test_quick_mode_writes_the_tables(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     text = out.read_text()
     assert "QUICK smoke-test mode" in text and "matmul roofline" in text
+    assert "NOT COMPARABLE" in text and "TF_ENABLE_ONEDNN_OPTS=unset" in text   # a smoke test is never a measurement
     for header in ("Keras predict", "predict_on_batch", "tf.function", "XLA", "SavedModel",
                    "ONNX RT 1 thr", "ONNX RT 2 thr", "MFLOP/spectrum", "of roofline",
                    "prepare [spectra/s]", "end to end [files/s]", "peak memory [MB]"):
@@ -55,3 +56,18 @@ def test_interleaved_best_reports_a_failing_backend_and_times_the_others():
                                      "bad": bad}, rounds=3, pause=0.0)
     assert set(best) == {"a", "b"} and errors == {"bad": "RuntimeError: no kernel for this op"}
     assert calls == ["a", "b", "a", "b", "b", "a", "a", "b"]   # warm-up, then rotated rounds
+
+
+def test_busy_machine_is_refused_and_children_run_at_tensorflow_defaults(tmp_path, monkeypatch):
+    """A run that starts above --max-load writes nothing (exit 3); the model processes never inherit the
+    training switch TF_ENABLE_ONEDNN_OPTS (the table then measured TensorFlow with its fast kernels off)."""
+    out = tmp_path / "performance.md"
+    proc = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "performance.py"), "--max-load", "-1",
+                           "--models", "emission_fc", "--out", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 3 and "refused" in proc.stderr and not out.exists()
+    sys.path.insert(0, REPO)
+    from benchmarks import performance
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    assert "TF_ENABLE_ONEDNN_OPTS" not in performance.child_env()
+    assert performance.run_environment()["TF_ENABLE_ONEDNN_OPTS"].startswith("unset")
