@@ -335,7 +335,7 @@ def markdown(results: list[dict], meta: dict) -> str:
               "roofline over 100 x the FLOPs per spectrum, the most any backend could give.",
               "- *peak memory*: `ru_maxrss` of the model's benchmark subprocess, with TensorFlow, every "
               "backend and ONNX Runtime loaded (an ONNX-only deployment needs much less).",
-              "- The Conv1D exports are rewritten by `zoo.export.fuse_conv1d` (ONNX Runtime fuses bias and "
+              "- The Conv1D exports are rewritten by `zoo.onnx_graph.fuse_conv1d` (ONNX Runtime fuses bias and "
               "activation into each convolution and keeps its blocked layout between them) and "
               "`zoo.onnx_graph.optimize` (everything between the convolutions runs channels-first: no "
               "layout transposes or tiles left) (docs/deploy.md, \"Speed\")."]
