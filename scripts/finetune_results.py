@@ -1,5 +1,5 @@
 """Print the docs/finetune.md tables from the committed results: the cross-validation files in
-docs/results/*_cv.json (written by `python -m training.<model> --train-table T --cv K`) and the
+docs/results/*.json (written by `python -m training.<model> --train-table T --cv K`) and the
 cards of the models trained or refit on real spectra (exported/*/card.json with a base_model).
 
     python scripts/finetune_results.py > /tmp/results.md
@@ -19,7 +19,7 @@ def ci(x, key):
 def main():
     print("| model | table | held-out spectra | pretrained unchanged | fine-tuned | from scratch | PCA baseline | run |")
     print("|---|---|---|---|---|---|---|---|")
-    for f in sorted(glob.glob(os.path.join(REPO, "docs", "results", "*_cv.json"))):
+    for f in sorted(glob.glob(os.path.join(REPO, "docs", "results", "*.json"))):
         r = json.load(open(f))
         for row in r["results"]:
             for head in row["pretrained"]:
