@@ -41,8 +41,9 @@ THESIS_TABLE_9_1 = {"train": {"emission": 3817, "absorption": 4393, "double-peak
                     "test": {"emission": 530, "absorption": 611, "double-peak": 153}}
 #: What the out-of-domain flag means on real data (docs/emission.md measures it on the LAMOST files).
 TRUST_CAVEAT = ("Most real LAMOST spectra of G/K stars (weak H-alpha among metal lines) or of low S/N come out of "
-                "domain: the simulated training set, like the thesis's Ondřejov set, holds B-F stars and emission-"
-                "line stars; the thesis found its LAMOST misclassifications among such spectra (Sec. 9.4).")
+                "domain: the simulated training set holds B-F stars and emission-line stars (the thesis does not "
+                "give the stellar types of its Ondřejov set); the thesis found its LAMOST misclassifications among "
+                "such spectra (Sec. 9.4).")
 #: Where training runs with --docs record their test results (read by scripts/emission_figures.py).
 RESULTS_JSON = os.path.join(REPO, "docs", "img", "emission_results.json")
 

@@ -30,7 +30,7 @@ N_PIXELS = 140
 def emission_fc(n_pixels: int = N_PIXELS, hidden=(512, 512, 512, 512, 512), dropout: float = 0.5,
                 n_classes: int = len(CLASSES), seed: int | None = None,
                 name: str = "emission_fc") -> "keras.Model":  # noqa: F821
-    """Feedforward H-alpha classifier (Podsztavek 2017, Sec. 9.1.2): 5 x Dense 512, 1,125,891 parameters.
+    """Feedforward H-alpha classifier (Podsztavek 2017, Sec. 9.1.2): 5 x Dense 512, 1,124,355 parameters.
 
     Parameters
     ----------
