@@ -240,3 +240,32 @@ def test_cards_state_the_ivar_zero_rule_and_the_zoo_follows_it():
         strict = dataclasses.replace(c, missing={**c.missing, "error_at_least": 1e9})
         dropped = to_contract(s.flux, strict, s.wavelength, error=s.error, mask=s.mask, medium=s.medium)
         assert dropped.mask.sum() > kept.mask.sum(), name
+
+
+def test_fast_path_equals_astropy_on_every_bundled_file(monkeypatch):
+    """The plain-FITS fast path (no astropy) gives exactly what the astropy path gives: arrays, masks,
+    wavelengths and every meta entry, header values included."""
+    import glob
+    import numpy as np
+    from zoo.io import lamost as L
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    files = sorted(glob.glob(os.path.join(root, "zoo", "data", "lamost", "*.fits"))
+                   + glob.glob(os.path.join(root, "tests", "data", "lamost_dev", "*.fits")))
+    assert len(files) >= 10
+    for f in files:
+        assert L._fast_image(f) is not None, f          # these files take the fast path
+        a = L.read_lamost(f)
+        with monkeypatch.context() as m:
+            m.setattr(L, "_fast_image", lambda p: None)
+            b = L.read_lamost(f)
+        for k in ("flux", "error", "mask"):
+            assert np.array_equal(getattr(a, k), getattr(b, k)), (f, k)
+        assert np.array_equal(a.wavelength.value, b.wavelength.value)
+        assert set(a.meta) == set(b.meta)
+        for k, v in a.meta.items():
+            if isinstance(v, np.ndarray):
+                assert np.array_equal(v, b.meta[k]), (f, k)
+            else:
+                assert v == b.meta[k] and type(v) is type(b.meta[k]) or k == "header", (f, k)
+        assert {k: (v, type(v)) for k, v in a.meta["header"].items()} == \
+            {k: (v, type(v)) for k, v in b.meta["header"].items()}, f
