@@ -55,7 +55,7 @@ def main():
     for name in ("emission_fc", "emission_cnn"):
         for backend in ("keras", "onnx"):
             m = zoo.load_model(name, backend=backend)
-            t = best_of(lambda: m._forward(x, batch_size=len(x)), args.repeats)
+            t = best_of(lambda: m.forward(x, batch_size=len(x)), args.repeats)
             t0 = time.perf_counter()
             for f in files:
                 m.predict(f)

@@ -149,7 +149,7 @@ class MK:
     def run(self, model, flux, exclude=None, **kw):
         p = self.pred[model]
         prep, ok = prepare_rows(p, flux, **kw)
-        raw = p._forward(prep.flux, 1024) if len(prep.flux) else {"spectral_class": np.zeros((0, 35)),
+        raw = p.forward(prep.flux, 1024) if len(prep.flux) else {"spectral_class": np.zeros((0, 35)),
                                                                     "luminosity_class": np.zeros((0, 3))}
         sc = raw["spectral_class"].argmax(-1)
         lc = raw["luminosity_class"].argmax(-1)
@@ -436,7 +436,7 @@ class Apogee:
     def single(self, m, flux, error=None, mask=None):
         p = self.pred[m]
         prep, ok = prepare_rows(p, flux, error=error, mask=mask)
-        raw = p._forward(prep.flux, 128) if len(prep.flux) else {"labels": np.zeros((0, 3))}
+        raw = p.forward(prep.flux, 128) if len(prep.flux) else {"labels": np.zeros((0, 3))}
         labels = self.T._labels_from_raw(p, raw)
         return {"ok": ok, "labels": labels, "cons": self.consistency(m, prep, labels)}
 

@@ -40,9 +40,7 @@ def test_uncertainty_shrinks_with_snr_in_memory_model():
     model = zoo.create_model("apogeenet", init="he_normal", seed=1)
     card = load_preset("apogeenet")
     card.outputs[0].mean, card.outputs[0].std = [4800.0, 3.2, -0.09], [770.0, 1.1, 0.24]
-    p = Predictor.__new__(Predictor)
-    p.directory, p.card, p.backend = None, card, "keras"
-    p._run = lambda x: {k: np.asarray(v) for k, v in model(x, training=False).items()}
+    p = Predictor.from_model(model, card)
     _check_shrinks(p)
     with pytest.raises(ValueError, match="errors"):
         p.predict(np.ones(8575), return_uncertainty=True)

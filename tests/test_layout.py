@@ -222,3 +222,22 @@ def test_the_core_has_no_import_circle():
     circles = sorted(m for m in graph if m in reach(m))
     assert not circles, {m: sorted(n for n in graph[m] if m in reach(n) or n == m) for m in circles}
     assert not graph["zoo.artifacts"] and not (graph["zoo.card"] - {"zoo.errors"})
+
+
+def test_no_caller_outside_the_predictor_uses_its_private_methods():
+    """The predictor's public methods (prepare, forward, predict, predict_prepared) serve every caller:
+    no module but zoo/predictor.py reaches into ``_forward``, ``_decode`` or ``_run``."""
+    import ast
+    private = {"_forward", "_decode", "_run", "_load_keras", "_load_onnx", "_load_savedmodel"}
+    hits = []
+    for top in ("zoo", "training", "benchmarks", "scripts", "tests"):
+        for d, _, files in os.walk(os.path.join(REPO, top)):
+            for f in files:
+                path = os.path.join(d, f)
+                if not f.endswith(".py") or path.endswith(os.path.join("zoo", "predictor.py")) \
+                        or f == "test_layout.py":
+                    continue
+                for node in ast.walk(ast.parse(open(path, encoding="utf-8").read())):
+                    if isinstance(node, ast.Attribute) and node.attr in private:
+                        hits.append(f"{os.path.relpath(path, REPO)}:{node.lineno} .{node.attr}")
+    assert not hits, hits

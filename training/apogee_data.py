@@ -507,7 +507,7 @@ class ApogeeTask(Task):
         data = self.data(recipe, ctx)
         out = p.card.outputs[0]
         mean, std = np.asarray(out.mean), np.asarray(out.std)
-        zp = p._forward(data["x"])["labels"]          # inputs are already on the contract
+        zp = p.forward(data["x"])["labels"]          # inputs are already on the contract
         mse = standardized_mse_table((data["y"] - mean) / std, zp, data["group"], data["splits"], data["gnames"])
         scat = scatter_table(data["y"], mean + std * zp, data["group"], data["splits"]["test"], data["gnames"],
                              LABELS)

@@ -41,7 +41,6 @@ nothing beyond the base install.
 from __future__ import annotations
 
 import contextlib
-import copy
 import csv
 import glob
 import hashlib
@@ -183,25 +182,11 @@ def _prepare_one(predictor, path, instrument=None):
 
 
 def _predict_prepared(predictor, prep, predict_kw):
-    """``predictor.predict`` on spectra already prepared (read and preprocessed in the reader
-    threads): the same outputs, uncertainties and trust columns as ``predict(files)``, plus the
-    network's raw outputs (for the class probabilities).  A shallow copy of the predictor (the
-    same model session) whose ``prepare`` returns ``prep`` runs ``predict``'s own code."""
-    raw = {}
-    view = copy.copy(predictor)
-    forward = predictor._forward
-
-    def _forward(flux, *a, **k):
-        out = forward(flux, *a, **k)
-        if flux is prep.flux and not raw:
-            raw.update(out)
-        return out
-    view.prepare = lambda *a, **k: prep
-    view._forward = _forward
-    pred = view.predict(None, **predict_kw)
-    if not raw and any(o.kind == "class" for o in predictor.card.outputs):
-        raw.update(forward(prep.flux))
-    return pred, raw
+    """``Predictor.predict_prepared`` on spectra prepared in the reader threads: the same outputs,
+    uncertainties and trust columns as ``predict(files)``, and the raw outputs (class probabilities)
+    of the same network call."""
+    kw = {k: v for k, v in predict_kw.items() if k != "instrument"}   # a prepare-stage option
+    return predictor.predict_prepared(prep, return_raw=True, **kw)
 
 
 def _columns(card, paths, pred, raw, ids) -> dict[str, np.ndarray]:

@@ -86,6 +86,16 @@ class Predictor:
         self._run = {"keras": self._load_keras, "onnx": self._load_onnx,
                      "savedmodel": self._load_savedmodel}[backend](verify)
 
+    @classmethod
+    def from_model(cls, model, card: ModelCard) -> "Predictor":
+        """A predictor over an in-memory Keras model (e.g. fresh from training, before any export)
+        and its card: the same contract, decoding, uncertainties and trust as an exported model
+        (a trust method that needs artifact files needs ``directory`` set on the result)."""
+        p = cls.__new__(cls)
+        p.device, p.directory, p.card, p.backend, p.model = "cpu", None, card, "keras", model
+        p._run = lambda x: {k: np.asarray(v) for k, v in model(x, training=False).items()}
+        return p
+
     # ------------------------------------------------------------------ loading
     def _artifact(self, rel: str, verify: bool) -> str:
         path = os.path.join(self.directory, rel)
@@ -254,11 +264,6 @@ class Predictor:
         score = np.asarray(trust_method(method)(self, prep, raw), dtype=float).reshape(-1)
         return {"domain_score": score, "out_of_domain": score > float(self.card.trust["threshold"])}
 
-    def predict_prepared(self, prep: Prepared, batch_size: int = BATCH_SIZE) -> dict[str, np.ndarray]:
-        """:meth:`predict` for input already on the contract (:meth:`prepare`'s result)."""
-        raw = self._forward(prep.flux, batch_size)
-        return {**self._decode(raw), **self.domain(prep, raw)}
-
     def predict(self, X, wavelength=None, *, error=None, mask=None, medium=None, instrument=None,
                 return_uncertainty: bool | None = None, n_realizations: int | None = None,
                 error_cap: float = 5.0, seed: int = 0, batch_size: int = BATCH_SIZE) -> dict[str, np.ndarray]:
@@ -298,20 +303,34 @@ class Predictor:
         family provides a trust method.  An empty batch gives empty arrays.
         """
         prep = self.prepare(X, wavelength, error=error, mask=mask, medium=medium, instrument=instrument)
+        return self.predict_prepared(prep, return_uncertainty=return_uncertainty, n_realizations=n_realizations,
+                                     error_cap=error_cap, seed=seed, batch_size=batch_size)
+
+    def predict_prepared(self, prep: Prepared, batch_size: int = BATCH_SIZE, *, return_uncertainty: bool | None = None,
+                         n_realizations: int | None = None, error_cap: float = 5.0, seed: int = 0,
+                         return_raw: bool = False):
+        """:meth:`predict` for input already on the contract (:meth:`prepare`'s result), with the same
+        options; ``return_raw=True`` also returns the network's raw outputs on the observed spectra
+        (``(predictions, raw)``: the class probabilities without a second network call)."""
+        raw = self._forward(prep.flux, batch_size)
+        pred = self._predict_from(prep, raw, return_uncertainty, n_realizations, error_cap, seed, batch_size)
+        return (pred, raw) if return_raw else pred
+
+    def _predict_from(self, prep, raw, return_uncertainty, n_realizations, error_cap, seed, batch_size):
         regressor = not any(o.kind == "class" for o in self.card.outputs)
         unc = (self.card.trust or {}).get("uncertainty") or {}
         explicit = return_uncertainty is True
         if return_uncertainty is None:
             return_uncertainty = regressor and bool(unc)
         if not return_uncertainty:
-            return self.predict_prepared(prep, batch_size)
+            return {**self._decode(raw), **self.domain(prep, raw)}
         if not regressor:
             raise TypeError("return_uncertainty is for regression models")
         if prep.error is None:
             if explicit:
                 raise ValueError("return_uncertainty needs per-pixel errors: pass error= or read a "
                                  "file that has them")
-            out = self.predict_prepared(prep, batch_size)
+            out = {**self._decode(raw), **self.domain(prep, raw)}
             labels = [lab for o in self.card.outputs for lab in o.labels]
             return {**out, **{f"{k}_std": np.full(prep.flux.shape[0], np.nan) for k in labels}}
         n_real = int(n_realizations or unc.get("n_realizations", 100))
@@ -334,7 +353,6 @@ class Predictor:
             noisy = z * err[None, a:b] + prep.flux[None, a:b].astype(np.float32)
             for k, v in self._decode(self._forward(noisy.reshape(-1, n_pix), batch_size)).items():
                 stacks.setdefault(k, []).append(np.asarray(v, float).reshape(n_real, b - a))
-        raw = self._forward(prep.flux, batch_size)
         observed = self._decode(raw)        # the answer on the observed spectrum
         result = {}
         for k, parts in stacks.items():
