@@ -8,7 +8,7 @@ import pytest
 
 import zoo
 from zoo.__main__ import main
-from zoo.domain import clopper_pearson
+from zoo.stats import clopper_pearson
 from zoo.export import sha256
 
 BASE = "emission_fc"

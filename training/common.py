@@ -296,13 +296,10 @@ def plot_confusion(y_true, y_pred, labels, path: str, title: str, normalize: boo
 
 
 def binom_ci(k: int, n: int) -> list:
-    """Clopper-Pearson 95 % interval of k successes in n."""
-    from scipy.stats import beta
-    if n == 0:
-        return [float("nan"), float("nan")]
-    lo = 0.0 if k == 0 else float(beta.ppf(0.025, k, n - k + 1))
-    hi = 1.0 if k == n else float(beta.ppf(0.975, k + 1, n - k))
-    return [round(lo, 4), round(hi, 4)]
+    """Clopper-Pearson 95 % interval of k successes in n, rounded to 4 places
+    (:func:`zoo.stats.clopper_pearson`)."""
+    from zoo.stats import clopper_pearson
+    return [round(v, 4) if v == v else v for v in clopper_pearson(k, n)]
 
 
 def write_json(obj, path: str) -> None:

@@ -50,7 +50,7 @@ __all__ = ["read_table", "TableData", "load_table_data", "run_table", "evaluate_
 
 SPLITS = ("train", "val", "test")
 
-from zoo.tables import blank, read_table, row_spectrum, table_files  # noqa: E402  (one reader for the core and training)
+from zoo.tables import blank, grouped_split, prepare_rows, read_table, row_spectrum, table_files  # noqa: E402  (one reader for the core and training)
 
 
 # ----------------------------------------------------------------------------- the table
@@ -105,7 +105,6 @@ def _file_key(path) -> list:
 
 def load_table_data(table, predictor, cache_dir=None, log=print, progress=True) -> TableData:
     """Read ``table`` and bring every file through ``predictor``'s input contract."""
-    from tqdm.auto import tqdm
     rows, table_sha = read_table(table)
     card = predictor.card
     heads = _heads(card)
@@ -126,20 +125,9 @@ def load_table_data(table, predictor, cache_dir=None, log=print, progress=True) 
         skipped = [tuple(s) for s in json.loads(str(z["skipped"]))]
         log(f"table: {len(keep)} prepared spectra from the cache {cached}")
     else:
-        xs, keep, skipped = [], [], []
-        for i, (f, r) in enumerate(tqdm(list(zip(files, rows)), desc=f"{card.name}: reading", unit="file",
-                                        disable=not progress)):
-            try:
-                inst = None if blank(r.get("instrument")) else str(r["instrument"])
-                arrays = row_spectrum(r)
-                xs.append((predictor.prepare(f, instrument=inst) if arrays is None else
-                           predictor.prepare(**arrays, instrument=inst)).flux[0])
-                keep.append(i)
-            except Exception as exc:  # noqa: BLE001  (a bad file is skipped and listed)
-                skipped.append((f, f"{type(exc).__name__}: {exc}"))
-        if not xs:
+        X, keep, skipped = prepare_rows(predictor, files, rows, progress=progress, desc=f"{card.name}: reading")
+        if not keep:
             raise ValueError(f"{table}: none of its {len(rows)} files could be prepared; first: {skipped[:3]}")
-        X = np.stack(xs).astype(np.float32)
         if cached:
             os.makedirs(cache_dir, exist_ok=True)
             np.savez(cached, X=X, keep=np.asarray(keep), skipped=json.dumps(skipped))
@@ -172,25 +160,6 @@ def load_table_data(table, predictor, cache_dir=None, log=print, progress=True) 
         raise ValueError(f"{table}: split values {bad}; use train, val or test")
     return TableData(X=X, targets=targets, groups=groups, split=split, files=[files[i] for i in keep],
                      labels=labels, skipped=skipped, table_sha256=table_sha, label_columns=label_cols)
-
-
-def grouped_split(groups, fraction: float, seed: int, stratify=None):
-    """Indices ``(rest, held)``: about ``fraction`` of the groups held out (stratified by the
-    first label of each group where given); no group straddles the two."""
-    rng = np.random.default_rng(seed)
-    uniq = np.unique(groups)
-    if stratify is None:
-        held_groups = set(rng.choice(uniq, size=max(1, int(round(fraction * uniq.size))), replace=False))
-    else:
-        first = {g: s for s, g in zip(stratify, groups)}
-        held_groups = set()
-        for s in sorted(set(first.values()), key=str):
-            gs = np.array([g for g in uniq if first[g] == s])
-            k = int(round(fraction * gs.size))
-            if k:
-                held_groups.update(rng.choice(gs, size=k, replace=False))
-    held = np.array([g in held_groups for g in groups])
-    return np.nonzero(~held)[0], np.nonzero(held)[0]
 
 
 # ----------------------------------------------------------------------------- metrics

@@ -125,15 +125,20 @@ def _shard_name(index: int, fmt: str) -> str:
 
 
 # --------------------------------------------------------------------------- one shard
+def _file_fault_types():
+    """``(types that are the file's fault, types that never are)``: the one list both the live
+    classification and the reading of older error logs use."""
+    from .errors import ArtifactError, SpectrumError, SpectrumFileError
+    return (SpectrumError, SpectrumFileError, OSError, EOFError, UnicodeError), (ArtifactError,)
+
+
 def file_fault(exc: BaseException) -> bool:
     """Whether an exception is the file's fault (unreadable, corrupt, missing, or a spectrum the
     model's input contract refuses), as opposed to the zoo's own state or the machine (a
     registry not yet filled, a lost worker, memory): those are retried, never logged as a bad
     file."""
-    from .errors import ArtifactError, SpectrumError, SpectrumFileError
-    if isinstance(exc, ArtifactError):
-        return False
-    return isinstance(exc, (SpectrumError, SpectrumFileError, OSError, EOFError, UnicodeError))
+    fault, never = _file_fault_types()
+    return isinstance(exc, fault) and not isinstance(exc, never)
 
 
 def _error_entry(path, exc) -> dict:
@@ -281,9 +286,8 @@ def _entry_is_files_fault(entry: dict) -> bool:
     was logged as a bad file by older runs)."""
     if "cause" in entry:
         return entry["cause"] == "file"
-    from .errors import ArtifactError, SpectrumError, SpectrumFileError
-    return entry.get("error") in (_subclass_names(SpectrumError, SpectrumFileError, OSError, EOFError,
-                                                  UnicodeError) - _subclass_names(ArtifactError))
+    fault, never = _file_fault_types()
+    return entry.get("error") in _subclass_names(*fault) - _subclass_names(*never)
 
 
 def _shard_done(out: str, index: int, fmt: str) -> bool:

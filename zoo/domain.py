@@ -17,66 +17,30 @@ import shutil
 
 import numpy as np
 
-__all__ = ["refit_domain", "clopper_pearson"]
+from .stats import clopper_pearson
+from .tables import grouped_split, prepare_rows
 
-
-def clopper_pearson(k: int, n: int, level: float = 0.95) -> list[float]:
-    """Exact (Clopper-Pearson) binomial interval of ``k`` successes in ``n`` (bisection on the
-    binomial tail sums: no scipy in the base install)."""
-    from math import comb
-
-    def tail_ge(x, kk):   # P[X >= kk], X ~ Bin(n, x): increasing in x
-        return sum(comb(n, i) * x ** i * (1 - x) ** (n - i) for i in range(kk, n + 1))
-
-    def root(f, target):  # f increasing on [0, 1]
-        lo, hi = 0.0, 1.0
-        for _ in range(60):
-            mid = 0.5 * (lo + hi)
-            lo, hi = (mid, hi) if f(mid) < target else (lo, mid)
-        return 0.5 * (lo + hi)
-    a = (1 - level) / 2
-    lower = 0.0 if k == 0 else root(lambda x: tail_ge(x, k), a)
-    upper = 1.0 if k == n else root(lambda x: tail_ge(x, k + 1), 1 - a)
-    return [float(lower), float(upper)]
-
-
-def _split(groups, holdout: float, seed: int):
-    rng = np.random.default_rng(seed)
-    uniq = np.unique(groups)
-    held = set(rng.choice(uniq, size=max(1, int(round(holdout * uniq.size))), replace=False))
-    mask = np.array([g in held for g in groups])
-    return np.nonzero(~mask)[0], np.nonzero(mask)[0]
+__all__ = ["refit_domain"]
 
 
 def refit_domain(name: str, table, new_name: str, *, holdout: float = 0.3, seed: int = 0,
                  export_dir=None, command: str = "", progress: bool = True, log=print) -> dict:
     """Write ``new_name``: ``name``'s network with its domain score refit on ``table``'s spectra."""
-    from tqdm.auto import tqdm
-
     from . import load_model
     from .artifacts import sha256
     from .predictor import Predictor, exported_dir
     from .registry import architecture_of, domain_refit
-    from .tables import blank, read_table, row_spectrum, table_files
+    from .tables import blank, read_table, table_files
     base = load_model(name, backend="onnx")
     method = (base.card.trust or {}).get("method")
     refit = domain_refit(method)
     rows, table_sha = read_table(table)
     files = table_files(table, rows)
-    xs, groups, skipped = [], [], []
-    for f, r in tqdm(list(zip(files, rows)), desc=f"{name}: reading", unit="file", disable=not progress):
-        try:
-            inst = None if blank(r.get("instrument")) else str(r["instrument"])
-            arrays = row_spectrum(r)
-            xs.append((base.prepare(f, instrument=inst) if arrays is None else
-                       base.prepare(**arrays, instrument=inst)).flux[0])
-            groups.append(str(r["group"]) if not blank(r.get("group")) else f)
-        except Exception as exc:  # noqa: BLE001  (a bad file is skipped and listed)
-            skipped.append((f, f"{type(exc).__name__}: {exc}"))
-    if len(xs) < 10:
-        raise ValueError(f"{table}: {len(xs)} usable spectra; a domain refit needs at least 10")
-    X = np.stack(xs)
-    fit, held = _split(np.array(groups), holdout, seed)
+    X, keep, skipped = prepare_rows(base, files, rows, progress=progress, desc=f"{name}: reading")
+    if len(keep) < 10:
+        raise ValueError(f"{table}: {len(keep)} usable spectra; a domain refit needs at least 10")
+    groups = [str(rows[i]["group"]) if not blank(rows[i].get("group")) else files[i] for i in keep]
+    fit, held = grouped_split(np.array(groups), holdout, seed)
     directory = os.fspath(export_dir or exported_dir(new_name))
     if os.path.abspath(directory) == os.path.abspath(base.directory):
         raise ValueError("--name must differ from the base model's")

@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-__all__ = ["read_table", "table_files", "row_spectrum", "blank"]
+__all__ = ["read_table", "table_files", "row_spectrum", "prepare_rows", "grouped_split", "blank"]
 
 
 def blank(v) -> bool:
@@ -69,3 +69,42 @@ def table_files(path, rows) -> list[str]:
     base = os.path.dirname(os.path.abspath(os.fspath(path)))
     return [os.path.normpath(os.path.join(base, str(r["file"]))) if not blank(r.get("file"))
             else f"{os.path.abspath(os.fspath(path))}#{i}" for i, r in enumerate(rows)]
+
+
+def prepare_rows(predictor, files, rows, progress: bool = True, desc: str = "reading"):
+    """Every row's spectrum (its file, or its arrays: :func:`row_spectrum`; its ``instrument``)
+    through ``predictor``'s input contract, with a progress bar.  Returns ``(X, kept, skipped)``:
+    the prepared flux of the rows that could be read, (n, pixels) float32, their row indices, and
+    ``(file, reason)`` for each row skipped."""
+    from tqdm.auto import tqdm
+    xs, kept, skipped = [], [], []
+    for i, (f, r) in enumerate(tqdm(list(zip(files, rows)), desc=desc, unit="file", disable=not progress)):
+        try:
+            inst = None if blank(r.get("instrument")) else str(r["instrument"])
+            arrays = row_spectrum(r)
+            xs.append((predictor.prepare(f, instrument=inst) if arrays is None else
+                       predictor.prepare(**arrays, instrument=inst)).flux[0])
+            kept.append(i)
+        except Exception as exc:  # noqa: BLE001  (a bad file is skipped and listed)
+            skipped.append((f, f"{type(exc).__name__}: {exc}"))
+    n = predictor.card.input.n_pixels
+    return (np.stack(xs).astype(np.float32) if xs else np.zeros((0, n), np.float32)), kept, skipped
+
+
+def grouped_split(groups, fraction: float, seed: int, stratify=None):
+    """Indices ``(rest, held)``: about ``fraction`` of the groups held out (stratified by the
+    first label of each group where given); no group straddles the two."""
+    rng = np.random.default_rng(seed)
+    uniq = np.unique(groups)
+    if stratify is None:
+        held_groups = set(rng.choice(uniq, size=max(1, int(round(fraction * uniq.size))), replace=False))
+    else:
+        first = {g: s for s, g in zip(stratify, groups)}
+        held_groups = set()
+        for s in sorted(set(first.values()), key=str):
+            gs = np.array([g for g in uniq if first[g] == s])
+            k = int(round(fraction * gs.size))
+            if k:
+                held_groups.update(rng.choice(gs, size=k, replace=False))
+    held = np.array([g in held_groups for g in groups])
+    return np.nonzero(~held)[0], np.nonzero(held)[0]

@@ -1,0 +1,28 @@
+"""Small statistics the zoo reports with its figures (numpy and the standard library only, so
+that the base install has them)."""
+from __future__ import annotations
+
+from math import comb
+
+__all__ = ["clopper_pearson"]
+
+
+def clopper_pearson(k: int, n: int, level: float = 0.95) -> list[float]:
+    """Exact (Clopper-Pearson) binomial interval of ``k`` successes in ``n`` (bisection on the
+    binomial tail sums: no scipy in the base install); ``[nan, nan]`` for ``n = 0``."""
+    if n == 0:
+        return [float("nan"), float("nan")]
+
+    def tail_ge(x, kk):   # P[X >= kk], X ~ Bin(n, x): increasing in x
+        return sum(comb(n, i) * x ** i * (1 - x) ** (n - i) for i in range(kk, n + 1))
+
+    def root(f, target):  # f increasing on [0, 1]
+        lo, hi = 0.0, 1.0
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if f(mid) < target else (lo, mid)
+        return 0.5 * (lo + hi)
+    a = (1 - level) / 2
+    lower = 0.0 if k == 0 else root(lambda x: tail_ge(x, k), a)
+    upper = 1.0 if k == n else root(lambda x: tail_ge(x, k + 1), 1 - a)
+    return [float(lower), float(upper)]
