@@ -304,3 +304,13 @@ def test_real_lamost_files():
     kept = (header == "STAR") & ~r["out_of_domain"]
     assert kept.sum() >= 4 and np.all(r["class"][kept] == "STAR"), list(zip(header, r["class"], r["out_of_domain"]))
     assert np.all(r["out_of_domain"][header == "Unknown"])
+
+
+def test_convolution_depths_docs_quote():
+    """docs/racnet.md ("Depth, said plainly"): C-Net 8 convolution layers, RC-Net 8 blocks x 3 plus 4
+    1x1 shortcuts = 28, RAC-Net one more per attention block = 36."""
+    pytest.importorskip("keras")
+    import keras
+    depth = {arch: sum(isinstance(layer, keras.layers.Conv1D) for layer in zoo.create_model(f"{arch}_ds1").layers)
+             for arch in ("cnet", "rcnet", "racnet")}
+    assert depth == {"cnet": 8, "rcnet": 28, "racnet": 36}
