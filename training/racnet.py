@@ -245,7 +245,17 @@ class RacNetTask(Task):
         return card.replace(data={**card.data, "counts": ctx.data_info})
 
     def after_export(self, directory, card, data, recipe, ctx):
-        return probe_exported(directory, card, data["classes"], recipe, ctx.args.n_ood if not ctx.quick else 10)
+        from training.racnet_trust import template_trust
+        from zoo.export import sha256
+        from zoo.families.lamost_class.trust import TRUST_FILE
+        n = ctx.args.n_ood if not ctx.quick else 10
+        small = {"n_val": 30, "n_probe": 5, "n_test": 10} if ctx.quick else {}
+        trust = template_trust(directory, card, recipe, command=ctx.command, **small)
+        card.trust.clear()
+        card.trust.update(trust)
+        card.artifacts[TRUST_FILE] = {"sha256": sha256(os.path.join(directory, TRUST_FILE)),
+                                      "note": "out-of-domain reference (zoo/families/lamost_class/trust.py)"}
+        return probe_exported(directory, card, data["classes"], recipe, n)
 
     # ------------------------------------------------------------------ report
     def report(self, metrics, ctx):

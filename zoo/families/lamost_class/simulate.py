@@ -52,7 +52,7 @@ from importlib import resources
 import numpy as np
 
 __all__ = ["mk_index", "mk_label", "lick_ew", "SimConfig", "Templates", "templates", "simulate", "contract_loglam",
-           "LOGLAM0", "DLOGLAM",
+           "LOGLAM0", "DLOGLAM", "star_colour", "survey_library",
            "N_PIXELS", "STAR_TYPES", "KINDS", "sky_spectrum", "telluric", "ccm_extinction", "LYA"]
 
 LOGLAM0 = 3.5682          # log10 of the first contract wavelength (LAMOST DR1-DR5 CRVAL1)
@@ -99,10 +99,36 @@ class SimConfig:
     #: how F/G/K stars are labelled: "mk" (the archetypes of the A, F, G, K templates relabelled by the
     #: MK-standard line index below) or "redrock" (the template's class)
     star_labels: str = "mk"
-    #: Lick HdA + HgA boundaries A/F, F/G, G/K (A), midpoints between A7/F0, F9/G0, G8/K0 of the MKCLASS
-    #: standards (luminosity classes III and V averaged), printed by scripts/racnet_mk_calibration.py
-    mk_boundaries: tuple = (19.2, -2.0, -11.2)
+    #: Lick HdA + HgA boundaries A/F, F/G, G/K (A) of the labels: Zou et al.'s Data set 3 uses the LAMOST
+    #: pipeline's SUBCLASS, so the boundaries reproduce the header types of the real dev stars (chosen on
+    #: them, index at R = 1800; scripts/racnet_survey_calibration.py prints them and their 4-fold
+    #: cross-validated agreement).  The legacy boundaries (19.2, -2.0, -11.2) were the midpoints between
+    #: A7/F0, F9/G0, G8/K0 of the MKCLASS standards (scripts/racnet_mk_calibration.py): LAMOST's
+    #: subclasses sit about one subtype cooler than the MK scale.
+    mk_boundaries: tuple = (9.8, -5.9, -12.1)
     unknown_mix: tuple = (0.4, 0.3, 0.3)      # low S/N, sky-dominated, broken
+    # ---- the survey calibration (issue #19; ours): scripts/racnet_survey_calibration.py measures these on the
+    # 88 real LAMOST dev stars and writes data/lamost_dev_calibration.npz.  SimConfig.legacy() is the
+    # simulator before it (every field below at its "off" value), reproduced bitwise.
+    #: "lamost_dev": noise through the measured throughput curve, and each spectrum's continuum drawn from
+    #: a real star's (effective E(B-V) for stars, calibration residual for every class); "none": the
+    #: schematic two-arm throughput (``_throughput``) and the E(B-V) / calibration priors above
+    survey: str = "lamost_dev"
+    #: one log-normal (median, sigma(ln)) of the S/N at 6000-7000 A for every class (None: per class,
+    #: ``snr_star``/``snr_galaxy``/``snr_qso``, which made noise a class cue)
+    snr_all: tuple | None = (37.8, 0.7)
+    #: resolving power at which the archetypes' MK index is measured (None: the stored R = 3000, rest frame)
+    mk_index_resolution: float | None = 1800.0
+    #: F/G/K pools keep archetypes with intrinsic log10(f4500/f6100) at least this (None: all)
+    colour_min: float | None = -0.254
+    #: arrays replacing the packaged calibration (keys throughput, ebv, resid), for cross-validation only
+    library: dict | None = None
+
+    @classmethod
+    def legacy(cls) -> "SimConfig":
+        """The simulator as it was before the survey calibration (the exported models of 2026-11/12)."""
+        return cls(survey="none", snr_all=None, mk_index_resolution=None, colour_min=None,
+                   mk_boundaries=(19.2, -2.0, -11.2), calib_sigma=0.08)
 
 
 # --------------------------------------------------------------------------- templates
@@ -269,26 +295,70 @@ def mk_label(index: float, boundaries=(19.2, -2.0, -11.2)) -> str:
     return "A" if index > af else "F" if index > fg else "G" if index > gk else "K"
 
 
-@lru_cache(maxsize=2)
-def _mk_pools(boundaries: tuple) -> dict:
-    """(template class, archetype row) of the A, F, G, K archetypes by their MK label."""
+def star_colour(wave_aa, flux) -> float:
+    """log10(f4500 / f6100): mean flux in 4450-4550 A over 6050-6150 A (vacuum)."""
+    b = (wave_aa >= 4450) & (wave_aa <= 4550)
+    r = (wave_aa >= 6050) & (wave_aa <= 6150)
+    return float(np.log10(np.mean(flux[b]) / np.mean(flux[r])))
+
+
+@lru_cache(maxsize=4)
+def _mk_pools(boundaries: tuple, resolution: float | None = None, colour_min: float | None = None) -> dict:
+    """(template class, archetype row) of the A, F, G, K archetypes by their MK label.
+
+    ``resolution``: measure the index on the archetype broadened to this R on the contract grid (as a
+    real LAMOST spectrum is measured) instead of the stored R = 3000; ``colour_min``: leave out
+    archetypes whose intrinsic colour (:func:`star_colour`) is bluer."""
     tpl = templates()
     wave_air = 10 ** tpl.grid("star") / 1.000277     # vacuum -> air (enough for 20-40 A bands)
+    loglam = contract_loglam()
     pools: dict = {}
     for t in ("A", "F", "G", "K"):
         basis, coeff = tpl.basis(f"star_{t}"), tpl.coeff(f"star_{t}")
         for i, c in enumerate(coeff):
-            pools.setdefault(mk_label(mk_index(wave_air, c @ basis), boundaries), []).append((t, i))
+            rest = c @ basis
+            if resolution is None:
+                label = mk_label(mk_index(wave_air, rest), boundaries)
+            else:
+                obs = _observe(rest, tpl.grid("star"), 0.0, resolution, tpl, loglam)
+                wave = 10 ** loglam
+                if colour_min is not None and star_colour(wave, obs) < colour_min:
+                    continue
+                label = mk_label(mk_index(wave / 1.000277, obs), boundaries)
+            pools.setdefault(label, []).append((t, i))
     return pools
+
+
+@lru_cache(maxsize=2)
+def _packaged_library() -> dict:
+    path = resources.files("zoo") / "families" / "lamost_class" / "data" / "lamost_dev_calibration.npz"
+    with resources.as_file(path) as p, np.load(p) as d:
+        return {k: d[k] for k in ("throughput", "ebv", "resid")}
+
+
+def survey_library(cfg: "SimConfig") -> dict | None:
+    """The measured throughput and continuum library of ``cfg.survey`` (None for "none")."""
+    if cfg.survey == "none":
+        return None
+    if cfg.survey != "lamost_dev":
+        raise ValueError(f"SimConfig.survey must be 'lamost_dev' or 'none', not {cfg.survey!r}")
+    return cfg.library if cfg.library is not None else _packaged_library()
+
+
+def _star_ebv(rng, cfg):
+    """Stars' E(B-V): the exponential prior, or (survey mode) None: the library row decides."""
+    if cfg.survey != "none":
+        return None
+    return min(rng.exponential(cfg.ebv_star), 0.8)
 
 
 def _star(tpl, rng, subtype, cfg):
     if subtype in ("F", "G", "K") and cfg.star_labels == "mk":
-        pool = _mk_pools(tuple(cfg.mk_boundaries))[subtype]
+        pool = _mk_pools(tuple(cfg.mk_boundaries), cfg.mk_index_resolution, cfg.colour_min)[subtype]
         t, i = pool[rng.integers(len(pool))]
         c = tpl.coeff(f"star_{t}")[i]
         z = rng.normal(0, cfg.rv_sigma) / C_KMS
-        ebv = min(rng.exponential(cfg.ebv_star), 0.8)
+        ebv = _star_ebv(rng, cfg)
         return c @ tpl.basis(f"star_{t}"), tpl.grid("star"), z, ebv, {"subtype": subtype, "template": t, "z": z}
     basis = tpl.basis(f"star_{subtype}")
     coeff = tpl.coeff(f"star_{subtype}")
@@ -297,7 +367,7 @@ def _star(tpl, rng, subtype, cfg):
     else:
         c = coeff[rng.integers(len(coeff))]
     z = rng.normal(0, cfg.rv_sigma) / C_KMS
-    ebv = min(rng.exponential(cfg.ebv_star), 0.8)
+    ebv = _star_ebv(rng, cfg)
     return c @ basis, tpl.grid("star"), z, ebv, {"subtype": subtype, "template": subtype, "z": z}
 
 
@@ -341,6 +411,11 @@ def _instrument(rest, rest_grid, z, ebv, snr, rng, cfg, tpl, loglam, *, sky_fact
     res = rng.uniform(*cfg.resolution)
     f = _observe(rest, rest_grid, z, res, tpl, loglam)
     f = np.where(np.isfinite(f), f, 0.0)
+    lib = survey_library(cfg)
+    if lib is not None:                 # one real star's continuum: its E(B-V) (stars) and residual
+        row = int(rng.integers(len(lib["ebv"])))
+        if ebv is None:
+            ebv = float(lib["ebv"][row])
     bands, ccm = _contract_profiles(n)
     f = f * 10 ** (-0.4 * 3.1 * ebv * ccm) * np.prod(1 - rng.uniform(0.7, 1.3) * bands, axis=0)
     red = (wave > 6000) & (wave < 7000)
@@ -350,13 +425,19 @@ def _instrument(rest, rest_grid, z, ebv, snr, rng, cfg, tpl, loglam, *, sky_fact
     f = f / med * object_scale
     # smooth flux-calibration error and the arm join
     f = f * np.exp(_legendre_poly(n, rng.normal(0, cfg.calib_sigma, 3)))
+    if lib is not None:
+        f = f * np.exp(_legendre_poly(n, np.asarray(lib["resid"][row], float)))
     join = rng.uniform(*cfg.join_range)
     f = np.where(wave > join, f * (1 + rng.normal(0, cfg.join_sigma)), f)
     # sky, throughput, noise
     cont, lines = _sky_lines(n)
     sky_level = np.exp(rng.uniform(*np.log(cfg.sky_to_object))) if sky_factor is None else sky_factor
     sky = sky_level * (cont + lines)
-    thr = _throughput(wave, join)
+    if lib is None:
+        thr = _throughput(wave, join)
+    else:                               # measured on the dev stars (flux * ivar), on the contract grid
+        T = np.asarray(lib["throughput"], float)
+        thr = T if T.size == n else np.interp(wave, 10 ** contract_loglam(T.size), T)
     var_shape = (np.clip(f, 0, None) + sky + cfg.read_noise) / thr
     ratio = np.median((f / np.sqrt(var_shape))[red])
     k = max(ratio, 1e-6) / snr
@@ -383,7 +464,7 @@ def _instrument(rest, rest_grid, z, ebv, snr, rng, cfg, tpl, loglam, *, sky_fact
 
 
 def _snr(rng, cfg, kind):
-    med, width = {"GALAXY": cfg.snr_galaxy, "QSO": cfg.snr_qso}.get(kind, cfg.snr_star)
+    med, width = cfg.snr_all or {"GALAXY": cfg.snr_galaxy, "QSO": cfg.snr_qso}.get(kind, cfg.snr_star)
     return float(np.clip(med * np.exp(rng.normal(0, width)), cfg.snr_min, cfg.snr_max))
 
 
