@@ -157,14 +157,25 @@ def test_simulator_labels_and_lyman_alpha():
 
 
 def test_mk_calibration_labels_follow_the_index():
+    """The F/G/K pools hold archetypes whose index, measured at the configured R on the contract grid,
+    falls between the configured boundaries; the legacy pools (stored R = 3000) likewise."""
     tpl = S.templates()
-    pools = S._mk_pools(tuple(S.SimConfig().mk_boundaries))
-    wave_air = 10 ** tpl.grid("star") / 1.000277
+    cfg = S.SimConfig()
+    pools = S._mk_pools(tuple(cfg.mk_boundaries), cfg.mk_index_resolution, cfg.colour_min)
+    loglam = S.contract_loglam()
     for label in "FGK":
-        t, i = pools[label][len(pools[label]) // 2]
-        v = S.mk_index(wave_air, tpl.coeff(f"star_{t}")[i] @ tpl.basis(f"star_{t}"))
-        assert S.mk_label(v) == label
-    assert S.mk_label(25.0) == "A" and S.mk_label(5.0) == "F" and S.mk_label(-5.0) == "G" and S.mk_label(-15) == "K"
+        for t, i in (pools[label][0], pools[label][len(pools[label]) // 2], pools[label][-1]):
+            obs = S._observe(tpl.coeff(f"star_{t}")[i] @ tpl.basis(f"star_{t}"), tpl.grid("star"), 0.0,
+                             cfg.mk_index_resolution, tpl, loglam)
+            assert S.mk_label(S.mk_index(10 ** loglam / 1.000277, obs)) == label
+            assert S.star_colour(10 ** loglam, obs) >= cfg.colour_min
+    legacy = S.SimConfig.legacy()
+    old = S._mk_pools(tuple(legacy.mk_boundaries))
+    wave_air = 10 ** tpl.grid("star") / 1.000277
+    t, i = old["F"][len(old["F"]) // 2]
+    v = S.mk_index(wave_air, tpl.coeff(f"star_{t}")[i] @ tpl.basis(f"star_{t}"))
+    assert S.mk_label(v, legacy.mk_boundaries) == "F"
+    assert S.mk_label(25.0) == "A" and S.mk_label(5.0) == "F" and S.mk_label(-8.0) == "G" and S.mk_label(-15) == "K"
 
 
 def test_unknown_spectra_are_bad():

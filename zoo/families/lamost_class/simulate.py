@@ -290,8 +290,9 @@ def mk_index(wave_air, flux) -> float:
     return sum(lick_ew(np.asarray(wave_air, float), np.asarray(flux, float), *v) for v in LICK.values())
 
 
-def mk_label(index: float, boundaries=(19.2, -2.0, -11.2)) -> str:
-    af, fg, gk = boundaries
+def mk_label(index: float, boundaries: tuple | None = None) -> str:
+    """A/F/G/K of an HdA + HgA index (boundaries: ``SimConfig().mk_boundaries`` unless given)."""
+    af, fg, gk = SimConfig().mk_boundaries if boundaries is None else boundaries
     return "A" if index > af else "F" if index > fg else "G" if index > gk else "K"
 
 
