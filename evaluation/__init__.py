@@ -1,0 +1,1 @@
+"""Experiments whose numbers docs/ quotes: results files in, Markdown blocks out (evaluation.render)."""

@@ -1,0 +1,253 @@
+"""One renderer for every generated block of docs/: numbers come from results files, never by hand.
+
+    python -m evaluation.render            # rewrite the generated blocks of docs/*.md
+    python -m evaluation.render --check    # exit 1 (and name them) when a block differs from its rendering
+
+A generated block in a Markdown file is delimited by
+
+    <!-- BEGIN generated:NAME -->
+    ...
+    <!-- END generated:NAME -->
+
+and its text is ``BLOCKS[NAME]()``: a function of the committed results (``docs/results/*.json``,
+written by the committed scripts and training commands named in each file) and of the exported
+cards.  CI runs the check (tests/test_docs_generated.py), so a pasted number that drifts from its
+results file fails the build.  Add an experiment: a script that writes ``docs/results/<name>.json``
+(inputs' hashes, code version, machine, load, duration, the numbers), a block function here, and the
+markers where the page quotes it.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import re
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(REPO, "docs", "results")
+BLOCK_RE = re.compile(r"(<!-- BEGIN generated:(?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- END generated:(?P=name) -->)",
+                      re.S)
+BLOCKS: dict = {}
+
+
+def block(name: str):
+    def deco(fn):
+        BLOCKS[name] = fn
+        return fn
+    return deco
+
+
+def load(name: str) -> dict:
+    with open(os.path.join(RESULTS, f"{name}.json"), encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def card(name: str) -> dict:
+    with open(os.path.join(REPO, "exported", name, "card.json"), encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def _json(path: str) -> dict:
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def pct(s: dict) -> str:
+    """k/n, percent and the 95 % Clopper-Pearson interval of a share dict (k, n, rate, ci95)."""
+    lo, hi = s["ci95"]
+    return f"{s['k']}/{s['n']} = {100 * s['rate']:.0f} % [{100 * lo:.0f}, {100 * hi:.0f}]"
+
+
+def provenance(r: dict) -> str:
+    code = (r.get("code_version") or "?")[:7]
+    return (f"`{r['command']}`, {r['duration_s']:.0f} s on {r.get('cpu_count', '?')} CPUs, load "
+            f"{r.get('load_before', '?')} before / {r.get('load_after', '?')} after, code {code}")
+
+
+# --------------------------------------------------------------------------- blocks
+@block("finetune_cv")
+def finetune_cv() -> str:
+    def ci(x, key):
+        lo, hi = x[f"{key}_ci95"]
+        return f"{x[key]:.2f} [{lo:.2f}, {hi:.2f}]"
+    out = ["| model | table | held-out spectra | pretrained unchanged | fine-tuned | from scratch | PCA baseline | run |",
+           "|---|---|---|---|---|---|---|---|"]
+    for f in sorted(glob.glob(os.path.join(RESULTS, "*.json"))):
+        with open(f, encoding="utf-8") as fh:
+            r = json.load(fh)
+        if "folds" not in r or "results" not in r:
+            continue
+        for row in r["results"]:
+            for head in row["pretrained"]:
+                cells = [ci(row[m][head], "accuracy" if "accuracy" in row[m][head] else "scatter") if m in row else "-"
+                         for m in ("pretrained", "finetuned", "scratch", "baseline")]
+                out.append(f"| {r['model']} ({head}) | {os.path.basename(r['table'])}, {r['n_spectra']} spectra, "
+                           f"train size {row['train_size']} | {row['n_held_out']} ({r['folds']} folds) | "
+                           + " | ".join(cells) + f" | {r['wall_time_minutes']:.0f} min |")
+    return "\n".join(out)
+
+
+@block("finetune_models")
+def finetune_models() -> str:
+    def ci(x, key):
+        lo, hi = x[f"{key}_ci95"]
+        return f"{x[key]:.2f} [{lo:.2f}, {hi:.2f}]"
+    out = []
+    out.append("| model | base | what | validation: base unchanged | validation: trained | simulated test: base | "
+          "simulated test: trained | epochs (best) |")
+    out.append("|---|---|---|---|---|---|---|---|")
+    for f in sorted(glob.glob(os.path.join(REPO, "exported", "*", "card.json"))):
+        c = _json(f)
+        rec = c.get("recipe") or {}
+        if not rec.get("base_model"):
+            continue
+        ev = (c.get("metrics") or {}).get("finetune_evaluation")
+        if ev:
+            v, s = ev["val"], ev.get("simulated_test", {})
+            head = next(iter(v["trained"]))
+            fit = c["metrics"]["fit"]
+            cell = lambda d: ci(d[head], "accuracy") if d and head in d else "-"  # noqa: E731
+            out.append(f"| {c['name']} | {rec['base_model']} | {rec['start_from']} on {c['data']['train_table']} "
+                  f"({fit['train_spectra']} real + {fit['simulated_spectra']} simulated) | {cell(v['pretrained_unchanged'])} | "
+                  f"{cell(v['trained'])} | {cell(s.get('pretrained_unchanged'))} | {cell(s.get('trained'))} | "
+                  f"{fit['epochs_run']} ({fit['best_epoch']}) |")
+        elif "refit" in (c.get("trust") or {}):
+            r = c["trust"]["refit"]
+            n = r["held_out_spectra"]
+            lo, hi = r["false_flag_ci95"]
+            blo, bhi = r["base_false_flag_ci95"]
+            out.append(f"| {c['name']} | {rec['base_model']} | domain score refit on {r['table']} | held-out false flags "
+                  f"{r['base_false_flag_rate_held_out'] * n:.0f}/{n} ({r['base_false_flag_rate_held_out']:.2f} "
+                  f"[{blo:.2f}, {bhi:.2f}]) | {r['false_flag_rate_held_out'] * n:.0f}/{n} "
+                  f"({r['false_flag_rate_held_out']:.2f} [{lo:.2f}, {hi:.2f}]) | - | - | - |")
+    return "\n".join(out)
+
+
+@block("racnet_survey_calibration")
+def racnet_survey_calibration() -> str:
+    r = load("racnet_survey_calibration")
+    b, a, mk = r["boundaries"], r["agreement_with_pipeline_fgk"], r["agreement_with_mk_standards"]
+    n = a["n"]
+    out = [f"Measured on {r['n_stars']} real LAMOST DR1 stars ("
+           + ", ".join(f"{t} {k}" for t, k in r["types"].items()) + f"); {provenance(r)}.", "",
+           "| | legacy simulator | calibrated simulator |", "|---|---|---|",
+           f"| F/G/K boundaries of HdA + HgA (A/F, F/G, G/K, A) | {tuple(b['old_mk_standards'])} (MK standards) | "
+           f"{tuple(b['new_lamost_pipeline'])} (LAMOST pipeline) |",
+           f"| index labels = pipeline F/G/K type | {a['old']}/{n} | {a['new_heldout_cv']}/{n} held-out (4-fold CV; "
+           f"{a['new_fit_on_all']}/{n} fitted on all) |",
+           f"| index labels = MK type of the libr18 F/G/K standards | {mk['old']}/{mk['n']} | {mk['new']}/{mk['n']} |",
+           f"| S/N at 6000-7000 A | per class (STAR 25, GALAXY 10, QSO 8) | every class: log-normal, median "
+           f"{r['snr_all'][0]}, width {r['snr_all'][1]} |",
+           f"| star E(B-V) | exponential, mean 0.15 | a real star's effective value: median {r['ebv']['median']:.3f}, "
+           f"16-84 % {r['ebv']['p16']:.3f} to {r['ebv']['p84']:.3f} |",
+           "| flux-calibration error | Legendre P1-P3, N(0, 0.08) | that star's residual (rms P1-P3 "
+           + ", ".join(f"{v:.3f}" for v in r["resid_rms"]) + ") plus N(0, 0.08) |",
+           f"| F/G/K archetype pools | every A/F/G/K archetype by its index | intrinsic log10(f4500/f6100) >= "
+           f"{r['colour_min']} |", "",
+           "Held-out checks (4 folds over stars: calibrated on three, simulated "
+           f"{r['n_sim_per_type_and_fold']} stars a type, compared with the fourth):", "",
+           "| type | real stars | S/N(4000-4500)/S/N(6000-7000): real | legacy | calibrated | colour real - simulated "
+           "at fixed index (dex): legacy | calibrated |", "|---|---|---|---|---|---|---|"]
+    for t in "FGK":
+        o, nw = r["checks_heldout"]["old"][t], r["checks_heldout"]["new"][t]
+        out.append(f"| {t} | {nw['n_real']} | {nw['real_snr_blue_over_red']:.2f} | {o['sim_snr_blue_over_red']:.2f} | "
+                   f"{nw['sim_snr_blue_over_red']:.2f} | {o['colour_offset_real_minus_sim_dex']:+.3f} ± "
+                   f"{o['colour_offset_stderr']:.3f} | {nw['colour_offset_real_minus_sim_dex']:+.3f} ± "
+                   f"{nw['colour_offset_stderr']:.3f} |")
+    return "\n".join(out)
+
+
+def _real_dev_rows(r: dict, label: str) -> list:
+    rows = []
+    for m in r["results"]:
+        real, sim = m["real"], m["simulated"]
+        if "called_STAR" in real:
+            by = real["non_STAR_by_snr_g"]
+            rows.append(f"| {m['model']} ({label}) | called STAR {pct(real['called_STAR'])} | "
+                        f"non-STAR at S/N_g < 12: {pct(by['0-12'])}; 12-35: {pct(by['12-35'])}; > 35: {pct(by['35-1000'])} | "
+                        f"{pct(real['flagged'])} | {pct(sim['legacy']['called_STAR'])} | {pct(sim['calibrated']['called_STAR'])} |")
+        else:
+            rows.append(f"| {m['model']} ({label}) | pipeline F/G/K type {pct(real['agree_with_pipeline'])} | "
+                        f"confusion (rows pipeline F, G, K) {real['confusion_rows_pipeline_cols_predicted']} | "
+                        f"{pct(real['flagged'])} | {pct(sim['legacy']['agree_with_label'])} | "
+                        f"{pct(sim['calibrated']['agree_with_label'])} |")
+    return rows
+
+
+@block("racnet_real_dev")
+def racnet_real_dev() -> str:
+    out = ["| model | real dev stars: right | detail | real: flagged | simulated stars, legacy simulator: right | "
+           "calibrated simulator: right |", "|---|---|---|---|---|---|"]
+    notes = []
+    for label in ("before", "after"):
+        path = os.path.join(RESULTS, f"racnet_real_dev_{label}.json")
+        if os.path.exists(path):
+            r = load(f"racnet_real_dev_{label}")
+            out += _real_dev_rows(r, label)
+            notes.append(f"{label}: {provenance(r)}")
+    return "\n".join(out + [""] + [f"- {n}" for n in notes])
+
+
+@block("racnet_training")
+def racnet_training() -> str:
+    paper = {"ds1": 93.52, "ds2": 98.92, "ds3": 93.25}
+    out = ["| model | simulated spectra (train balanced) | epochs run (best) | stopped by | wall time | "
+           "simulated test accuracy | paper (Table 4, real LAMOST) |", "|---|---|---|---|---|---|---|"]
+    for name in ("racnet_ds1", "racnet_ds2", "racnet_fgk"):
+        c = card(name)
+        tr, m, cnt = c["metrics"]["training_run"], c["metrics"], c["data"]["counts"]
+        out.append(f"| {name} | {cnt['simulated_total']} ({sum(cnt['train_balanced'].values())}) | "
+                   f"{tr['epochs_run']} ({tr['best_epoch']}) | {tr['stopped_by']} | {tr['wall_time_minutes']} min | "
+                   f"{100 * m['test_accuracy']:.1f} % (n {m['test_n']}) | {paper[c['recipe']['task']]} % |")
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- driver
+def render_text(text: str) -> str:
+    def sub(m):
+        name = m.group("name")
+        if name not in BLOCKS:
+            raise KeyError(f"unknown generated block {name!r} (evaluation/render.py BLOCKS)")
+        return m.group(1) + BLOCKS[name]().rstrip("\n") + "\n" + m.group(4)
+    return BLOCK_RE.sub(sub, text)
+
+
+def docs_files() -> list:
+    return sorted(glob.glob(os.path.join(REPO, "docs", "*.md")) + [os.path.join(REPO, "README.md")])
+
+
+def check() -> list:
+    """Paths whose generated blocks differ from their rendering."""
+    bad = []
+    for p in docs_files():
+        with open(p, encoding="utf-8") as fh:
+            text = fh.read()
+        if "<!-- BEGIN generated:" in text and render_text(text) != text:
+            bad.append(os.path.relpath(p, REPO))
+    return bad
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 when a block differs")
+    a = p.parse_args(argv)
+    if a.check:
+        bad = check()
+        for b in bad:
+            print(f"{b}: a generated block differs from its rendering (python -m evaluation.render)")
+        return 1 if bad else 0
+    for path in docs_files():
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+        new = render_text(text)
+        if new != text:
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(new)
+            print(f"rendered {os.path.relpath(path, REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
