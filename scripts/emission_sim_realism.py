@@ -3,7 +3,11 @@ exported networks make of the difference (issue 19): the numbers of docs/emissio
 ("Survey realism").
 
     python scripts/emission_sim_realism.py [--models emission_cnn emission_fc] [--dev ../shared/data/lamost_dev]
-                                           [--lamost ../shared/data/lamost] [--json docs/results/emission_sim_realism.json]
+                                           [--lamost ../shared/data/lamost] [--json OUT.json]
+
+writes docs/results/emission_sim_realism_legacy.json for the models trained on the legacy simulator
+(exported up to commit 9850d08: the measurement before retraining) and ..._survey.json for models
+trained on the survey simulator (after ``python -m training.emission_cnn --docs`` etc.).
 
 Everything goes through the models' own contract (``Predictor.prepare``: LAMOST files regridded
 and standardized, Ondřejov files air -> vacuum and blurred first; simulated spectra wrapped as
@@ -157,7 +161,9 @@ def main(argv=None):
     ap.add_argument("--models", nargs="+", default=["emission_cnn", "emission_fc"])
     ap.add_argument("--dev", default=os.path.join(REPO, "..", "shared", "data", "lamost_dev"))
     ap.add_argument("--lamost", default=os.path.join(REPO, "..", "shared", "data", "lamost"))
-    ap.add_argument("--json", default=os.path.join(REPO, "docs", "results", "emission_sim_realism.json"))
+    ap.add_argument("--json", default=None,
+                    help="output (default: docs/results/emission_sim_realism_<simulator the first model was trained "
+                         "with>.json: _legacy for the models exported up to 9850d08, _survey after retraining)")
     args = ap.parse_args(argv)
 
     import zoo
@@ -170,6 +176,8 @@ def main(argv=None):
     first = models[args.models[0]]
     contract = first.card.input
     survey, legacy = SimConfig(), SimConfig.legacy()
+    trained_with = first.card.recipe.get("simulator", "legacy")
+    args.json = args.json or os.path.join(REPO, "docs", "results", f"emission_sim_realism_{trained_with}.json")
 
     # ---------------------------------------------------------------- real inputs
     dev_files = sorted(glob.glob(os.path.join(args.dev, "*.fits")))
@@ -252,7 +260,7 @@ def main(argv=None):
            "input_noise": noise, "nearest_simulated_neighbour": nn, "models": {}}
     for name, model in models.items():
         m = {"model_onnx_sha256": (model.card.artifacts.get("model.onnx") or {}).get("sha256"),
-             "trained_with_simulator": model.card.recipe.get("simulator", "legacy (before the recipe field)"),
+             "trained_with_simulator": model.card.recipe.get("simulator", "legacy"),
              "sim_absorption": {}, "sim_lines": {}, "sim_absorption_lamost_by_input_snr": {}}
         for (render, g), (x, _) in cells.items():
             m["sim_absorption"].setdefault(render, {})[g] = calls(model, x)
