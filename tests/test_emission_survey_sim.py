@@ -164,7 +164,7 @@ def test_simulated_input_noise_covers_the_real_files():
     """The noise of the standardized inputs (``input_noise``): the bundled real LAMOST files lie
     inside the LAMOST-rendered spectra's 1-99 % range and the bundled Ondřejov files inside the
     Ondřejov-rendered ones'; the legacy simulator missed LAMOST's (the measured quantiles of all
-    103 real files are in docs/results/emission_sim_realism.json)."""
+    103 real files are in docs/results/emission_sim_realism_legacy.json)."""
     real_lamost, real_ondrejov = _real_inputs()
     d = simulate_dataset({"emission": 120, "absorption": 140, "double-peak": 40}, CONTRACT, seed=21)
     noise = input_noise(d.x)

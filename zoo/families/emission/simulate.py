@@ -1,4 +1,5 @@
-"""A simulator of Ondřejov CCD700-like H-alpha spectra in the thesis's three classes.
+"""A simulator of H-alpha spectra in the thesis's three classes, as the Ondřejov CCD700 or
+LAMOST records them.
 
 The thesis trained on 12,937 labelled Ondřejov spectra (Table 6.1), which cannot be
 had here.  This simulator draws spectra as the CCD700 records them -- air
@@ -6,6 +7,36 @@ wavelengths, rectified flux, R ~ 13000, the archive's two pixel grids -- so that
 they go through exactly the thesis's Ondřejov path (air -> vacuum, blur, regrid,
 standardize) like a real Ondřejov file.  docs/emission.md shows the real
 spectra (γ Cas, Vega, BT CMi, HD 208905) inside the simulated distribution.
+
+Survey realism (ours; issue 19; :meth:`SimConfig.legacy` switches it all off and gives the
+simulator of commit 9850d08 bitwise).  The thesis applies its networks to LAMOST, whose
+spectra are mostly F/G/K/M stars at S/N ~5-100 per pixel, while the CCD700 set (and the
+legacy simulator) holds hot stars at high S/N; the papers say nothing about simulators.
+G/K/M photospheres (``group_weights``)
+    The absorption class draws B/A/F stars (the analytic profiles below) and G, K and M
+    stars from the DESI redrock stellar archetypes (``rrtemplate-STAR-{G,K,M}-v0.1``, the
+    project's trimmed copy ``zoo/data/redrock/redrock_lamost.npz``, R = 3000): weak H-alpha
+    among metal lines, and for M stars the TiO bands from 6651 A (:func:`cool_archetypes`:
+    rectified by their upper envelope; archetypes with a peak next to H-alpha -- the latest
+    M types' band heads -- or non-positive flux are left out: ``cool_halpha_excess_max``).
+    Default weights B 0.2, A 0.2, F 0.15, G 0.15, K 0.15, M 0.15.
+Emission on cool photospheres (``emission_cool_share``)
+    Be stars are B stars, so the emission and double-peak classes keep their hot
+    photospheres (``emission_group_weights``, unchanged), except that 10 % of the emission
+    class's single-peaked lines sit on a G/K/M archetype: the classes are defined by the
+    line's shape (thesis Sec. 6.1), LAMOST's H-alpha emitters include chromospherically
+    active (dMe) and young K/M stars, and without them a network could learn "molecular
+    bands -> absorption" instead of looking at H-alpha.
+LAMOST rendering (``survey_share``, ``survey_snr_range``)
+    Half of all spectra are rendered as LAMOST records them: the noiseless CCD700-grid
+    spectrum through the thesis's domain adaptation (air -> vacuum, the 7-pixel blur: R ~ 1600,
+    LAMOST's is ~1800), interpolated onto LAMOST's log-linear pixels (log10 lambda = 3.5682 +
+    1e-4 k, vacuum, 6500-6735 A: :func:`lamost_grid`), with white photon noise at a
+    continuum S/N per LAMOST pixel log-uniform in 5-150; they then take the LAMOST path
+    (regrid, standardize), like a real LAMOST file.  The range was chosen so that the noise
+    of the standardized inputs (:func:`input_noise`) covers that of the 103 real LAMOST
+    files (``scripts/emission_sim_realism.py``, docs/emission.md).  The other half is
+    rendered as before (Ondřejov, S/N 20-400 per CCD700 pixel).
 
 Physics (every range is a field of :class:`SimConfig`)
 ------------------------------------------------------
