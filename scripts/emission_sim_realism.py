@@ -27,12 +27,16 @@ the new ones.  It prints and writes (``--json``):
 2. **Nearest simulated neighbour**: each real file's Euclidean distance (standardized inputs) to
    its nearest simulated spectrum, as a percentile of held-out simulated spectra's own
    nearest-neighbour distances, for both simulators.
-3. **Calls of the exported networks**: on simulated absorption-class spectra by spectral group
+3. **Out-of-domain proxy**: the family's trust score (``emission_pca_distance``, k = 5) fitted to
+   each simulator's reference spectra, threshold the 99 % quantile of the held-out ones (as
+   training does): the share flagged of the training module's probes (flat lines, pure noise,
+   wrong range) and of the real LAMOST files -- what the flag will do after retraining.
+4. **Calls of the exported networks**: on simulated absorption-class spectra by spectral group
    (B-M) and rendering (Ondřejov at S/N 20-400 per CCD700 pixel; LAMOST at the survey S/N; LAMOST
    noise-free), on the survey simulator's emission and double-peak spectra, and on the real
    ``lamost_dev`` stars by the pipeline's SUBCLASS letter (pipeline labels: noisy near F/G and G/K).
 
-Seeds are fixed; about 30 s on two cores.
+Seeds are fixed; about 40 s on two cores.
 """
 from __future__ import annotations
 
@@ -53,9 +57,9 @@ GROUPS = ("B", "A", "F", "G", "K", "M")
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 SEED = 1919
 N_PER_CELL = 120          # simulated absorption spectra per group and rendering
-N_REFERENCE = 1500        # simulated spectra for the nearest-neighbour distances
-N_HELD_OUT = 300
-SNR_BINS = ((5, 10), (10, 30), (30, 150))
+N_REFERENCE = 2400        # simulated spectra for the nearest neighbours and the PCA reference
+N_HELD_OUT = 600
+SNR_BINS = ((8, 15), (15, 40), (40, 150))
 
 
 def quantiles(v) -> dict:
@@ -241,6 +245,19 @@ def main(argv=None):
                     "real_lamost_inside_95": round(float(np.mean(d_real <= np.quantile(own, 0.95))), 4),
                     "ondrejov_files_percentile": {n: percentile(d, own) for n, d in zip(ond[0], d_ond)}}
 
+    # ---------------------------------------------------------------- out-of-domain proxy
+    from training.emission_common import trust_probes
+    from zoo.families.emission.trust import fit_reference, pca_score
+    probes = trust_probes(contract, n=200, seed=123)
+    ood = {}
+    for name, (x, _, _) in sims.items():
+        ref = fit_reference(x[:N_REFERENCE], 5)
+        thr = float(np.quantile(pca_score(x[N_REFERENCE:], ref), 0.99))
+        ood[name] = {"threshold": round(thr, 3),
+                     "probe_hit_rate": {k: round(float(np.mean(pca_score(v, ref) > thr)), 4) for k, v in probes.items()},
+                     "real_lamost_flagged": round(float(np.mean(pca_score(real_x, ref) > thr)), 4),
+                     "ondrejov_files_flagged": {n: bool(v > thr) for n, v in zip(ond[0], pca_score(ond[1], ref))}}
+
     # ---------------------------------------------------------------- simulated sets for the calls
     cells = {}
     for k, g in enumerate(GROUPS):
@@ -257,7 +274,7 @@ def main(argv=None):
            "simulator_survey": survey.to_dict(), "simulator_legacy_changes": {k: getattr(legacy, k) for k in
                                                                              ("group_weights", "emission_cool_share",
                                                                               "survey_share")},
-           "input_noise": noise, "nearest_simulated_neighbour": nn, "models": {}}
+           "input_noise": noise, "nearest_simulated_neighbour": nn, "out_of_domain_proxy": ood, "models": {}}
     for name, model in models.items():
         m = {"model_onnx_sha256": (model.card.artifacts.get("model.onnx") or {}).get("sha256"),
              "trained_with_simulator": model.card.recipe.get("simulator", "legacy"),
@@ -304,6 +321,9 @@ def report(out):
     for name, v in out["nearest_simulated_neighbour"].items():
         print(f"nearest {name} neighbour: real LAMOST inside the held-out 95 %: {v['real_lamost_inside_95']}; "
               f"Ondřejov percentiles {v['ondrejov_files_percentile']}")
+    for name, v in out["out_of_domain_proxy"].items():
+        print(f"PCA reference of the {name} simulator: probes flagged {v['probe_hit_rate']}; real LAMOST flagged "
+              f"{v['real_lamost_flagged']}; Ondřejov files flagged {v['ondrejov_files_flagged']}")
     for name, m in out["models"].items():
         print(f"\n{name}: share called emission / double-peak (out of domain)")
         for render, by in m["sim_absorption"].items():

@@ -4,7 +4,7 @@ Data: simulated spectra (``zoo/families/emission/simulate.py``, the preset named
 recipe's ``simulator``) in the thesis's class counts (Table 6.1), each through its
 instrument's path: Ondřejov CCD700-like spectra through the thesis's Ondřejov path (air
 -> vacuum, blur, regrid, standardize), and -- with the default ``survey`` preset, half of
-them -- spectra rendered as LAMOST records them (R ~ 1800, vacuum, S/N 5-150 per pixel)
+them -- spectra rendered as LAMOST records them (R ~ 1800, vacuum, S/N 8-150 per pixel)
 through the LAMOST path (regrid, standardize); a stratified split, test 10 % and
 validation 20 % of the rest (Sec. 9.2.1, Table 9.1); SMOTE on the training set only
 (Sec. 9.2.2).
@@ -54,9 +54,9 @@ TRUST_CAVEATS = {
                "rendered as Ondřejov spectra at S/N 20-400 per CCD700 pixel (ours). Of the thesis's Ondřejov set, "
                + THESIS_ONDREJOV_SET + "; it found its LAMOST misclassifications among noisy spectra (Sec. 9.4)."),
     "survey": ("The simulated training set's absorption class holds B/A/F stars (analytic H-alpha) and G/K/M stars "
-               "(DESI redrock archetypes), and half of all spectra are rendered as LAMOST records them at S/N 5-150 "
+               "(DESI redrock archetypes), and half of all spectra are rendered as LAMOST records them at S/N 8-150 "
                "per pixel (ours, scripts/emission_sim_realism.py); spectra unlike all of these (other objects, "
-               "damaged spectra, S/N below ~5) come out of domain. Of the thesis's Ondřejov set, "
+               "damaged spectra, S/N below ~8) come out of domain. Of the thesis's Ondřejov set, "
                + THESIS_ONDREJOV_SET + "; it found its LAMOST misclassifications among noisy spectra (Sec. 9.4)."),
 }
 #: Bins of the continuum S/N per pixel of the 140-point input (simulated test set).
@@ -368,7 +368,7 @@ class EmissionTask(Task):
                       "split": ctx.data_info["split"], "train_after_smote": ctx.data_info["train_after_smote"],
                       "simulator": ctx.data_info["simulator"]}
         rendered = ("Ondřejov CCD700-like spectra" if recipe.simulator == "legacy" else
-                    "spectra, half Ondřejov CCD700-like and half rendered as LAMOST records them (S/N 5-150), with "
+                    "spectra, half Ondřejov CCD700-like and half rendered as LAMOST records them (S/N 8-150), with "
                     "G/K/M photospheres in the absorption class (simulator preset 'survey', ours)")
         notes = [
             f"Trained on simulated {rendered} (zoo/families/emission/simulate.py), not the "

@@ -32,11 +32,13 @@ LAMOST rendering (``survey_share``, ``survey_snr_range``)
     spectrum through the thesis's domain adaptation (air -> vacuum, the 7-pixel blur: R ~ 1600,
     LAMOST's is ~1800), interpolated onto LAMOST's log-linear pixels (log10 lambda = 3.5682 +
     1e-4 k, vacuum, 6500-6735 A: :func:`lamost_grid`), with white photon noise at a
-    continuum S/N per LAMOST pixel log-uniform in 5-150; they then take the LAMOST path
+    continuum S/N per LAMOST pixel log-uniform in 8-150; they then take the LAMOST path
     (regrid, standardize), like a real LAMOST file.  The range was chosen so that the noise
     of the standardized inputs (:func:`input_noise`) covers that of the 103 real LAMOST
-    files (``scripts/emission_sim_realism.py``, docs/emission.md).  The other half is
-    rendered as before (Ondřejov, S/N 20-400 per CCD700 pixel).
+    files, while a PCA out-of-domain reference fitted to the simulated inputs still flags
+    pure noise (a lower end of 5 lets a third of it in; ``scripts/emission_sim_realism.py``,
+    docs/emission.md).  The other half is rendered as before (Ondřejov, S/N 20-400 per
+    CCD700 pixel).
 
 Physics (every range is a field of :class:`SimConfig`)
 ------------------------------------------------------
@@ -168,11 +170,11 @@ class SimConfig:
     #: a G/K/M archetype is used only if its flux is positive over 6250-6780 A and its maximum within
     #: +-3.5 A of H-alpha stays below (1 + this) x the median of 6540-6552 and 6577-6590 A
     cool_halpha_excess_max: float = 0.02
-    #: share of spectra rendered as LAMOST records them (vacuum, R ~ 1800, 1e-4 dex pixels)
+    #: share of spectra rendered as LAMOST records them (vacuum, the thesis's blur: R ~ 1600, 1e-4 dex pixels)
     survey_share: float = 0.5
     #: continuum S/N per LAMOST pixel (~1.5 A), log-uniform: the inputs' noise then covers that of the
-    #: real LAMOST files (scripts/emission_sim_realism.py)
-    survey_snr_range: tuple = (5.0, 150.0)
+    #: real LAMOST files, and pure noise stays out of domain (scripts/emission_sim_realism.py)
+    survey_snr_range: tuple = (8.0, 150.0)
 
     def to_dict(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
