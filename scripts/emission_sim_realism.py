@@ -78,7 +78,7 @@ def simulate(contract, cfg, classes, seed, survey=None):
     ``x``, the stated noise per row, the parameters."""
     from zoo.families.emission import prepare
     from zoo.families.emission.preprocess import air_to_vacuum_thesis, gaussian_blur
-    from zoo.families.emission.simulate import _blur_noise_factor, simulate_spectrum
+    from zoo.families.emission.simulate import blur_noise_factor, simulate_spectrum
     from zoo.spectrum import Spectrum
     rng = np.random.default_rng(seed)
     grid = contract.wavelength()
@@ -90,7 +90,7 @@ def simulate(contract, cfg, classes, seed, survey=None):
         raw = np.interp(grid, vac, f if lamost else gaussian_blur(f))
         # the simulator's sigma per pixel: sqrt(noiseless flux) / S/N (flux ~ noisy flux here)
         sig = np.sqrt(np.clip(np.interp(grid, vac, f if lamost else gaussian_blur(f)) / p["flux_scale"], 0.01, None))
-        sig *= p["flux_scale"] / p["snr"] * (1.0 if lamost else _blur_noise_factor())
+        sig *= p["flux_scale"] / p["snr"] * (1.0 if lamost else blur_noise_factor())
         stated.append(float(np.median(sig) / raw.std()))
         spectra.append(Spectrum(wavelength=w, flux=f, medium="vacuum" if lamost else "air",
                                 meta={"instrument": p["instrument"]}))
@@ -120,7 +120,7 @@ def real_lamost(model, paths):
 
 def real_ondrejov(model, paths):
     from zoo.families.emission.preprocess import air_to_vacuum_thesis, gaussian_blur
-    from zoo.families.emission.simulate import _blur_noise_factor
+    from zoo.families.emission.simulate import blur_noise_factor
     from zoo.io import read
     grid = model.card.input.wavelength()
     names, xs, stated = [], [], []
@@ -128,7 +128,7 @@ def real_ondrejov(model, paths):
         s = read(f)
         w, fl = s.angstrom, np.asarray(s.flux, float)
         d2 = np.diff(fl, 2)
-        sig = 1.4826 * np.median(np.abs(d2 - np.median(d2))) / np.sqrt(6) * _blur_noise_factor()
+        sig = 1.4826 * np.median(np.abs(d2 - np.median(d2))) / np.sqrt(6) * blur_noise_factor()
         raw = np.interp(grid, air_to_vacuum_thesis(w), gaussian_blur(fl))
         names.append(os.path.basename(f))
         xs.append(model.prepare(f).flux[0])

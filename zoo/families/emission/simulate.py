@@ -99,7 +99,7 @@ import numpy as np
 
 __all__ = ["SimConfig", "simulate_spectrum", "simulate_dataset", "SimData", "HALPHA_AIR",
            "TELLURIC_LINES", "GRIDS", "C_KMS", "profile_peaks", "input_view", "cool_archetypes",
-           "COOL_GROUPS", "lamost_grid", "PRESETS", "LEGACY_CHANGES", "input_noise"]
+           "COOL_GROUPS", "lamost_grid", "PRESETS", "LEGACY_CHANGES", "input_noise", "blur_noise_factor"]
 
 C_KMS = 299792.458
 #: H-alpha, air wavelength [A].
@@ -497,7 +497,7 @@ def simulate_spectrum(cls: str, rng: np.random.Generator, cfg: SimConfig = SimCo
     p["snr"] = snr
     # noise per pixel of the 140-point input: LAMOST's white noise is resampled about 1:1; the
     # CCD700's is averaged by the 7-pixel blur (sum of the squared kernel weights: 1 / 4.98)
-    p["input_snr"] = snr if survey else snr / _blur_noise_factor()
+    p["input_snr"] = snr if survey else snr / blur_noise_factor()
     p["instrument"] = "lamost" if survey else "ondrejov"
     if survey:
         p["grid"] = SURVEY_GRID
@@ -510,7 +510,8 @@ def simulate_spectrum(cls: str, rng: np.random.Generator, cfg: SimConfig = SimCo
 
 
 @lru_cache(maxsize=1)
-def _blur_noise_factor() -> float:
+def blur_noise_factor() -> float:
+    """What the thesis's 7-pixel blur leaves of white noise: ``sqrt(sum k^2)`` = 0.2008."""
     from .preprocess import gaussian_kernel
     return float(np.sqrt(np.sum(gaussian_kernel() ** 2)))
 
