@@ -104,18 +104,20 @@ def confusion(results):
 def examples(contract):
     from zoo.families.emission.simulate import CLASSES, simulate_dataset
     plt = _plt()
+    from zoo.families.emission.recipes import FC_RECIPE
     d, native = simulate_dataset({"emission": 4, "absorption": 4, "double-peak": 4}, contract, seed=7,
-                                 keep_native=True)
+                                 keep_native=True, cfg=FC_RECIPE.sim_config())
     fig, axes = plt.subplots(2, 3, figsize=(13, 6))
     grid = contract.wavelength()
     for j, c in enumerate(CLASSES):
         for k, i in enumerate(np.nonzero(d.y == j)[0]):
             w, f = native[i]
             sel = np.abs(w - 6563) < 40
-            axes[0, j].plot(w[sel], f[sel] / np.median(f) + 0.6 * k, lw=0.6)
-            axes[1, j].plot(grid, d.x[i] + 4 * k, lw=0.8)
-        axes[0, j].set_title(f"{c}: simulated CCD700 spectra (air, R 13000)", fontsize=8)
-        axes[1, j].set_title("after the Ondřejov path (vacuum, blur 7 px, 140 px, standardized)", fontsize=8)
+            ls = "-" if d.instrument[i] == "ondrejov" else "--"
+            axes[0, j].plot(w[sel], f[sel] / np.median(f) + 0.6 * k, ls, lw=0.6)
+            axes[1, j].plot(grid, d.x[i] + 4 * k, ls, lw=0.8)
+        axes[0, j].set_title(f"{c}: simulated CCD700 (solid: air, R 13000) and LAMOST (dashed) spectra", fontsize=8)
+        axes[1, j].set_title("after each instrument's path (140 px, standardized)", fontsize=8)
     fig.tight_layout()
     fig.savefig(os.path.join(IMG, "emission_examples.png"), dpi=100)
     plt.close(fig)
@@ -182,7 +184,7 @@ def main():
 
     # ---- the simulated dataset of the committed runs (same seed and counts)
     t0 = time.time()
-    sim = simulate_dataset(FC_RECIPE.class_counts(), contract, seed=FC_RECIPE.seed)
+    sim = simulate_dataset(FC_RECIPE.class_counts(), contract, seed=FC_RECIPE.seed, cfg=FC_RECIPE.sim_config())
     tr, va, te = stratified_split(sim.y, FC_RECIPE.test_fraction, FC_RECIPE.val_fraction, FC_RECIPE.seed)
     print(f"\n(simulated the training runs' {len(sim.y)} spectra in {time.time() - t0:.0f} s)")
     examples(contract)

@@ -1,5 +1,6 @@
 """The Ondřejov-like simulator: each class has its physical property, the grids and ranges
-are the CCD700's, counts and seeds behave."""
+are the CCD700's, counts and seeds behave.  (The survey additions -- G/K/M photospheres, the
+LAMOST rendering, the legacy switch -- are tested in test_emission_survey_sim.py.)"""
 import numpy as np
 import pytest
 
@@ -12,9 +13,10 @@ CFG = SimConfig()
 N = 25
 
 
-def _draw(cls, n=N, seed=0, **kw):
+def _draw(cls, n=N, seed=0, survey=False, **kw):
+    """Ondřejov-rendered draws (``clean`` and the returned grid are both the CCD700's)."""
     rng = np.random.default_rng(seed)
-    return [simulate_spectrum(cls, rng, CFG, **kw) for _ in range(n)]
+    return [simulate_spectrum(cls, rng, CFG, survey=survey, **kw) for _ in range(n)]
 
 
 def _center(p):
@@ -23,14 +25,16 @@ def _center(p):
 
 def test_grids_are_the_ccd700_files():
     for g, (start, step, n) in enumerate(GRIDS):
-        w, f, p = simulate_spectrum("absorption", np.random.default_rng(g), CFG, grid=g)
+        w, f, p = simulate_spectrum("absorption", np.random.default_rng(g), CFG, grid=g, survey=False)
         assert w[0] == start and w.size == n and np.allclose(np.diff(w), step)
         assert 6280 < w[0] < 6285 and 6732 < w[-1] < 6734          # the files' air range
         assert np.all(np.isfinite(f)) and f.size == n
 
 
 def test_absorption_has_a_line_and_no_emission():
-    for w, f, p in _draw("absorption"):
+    hot = SimConfig(group_weights=SimConfig.legacy().group_weights)        # the analytic B/A/F profiles
+    rng = np.random.default_rng(0)
+    for w, f, p in (simulate_spectrum("absorption", rng, hot, survey=False) for _ in range(N)):
         c = p["clean"]
         near = np.abs(w - _center(p)) < 15
         assert c[near].max() <= 1.0 + 1e-9                      # nothing above the continuum
@@ -97,21 +101,22 @@ def test_label_at_native_resolution_is_the_old_criterion():
     rng = np.random.default_rng(0)
     seps = []
     for _ in range(30):
-        w, f, p = simulate_spectrum("double-peak", rng, cfg)
+        w, f, p = simulate_spectrum("double-peak", rng, cfg, survey=False)
         pk = profile_peaks(w, p["clean"], _center(p))
         weak = min(pk[0], pk[1])
         assert weak - pk[2] >= max(cfg.min_central_depression * (weak - 1), 0.01) - 1e-12
         seps.append(p["peak_separation_kms"])
-        w, f, p = simulate_spectrum("emission", rng, cfg)
+        w, f, p = simulate_spectrum("emission", rng, cfg, survey=False)
         assert not p.get("disk")
     assert min(seps) < 150              # at R = 13000 narrow disks count as double-peak
 
 
 def test_radial_velocity_moves_the_star_not_the_tellurics():
     rng = np.random.default_rng(5)
-    w, f, p = simulate_spectrum("absorption", rng, CFG, grid=0, noise=False)
+    hot = SimConfig(group_weights=SimConfig.legacy().group_weights)
+    w, f, p = simulate_spectrum("absorption", rng, hot, grid=0, noise=False, survey=False)
     while "telluric_strength" not in p or p["telluric_strength"] < 1.0 or abs(p["rv"]) < 20:
-        w, f, p = simulate_spectrum("absorption", rng, CFG, grid=0, noise=False)
+        w, f, p = simulate_spectrum("absorption", rng, hot, grid=0, noise=False, survey=False)
     c = p["clean"]                                               # noiseless, no tellurics, no tilt
     assert abs(w[np.argmin(c)] - _center(p)) < 0.5               # line at the star's velocity
     lam = 6490.87                                                # a strong telluric line stays put
@@ -122,8 +127,8 @@ def test_radial_velocity_moves_the_star_not_the_tellurics():
 
 def test_noise_level_follows_snr():
     rng = np.random.default_rng(7)
-    w, f, p = simulate_spectrum("absorption", rng, CFG, grid=0)
-    w0, f0, p0 = simulate_spectrum("absorption", np.random.default_rng(7), CFG, grid=0, noise=False)
+    w, f, p = simulate_spectrum("absorption", rng, CFG, grid=0, survey=False)
+    w0, f0, p0 = simulate_spectrum("absorption", np.random.default_rng(7), CFG, grid=0, noise=False, survey=False)
     resid = (f - f0) / np.median(f0)
     assert resid.std() == pytest.approx(1 / p["snr"], rel=0.15)
     assert CFG.snr_range[0] <= p["snr"] <= CFG.snr_range[1]
@@ -153,9 +158,10 @@ def test_dataset_equals_the_real_file_path():
     from zoo.families.emission import prepare
     from zoo.spectrum import Spectrum
     contract = get_entry("emission_fc").card().input
-    d, native = simulate_dataset({"emission": 2, "absorption": 1}, contract, seed=9, keep_native=True)
-    for row, (w, f) in zip(d.x, native):
-        s = Spectrum(wavelength=w, flux=f, medium="air", meta={"instrument": "ondrejov"})
+    d, native = simulate_dataset({"emission": 3, "absorption": 3}, contract, seed=9, keep_native=True)
+    assert set(d.instrument) == {"ondrejov", "lamost"}          # both renderings, each through its own path
+    for row, (w, f), inst in zip(d.x, native, d.instrument):
+        s = Spectrum(wavelength=w, flux=f, medium="air" if inst == "ondrejov" else "vacuum", meta={"instrument": inst})
         np.testing.assert_allclose(prepare(contract, s).flux[0], row, atol=1e-5)
 
 

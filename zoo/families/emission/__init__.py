@@ -4,7 +4,7 @@
 Contributes: the models ``emission_fc`` and ``emission_cnn`` (:mod:`.models`, recipe
 in :mod:`.recipes`, presets in ``presets/``), the thesis's preprocessing and its two
 instrument paths (:mod:`.preprocess`; the contract normalization
-``"emission_standardize"``), the Ondřejov-like simulator (:mod:`.simulate`), the
+``"emission_standardize"``), the Ondřejov- and LAMOST-like simulator (:mod:`.simulate`), the
 out-of-domain score ``"emission_pca_distance"`` (:mod:`.trust`), the demo of
 ``python -m zoo demo`` and the candidate search
 (``python -m zoo.families.emission.candidates``).

@@ -42,6 +42,17 @@ class EmissionRecipe(Recipe):
     trust_components: int = rfield(5, "PCA components of the out-of-domain score (ours)")
     trust_quantile: float = rfield(0.99, "out-of-domain threshold: this quantile of validation scores (ours)")
     seed: int = rfield(0, "seed of the simulator, split, SMOTE, initialization and shuffling")
+    simulator: str = rfield("survey", "simulator preset (ours): 'survey' = G/K/M photospheres in the absorption "
+                                      "class, half the spectra rendered as LAMOST records them at S/N 8-150 "
+                                      "(SimConfig()); 'legacy' = the simulator of the models exported at "
+                                      "commit 9850d08 (B/A/F only, Ondrejov rendering at S/N 20-400; "
+                                      "SimConfig.legacy())",
+                            choices=("survey", "legacy"))
+
+    def sim_config(self):
+        """The :class:`~zoo.families.emission.simulate.SimConfig` of ``simulator``."""
+        from .simulate import SimConfig
+        return SimConfig.preset(self.simulator)
 
     def class_counts(self) -> dict:
         return {"emission": self.n_emission, "absorption": self.n_absorption,

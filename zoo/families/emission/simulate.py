@@ -1,4 +1,5 @@
-"""A simulator of Ondřejov CCD700-like H-alpha spectra in the thesis's three classes.
+"""A simulator of H-alpha spectra in the thesis's three classes, as the Ondřejov CCD700 or
+LAMOST records them.
 
 The thesis trained on 12,937 labelled Ondřejov spectra (Table 6.1), which cannot be
 had here.  This simulator draws spectra as the CCD700 records them -- air
@@ -6,6 +7,38 @@ wavelengths, rectified flux, R ~ 13000, the archive's two pixel grids -- so that
 they go through exactly the thesis's Ondřejov path (air -> vacuum, blur, regrid,
 standardize) like a real Ondřejov file.  docs/emission.md shows the real
 spectra (γ Cas, Vega, BT CMi, HD 208905) inside the simulated distribution.
+
+Survey realism (ours; issue 19; :meth:`SimConfig.legacy` switches it all off and gives the
+simulator of commit 9850d08 bitwise).  The thesis applies its networks to LAMOST, whose
+spectra are mostly F/G/K/M stars at S/N ~5-100 per pixel, while the CCD700 set (and the
+legacy simulator) holds hot stars at high S/N; the papers say nothing about simulators.
+G/K/M photospheres (``group_weights``)
+    The absorption class draws B/A/F stars (the analytic profiles below) and G, K and M
+    stars from the DESI redrock stellar archetypes (``rrtemplate-STAR-{G,K,M}-v0.1``, the
+    project's trimmed copy ``zoo/data/redrock/redrock_lamost.npz``, R = 3000): weak H-alpha
+    among metal lines, and for M stars the TiO bands from 6651 A (:func:`cool_archetypes`:
+    rectified by their upper envelope; archetypes with a peak next to H-alpha -- the latest
+    M types' band heads -- or non-positive flux are left out: ``cool_halpha_excess_max``).
+    Default weights B 0.2, A 0.2, F 0.15, G 0.15, K 0.15, M 0.15.
+Emission on cool photospheres (``emission_cool_share``)
+    Be stars are B stars, so the emission and double-peak classes keep their hot
+    photospheres (``emission_group_weights``, unchanged), except that 10 % of the emission
+    class's single-peaked lines sit on a G/K/M archetype: the classes are defined by the
+    line's shape (thesis Sec. 6.1), LAMOST's H-alpha emitters include chromospherically
+    active (dMe) and young K/M stars, and without them a network could learn "molecular
+    bands -> absorption" instead of looking at H-alpha.
+LAMOST rendering (``survey_share``, ``survey_snr_range``)
+    Half of all spectra are rendered as LAMOST records them: the noiseless CCD700-grid
+    spectrum through the thesis's domain adaptation (air -> vacuum, the 7-pixel blur: R ~ 1600,
+    LAMOST's is ~1800), interpolated onto LAMOST's log-linear pixels (log10 lambda = 3.5682 +
+    1e-4 k, vacuum, 6500-6735 A: :func:`lamost_grid`), with white photon noise at a
+    continuum S/N per LAMOST pixel log-uniform in 8-150; they then take the LAMOST path
+    (regrid, standardize), like a real LAMOST file.  The range was chosen so that the noise
+    of the standardized inputs (:func:`input_noise`) covers that of the 103 real LAMOST
+    files, while a PCA out-of-domain reference fitted to the simulated inputs still flags
+    pure noise (a lower end of 5 lets a third of it in; ``scripts/emission_sim_realism.py``,
+    docs/emission.md).  The other half is rendered as before (Ondřejov, S/N 20-400 per
+    CCD700 pixel).
 
 Physics (every range is a field of :class:`SimConfig`)
 ------------------------------------------------------
@@ -60,11 +93,13 @@ double-peak 1533; :data:`~zoo.families.emission.recipes.THESIS_CLASS_COUNTS`).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
 import numpy as np
 
 __all__ = ["SimConfig", "simulate_spectrum", "simulate_dataset", "SimData", "HALPHA_AIR",
-           "TELLURIC_LINES", "GRIDS", "C_KMS", "profile_peaks", "input_view"]
+           "TELLURIC_LINES", "GRIDS", "C_KMS", "profile_peaks", "input_view", "cool_archetypes",
+           "COOL_GROUPS", "lamost_grid", "PRESETS", "LEGACY_CHANGES", "input_noise", "blur_noise_factor"]
 
 C_KMS = 299792.458
 #: H-alpha, air wavelength [A].
@@ -83,6 +118,13 @@ METAL_LINES = {"B": (6678.15, 6578.05, 6582.88, 6347.11, 6371.37),
                "A": (6347.11, 6371.37, 6456.38),
                "F": (6546.24, 6572.78, 6592.91, 6593.87, 6609.11, 6677.99, 6494.98, 6643.63)}
 CLASSES = ("emission", "absorption", "double-peak")
+#: Spectral groups drawn from the DESI redrock stellar archetypes (``zoo/data/redrock``) instead of
+#: the analytic H-alpha profile.
+COOL_GROUPS = ("G", "K", "M")
+#: LAMOST's log-linear vacuum pixel grid (every DR1-DR5 low-resolution file): log10(A) = 3.5682 + 1e-4 k.
+LAMOST_LOGLAM0, LAMOST_DLOGLAM = 3.5682, 1e-4
+#: Index of the LAMOST rendering in ``params["grid"]`` (after the CCD700 grids).
+SURVEY_GRID = len(GRIDS)
 
 
 @dataclass(frozen=True)
@@ -98,7 +140,8 @@ class SimConfig:
     flux_scale_range: tuple = (0.5, 2.0)          # log-uniform
     telluric_probability: float = 0.7
     telluric_strength_max: float = 3.0
-    group_weights: tuple = (("B", 0.4), ("A", 0.4), ("F", 0.2))
+    #: spectral groups of the absorption class (B/A/F analytic, G/K/M redrock archetypes)
+    group_weights: tuple = (("B", 0.2), ("A", 0.2), ("F", 0.15), ("G", 0.15), ("K", 0.15), ("M", 0.15))
     ew_range: tuple = (("B", 2.0, 6.0), ("A", 7.0, 16.0), ("F", 3.0, 7.0))
     depth_range: tuple = (("B", 0.20, 0.45), ("A", 0.45, 0.78), ("F", 0.35, 0.60))
     vsini_range: tuple = (("B", 50.0, 350.0), ("A", 10.0, 250.0), ("F", 5.0, 100.0))
@@ -118,15 +161,104 @@ class SimConfig:
     min_central_depression: float = 0.1           # of the weaker peak's height above the continuum
     label_at_input: bool = True                   # class criteria judged on the model input (ours)
     emission_disk_share: float = 0.3              # emission spectra drawn as disks unresolved at the input
+    # --- survey realism (ours, issue 19; SimConfig.legacy() switches all of it off) ---
+    #: photospheres under the emission and double-peak classes' lines when not B (the other 20 %)
+    emission_group_weights: tuple = (("B", 0.4), ("A", 0.4), ("F", 0.2))
+    #: share of the emission class's single-peaked lines drawn on a G/K/M photosphere (chromospheric
+    #: H-alpha of dMe and young stars; the G/K/M weights of ``group_weights``)
+    emission_cool_share: float = 0.1
+    #: a G/K/M archetype is used only if its flux is positive over 6250-6780 A and its maximum within
+    #: +-3.5 A of H-alpha stays below (1 + this) x the median of 6540-6552 and 6577-6590 A
+    cool_halpha_excess_max: float = 0.02
+    #: share of spectra rendered as LAMOST records them (vacuum, the thesis's blur: R ~ 1600, 1e-4 dex pixels)
+    survey_share: float = 0.5
+    #: continuum S/N per LAMOST pixel (~1.5 A), log-uniform: the inputs' noise then covers that of the
+    #: real LAMOST files, and pure noise stays out of domain (scripts/emission_sim_realism.py)
+    survey_snr_range: tuple = (8.0, 150.0)
 
     def to_dict(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def legacy(cls, **changes) -> "SimConfig":
+        """The simulator of the models exported up to commit 9850d08 (B/A/F photospheres only,
+        every spectrum Ondřejov-rendered at S/N 20-400): seeded draws are bitwise those of
+        that code (tested against ``tests/data/emission_sim_legacy.npz``)."""
+        return cls(**{**LEGACY_CHANGES, **changes})
+
+    @classmethod
+    def preset(cls, name: str) -> "SimConfig":
+        """``"survey"`` (the default fields) or ``"legacy"`` (:meth:`legacy`): the recipe's
+        ``simulator`` field."""
+        if name not in PRESETS:
+            raise ValueError(f"simulator preset must be one of {PRESETS}, not {name!r}")
+        return cls() if name == "survey" else cls.legacy()
 
     def _by_group(self, name, group):
         for g, lo, hi in getattr(self, name):
             if g == group:
                 return lo, hi
         raise KeyError(group)
+
+
+#: Fields whose values before the survey-realism change (commit 9850d08) give that simulator.
+LEGACY_CHANGES = {"group_weights": (("B", 0.4), ("A", 0.4), ("F", 0.2)), "emission_cool_share": 0.0,
+                  "survey_share": 0.0}
+#: Names of :meth:`SimConfig.preset` (the recipe's ``simulator``).
+PRESETS = ("survey", "legacy")
+
+
+# ----------------------------------------------------------------------------- cool photospheres
+#: Rest-frame vacuum range of the archetypes kept (the CCD700 range, +-150 km/s, and margins).
+_ARCH_RANGE = (6250.0, 6780.0)
+
+
+@lru_cache(maxsize=4)
+def cool_archetypes(excess_max: float = 0.02) -> dict:
+    """The DESI redrock stellar archetypes of G, K and M stars (``rrtemplate-STAR-{G,K,M}-v0.1``, as
+    trimmed in ``zoo/data/redrock/redrock_lamost.npz``: R = 3000, 5e-5 dex pixels, vacuum, rest
+    frame) over 6250-6780 A, each rectified by a straight line through its upper envelope (as an
+    archive spectrum is rectified; the simulator's tilt and curvature come on top).
+
+    Kept: archetypes with positive flux over the range whose rectified maximum within +-3.5 A of
+    H-alpha (6564.6 A vacuum) stays below ``(1 + excess_max)`` x the median of 6540-6552 and 6577-6590 A:
+    this drops the latest M types, whose band heads put a peak next to H-alpha that the network
+    could not tell from emission.  Returns ``{group: (wave, flux[n, pix])}``.
+    """
+    from importlib import resources
+    path = resources.files("zoo") / "data" / "redrock" / "redrock_lamost.npz"
+    with resources.as_file(path) as f, np.load(f) as d:
+        loglam = float(d["star_loglam0"]) + float(d["step"]) * np.arange(int(d["star_npix"]))
+        wave = 10 ** loglam
+        sel = (wave >= _ARCH_RANGE[0]) & (wave <= _ARCH_RANGE[1])
+        wave = wave[sel]
+        out = {}
+        for g in COOL_GROUPS:
+            flux = d[f"star_{g}_coeff"].astype(float) @ d[f"star_{g}_basis"].astype(float)[:, sel]
+            flux = flux[flux.min(1) > 0]
+            rect = _rectify(wave, flux)
+            core = np.abs(wave - 6564.6) < 3.5
+            side = ((wave > 6540) & (wave < 6552)) | ((wave > 6577) & (wave < 6590))
+            ok = rect[:, core].max(1) <= (1 + excess_max) * np.median(rect[:, side], 1)
+            out[g] = (wave, rect[ok])
+    return out
+
+
+def _rectify(wave, flux, iterations: int = 6):
+    """Each row of ``flux`` divided by a straight line fitted, repeatedly, to the points on or
+    above the last fit (least squares, all rows at once)."""
+    x = (wave - wave.mean()) / np.ptp(wave)
+    keep = np.ones(flux.shape, bool)
+    for _ in range(iterations):
+        w = keep.astype(float)
+        s0, sx, sxx = w.sum(1), w @ x, w @ x ** 2
+        sy, sxy = (w * flux).sum(1), (w * flux) @ x
+        b = (s0 * sxy - sx * sy) / (s0 * sxx - sx ** 2)
+        a = (sy - b * sx) / s0
+        line = a[:, None] + b[:, None] * x[None, :]
+        above = flux >= line
+        keep = np.where((above.sum(1) >= 20)[:, None], above, keep)
+    return flux / line
 
 
 # ----------------------------------------------------------------------------- profiles
@@ -219,6 +351,21 @@ def profile_peaks(wave, flux, center, half_width=15.0, min_sep=1.0):
 
 
 # ----------------------------------------------------------------------------- one spectrum
+def _cool_photosphere(wave, rng, cfg, group, rv):
+    """A rectified redrock archetype of ``group`` (G/K/M) at radial velocity ``rv`` on the air
+    wavelengths ``wave``."""
+    from .preprocess import air_to_vacuum_thesis
+    arch_wave, arch = cool_archetypes(cfg.cool_halpha_excess_max)[group]
+    i = int(rng.integers(len(arch)))
+    rest = air_to_vacuum_thesis(wave) / (1 + rv / C_KMS)
+    return np.interp(rest, arch_wave, arch[i]), {"group": group, "archetype": i}
+
+
+def _pick(rng, weights):
+    groups, w = zip(*weights)
+    return groups[rng.choice(len(groups), p=np.array(w) / sum(w))]
+
+
 def _photosphere(x_kms, rng, cfg, group, step_kms):
     """Photospheric absorption (1 - depth profile) on a velocity axis, rotated."""
     ew = rng.uniform(*cfg._by_group("ew_range", group))
@@ -236,6 +383,8 @@ def _photosphere(x_kms, rng, cfg, group, step_kms):
 
 def _metals(wave, rng, cfg, group, rv, vsini, step_kms):
     out = np.ones_like(wave)
+    if group in COOL_GROUPS:      # the archetypes carry their own lines
+        return out
     for lam in METAL_LINES[group]:
         d = rng.uniform(0.0, cfg.metal_depth_max)
         c = lam * (1 + rv / C_KMS)
@@ -245,15 +394,21 @@ def _metals(wave, rng, cfg, group, rv, vsini, step_kms):
 
 
 def simulate_spectrum(cls: str, rng: np.random.Generator, cfg: SimConfig = SimConfig(),
-                      grid: int | None = None, noise: bool = True):
-    """One Ondřejov-like spectrum of class ``cls``.
+                      grid: int | None = None, noise: bool = True, survey: bool | None = None):
+    """One spectrum of class ``cls``, as the Ondřejov CCD700 records it or (a share
+    ``cfg.survey_share`` of spectra; ``survey=True``/``False`` forces it) as LAMOST does.
 
-    Returns ``(wave_air, flux, params)``: the CCD700 grid (air A), the observed
-    flux (noisy unless ``noise=False``) and a dict of the drawn parameters,
-    including ``clean`` (the noiseless, unscaled profile) for tests.
+    Returns ``(wave, flux, params)``: the CCD700 grid (air A; ``params["instrument"]``
+    ``"ondrejov"``) or a stretch of LAMOST's log-linear grid (vacuum A, ``"lamost"``), the
+    observed flux (noisy unless ``noise=False``) and a dict of the drawn parameters,
+    including ``clean`` (the noiseless, unscaled profile on the CCD700 grid, before
+    tellurics, metals and tilt) for tests and ``input_snr`` (the continuum S/N per pixel
+    of the 140-point model input).
     """
     if cls not in CLASSES:
         raise ValueError(f"class must be one of {CLASSES}, not {cls!r}")
+    if survey is None:       # no draw when the share is 0: the legacy stream stays bitwise the same
+        survey = cfg.survey_share > 0 and rng.random() < cfg.survey_share
     g = rng.integers(len(GRIDS)) if grid is None else grid
     start, step, n = GRIDS[g]
     wave = start + step * np.arange(n)
@@ -261,18 +416,28 @@ def simulate_spectrum(cls: str, rng: np.random.Generator, cfg: SimConfig = SimCo
     rv = float(np.clip(rng.normal(0, cfg.rv_sigma_kms), -cfg.rv_max_kms, cfg.rv_max_kms))
     center = HALPHA_AIR * (1 + rv / C_KMS)
     x_kms = (wave - center) / HALPHA_AIR * C_KMS
-    groups, weights = zip(*cfg.group_weights)
     sig_inst_px = HALPHA_AIR / cfg.resolving_power / 2.3548 / step
     p = {"class": cls, "grid": int(g), "rv": rv}
+    cool_weights = tuple((gr, w) for gr, w in cfg.group_weights if gr in COOL_GROUPS)
 
     as_disk = cls == "double-peak" or (cls == "emission" and cfg.label_at_input
                                        and rng.random() < cfg.emission_disk_share)
+    cool = (cls == "emission" and not as_disk and cfg.emission_cool_share > 0 and bool(cool_weights)
+            and rng.random() < cfg.emission_cool_share)         # chromospheric emission (ours)
     for _ in range(200):
-        group = "B" if cls != "absorption" and rng.random() < 0.8 else \
-            groups[rng.choice(len(groups), p=np.array(weights) / sum(weights))]
-        under = (cls == "absorption" or rng.random() <
-                 (cfg.emission_on_photosphere if cls == "emission" else cfg.disk_on_photosphere))
-        phot, pp = _photosphere(x_kms, rng, cfg, group, step_kms) if under else (np.ones_like(wave), {})
+        if cool:
+            group, under = _pick(rng, cool_weights), True
+        else:
+            group = _pick(rng, cfg.group_weights) if cls == "absorption" else \
+                "B" if rng.random() < 0.8 else _pick(rng, cfg.emission_group_weights)
+            under = (cls == "absorption" or rng.random() <
+                     (cfg.emission_on_photosphere if cls == "emission" else cfg.disk_on_photosphere))
+        if not under:
+            phot, pp = np.ones_like(wave), {}
+        elif group in COOL_GROUPS:
+            phot, pp = _cool_photosphere(wave, rng, cfg, group, rv)
+        else:
+            phot, pp = _photosphere(x_kms, rng, cfg, group, step_kms)
         emis = np.zeros_like(wave)
         if cls == "emission" and not as_disk:
             peak = np.exp(rng.uniform(*np.log(cfg.emission_peak_range)))
@@ -323,13 +488,58 @@ def simulate_spectrum(cls: str, rng: np.random.Generator, cfg: SimConfig = SimCo
     cont = 1 + rng.normal(0, cfg.slope_sigma) * xn + rng.normal(0, cfg.curvature_sigma) * (xn ** 2 - 1 / 3)
     body = _smooth((phot + emis) * metals, sig_inst_px) * _smooth(tell, sig_inst_px) * cont
     p["clean"] = clean
-    snr = float(np.exp(rng.uniform(*np.log(cfg.snr_range))))
+    if survey:
+        from .preprocess import air_to_vacuum_thesis, gaussian_blur
+        lam = lamost_grid()
+        body = np.interp(lam, air_to_vacuum_thesis(wave), gaussian_blur(body))
+        wave, n = lam, lam.size
+    snr = float(np.exp(rng.uniform(*np.log(cfg.survey_snr_range if survey else cfg.snr_range))))
     p["snr"] = snr
+    # noise per pixel of the 140-point input: LAMOST's white noise is resampled about 1:1; the
+    # CCD700's is averaged by the 7-pixel blur (sum of the squared kernel weights: 1 / 4.98)
+    p["input_snr"] = snr if survey else snr / blur_noise_factor()
+    p["instrument"] = "lamost" if survey else "ondrejov"
+    if survey:
+        p["grid"] = SURVEY_GRID
     scale = float(np.exp(rng.uniform(*np.log(cfg.flux_scale_range))))
+    p["flux_scale"] = scale
     flux = body
     if noise:
         flux = body + rng.normal(size=n) * np.sqrt(np.clip(body, 0.01, None)) / snr
     return wave, flux * scale, p
+
+
+@lru_cache(maxsize=1)
+def blur_noise_factor() -> float:
+    """What the thesis's 7-pixel blur leaves of white noise: ``sqrt(sum k^2)`` = 0.2008."""
+    from .preprocess import gaussian_kernel
+    return float(np.sqrt(np.sum(gaussian_kernel() ** 2)))
+
+
+@lru_cache(maxsize=1)
+def _lamost_grid() -> np.ndarray:
+    from .preprocess import air_to_vacuum_thesis
+    hi = min(float(air_to_vacuum_thesis(start + step * (n - 1))) for start, step, n in GRIDS)
+    k = np.arange(np.ceil((np.log10(6500.0) - LAMOST_LOGLAM0) / LAMOST_DLOGLAM),
+                  np.floor((np.log10(hi) - LAMOST_LOGLAM0) / LAMOST_DLOGLAM) + 1)
+    return 10 ** (LAMOST_LOGLAM0 + LAMOST_DLOGLAM * k)
+
+
+def lamost_grid() -> np.ndarray:
+    """The LAMOST pixels (vacuum A) of the survey rendering: LAMOST's fixed log-linear grid from
+    6500 A to the red end of the CCD700 grids (covering the model's 6519-6732 A)."""
+    return _lamost_grid().copy()
+
+
+def input_noise(x) -> np.ndarray:
+    """The noise of each standardized 140-pixel input row, measured on the row itself: 1.4826 x
+    the median absolute deviation of its second differences / sqrt(6), the sigma of
+    pixel-independent noise in units of the row's standard deviation.  Lines add a floor
+    (~0.001-0.03 for noiseless simulated rows); correlated noise (the CCD700's after the blur)
+    reads low.  One statistic for simulated and real inputs alike
+    (``scripts/emission_sim_realism.py``, docs/emission.md)."""
+    d2 = np.diff(np.atleast_2d(np.asarray(x, float)), 2, axis=1)
+    return 1.4826 * np.median(np.abs(d2 - np.median(d2, axis=1, keepdims=True)), axis=1) / np.sqrt(6)
 
 
 # ----------------------------------------------------------------------------- a dataset
@@ -339,17 +549,21 @@ class SimData:
 
     x: np.ndarray            # (n, 140) float32, standardized
     y: np.ndarray            # (n,) int, index into CLASSES
-    snr: np.ndarray          # (n,) continuum S/N per native pixel
+    snr: np.ndarray          # (n,) continuum S/N per native pixel (CCD700 or LAMOST)
     params: list             # per-spectrum parameter dicts (without the clean profile)
     classes: tuple = CLASSES
+    input_snr: np.ndarray | None = None    # (n,) continuum S/N per pixel of the 140-point input
+    instrument: np.ndarray | None = None   # (n,) "ondrejov" or "lamost": how each was rendered
 
 
 def simulate_dataset(counts: dict, contract, seed: int = 0, cfg: SimConfig = SimConfig(),
                      keep_native: bool = False):
-    """``counts[class]`` spectra of each class, shuffled, through the Ondřejov path
-    (:func:`zoo.families.emission.preprocess.instrument_path` then the contract).
+    """``counts[class]`` spectra of each class, shuffled, each through its instrument's path
+    (Ondřejov: :func:`zoo.families.emission.preprocess.instrument_path` then the contract;
+    LAMOST: the contract only), as a real file of that instrument would go.
 
-    With ``keep_native`` also returns the native spectra ``[(wave, flux), ...]``.
+    With ``keep_native`` also returns the native spectra ``[(wave, flux), ...]`` (air for
+    Ondřejov, vacuum for LAMOST: ``data.instrument`` says which).
     """
     from zoo.preprocess import to_contract
 
@@ -357,7 +571,7 @@ def simulate_dataset(counts: dict, contract, seed: int = 0, cfg: SimConfig = Sim
     rng = np.random.default_rng(seed)
     labels = np.concatenate([np.full(counts.get(c, 0), i) for i, c in enumerate(CLASSES)])
     rng.shuffle(labels)
-    by_grid = {g: [] for g in range(len(GRIDS))}
+    by_grid = {g: [] for g in range(len(GRIDS) + 1)}
     params, snr, native = [], np.zeros(labels.size), []
     for i, lab in enumerate(labels):
         wave, flux, p = simulate_spectrum(CLASSES[lab], rng, cfg)
@@ -371,10 +585,15 @@ def simulate_dataset(counts: dict, contract, seed: int = 0, cfg: SimConfig = Sim
     for g, rows in by_grid.items():
         if not rows:
             continue
+        idx = np.array([r[0] for r in rows])
+        flux = np.stack([r[1] for r in rows])
+        if g == SURVEY_GRID:
+            x[idx] = to_contract(flux, contract, lamost_grid(), medium="vacuum").flux
+            continue
         start, step, n = GRIDS[g]
         wave_vac = air_to_vacuum_thesis(start + step * np.arange(n))
-        idx = np.array([r[0] for r in rows])
-        flux = gaussian_blur(np.stack([r[1] for r in rows]))
-        x[idx] = to_contract(flux, contract, wave_vac, medium="vacuum").flux
-    data = SimData(x=x, y=labels, snr=snr, params=params)
+        x[idx] = to_contract(gaussian_blur(flux), contract, wave_vac, medium="vacuum").flux
+    data = SimData(x=x, y=labels, snr=snr, params=params,
+                   input_snr=np.array([p["input_snr"] for p in params], float),
+                   instrument=np.array([p["instrument"] for p in params], dtype="<U8"))
     return (data, native) if keep_native else data
