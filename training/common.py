@@ -183,7 +183,8 @@ def early_stopping_probe(**kw):
 
 
 class EpochTimer:
-    """Wall time per epoch, as a Keras callback (built lazily)."""
+    """Wall time per epoch and the 1-minute load average at each epoch end, as a Keras callback
+    (built lazily): the training run records both (card ``metrics.training_run``)."""
 
     @staticmethod
     def make():
@@ -191,13 +192,14 @@ class EpochTimer:
 
         class _T(keras.callbacks.Callback):
             def on_train_begin(self, logs=None):
-                self.times, self.t0 = [], time.time()
+                self.times, self.t0, self.loads = [], time.time(), [os.getloadavg()[0]]
 
             def on_epoch_begin(self, epoch, logs=None):
                 self._e = time.time()
 
             def on_epoch_end(self, epoch, logs=None):
                 self.times.append(time.time() - self._e)
+                self.loads.append(os.getloadavg()[0])
         return _T()
 
 

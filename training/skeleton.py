@@ -378,6 +378,10 @@ def run(task: Task, recipe, ctx: Context) -> dict:
     if ctx.timer is not None and getattr(ctx.timer, "times", None):
         import numpy as np
         ctx.run_info.setdefault("seconds_per_epoch_median", round(float(np.median(ctx.timer.times)), 2))
+        loads = getattr(ctx.timer, "loads", None)
+        if loads:
+            ctx.run_info["load_average_1min"] = {"start": round(loads[0], 2), "median": round(float(np.median(loads)), 2),
+                                                 "max": round(max(loads), 2)}
     metrics = stage("evaluate", task.evaluate, model, data, recipe, ctx)
     stage("plots", task.plots, model, data, metrics, ctx)
 
