@@ -225,6 +225,42 @@ def racnet_table4() -> str:
     return "\n".join(out)
 
 
+@block("racnet_trust")
+def racnet_trust() -> str:
+    after = os.path.join(RESULTS, "racnet_real_dev_after.json")
+    real = {m["model"]: m["real"] for m in _json(after)["results"]} if os.path.exists(after) else {}
+    out = ["| model | template cuts z_s / z_c GALAXY / z_c QSO; knn threshold | simulated in-domain test: flagged | "
+           "inputs without an object: flagged | out-of-domain probes: flagged | real dev stars: flagged | "
+           "real dev stars: wrong class not flagged |", "|---|---|---|---|---|---|---|"]
+    for name in ("racnet_ds1", "racnet_ds2", "racnet_fgk"):
+        c = card(name)
+        t, probes = c["trust"], c["metrics"]["trust"]["flagged_out_of_domain"]
+        cuts = t["template_cuts"]
+        fmt_cut = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
+        st = t["measured"]["simulated_test"]
+        sim = ", ".join(f"{k} {v['k']}/{v['n']}" for k, v in st.items() if isinstance(v, dict) and "k" in v
+                        and not k.startswith("all"))
+        allr = st.get("all", {})
+        no_obj = ", ".join(f"{k} {100 * v['rate']:.0f} %" for k, v in t["measured"]["no_object"].items())
+        pr = ", ".join(f"{k} {100 * v:.0f} %" for k, v in probes.items())
+        r = real.get(name, {})
+        if "called_STAR" in r:
+            wrong = pct(r["non_STAR_not_flagged"]) if "non_STAR_not_flagged" in r else "-"
+            flagged = pct(r["flagged"])
+        elif r:
+            flagged, wrong = f"F/G/K {pct(r['flagged'])}; A/M {pct(r['A_M_flagged'])}", "-"
+        else:
+            flagged = wrong = "-"
+        out.append(f"| {name} | {fmt_cut(cuts['signal'])} / {fmt_cut(cuts['GALAXY'])} / {fmt_cut(cuts['QSO'])}; "
+                   f"{t['knn']['threshold']} | {allr.get('k', '?')}/{allr.get('n', '?')} ({sim}) | {no_obj} | {pr} | "
+                   f"{flagged} | {wrong} |")
+    out += ["", "From each card's `trust` block (written by its training run, `python -m training.racnet`; "
+            "simulated test: seed recipe.seed + 202, 200 per class; inputs without an object: 100 each, seed 4242, "
+            "for racnet_ds1 flagged or UNKNOWN) and `metrics.trust` (probes of seed recipe.seed + 23, 150 each), "
+            "and docs/results/racnet_real_dev_after.json (the 88 real dev stars)."]
+    return "\n".join(out)
+
+
 # --------------------------------------------------------------------------- driver
 def render_text(text: str) -> str:
     def sub(m):

@@ -1,6 +1,6 @@
-"""Tables and figures of docs/racnet.md from the committed runs and the simulator.
+"""Figures of docs/racnet.md from the committed runs and the simulator.
 
-    python scripts/racnet_docs.py            # after scripts/racnet_train_all.sh
+    python scripts/racnet_docs.py            # after the runs of scripts/racnet_train_all.sh
 
 1. ``docs/img/racnet_sim_vs_real.png``: the real LAMOST files of ``../shared/data/lamost``
    inside the simulated distribution: (a) the first two principal components of
@@ -11,9 +11,9 @@
    exported RAC-Nets.
 2. ``docs/img/racnet_confusions.png``: the test confusion matrices of the nine
    convolutional runs (``runs/<arch>_<task>/metrics.json``).
-3. Prints Table 4 (and the Table 2 row) beside the paper's, as Markdown.
+(Table 4 and the other tables are generated blocks: ``python -m evaluation.render``.)
 
-Needs the runs (``runs/``) for 2-3 and ``../shared/data/lamost`` for 1 (skipped when absent).
+Needs the runs (``runs/``) for 2 and ``../shared/data/lamost`` for 1 (skipped when absent).
 """
 from __future__ import annotations
 
@@ -28,10 +28,6 @@ import numpy as np  # noqa: E402
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.environ.get("ZOO_SHARED_DATA", os.path.join(os.path.dirname(REPO), "shared", "data"))
 IMG = os.path.join(REPO, "docs", "img")
-PAPER = {  # Table 4 (params, DS1, DS2, DS3) and Table 2 (DS1 per class)
-    "cnet": ("2.89M", 88.75, 98.58, 91.97), "rcnet": ("0.388M", 93.33, 98.81, 93.07),
-    "racnet": ("0.623M", 93.52, 98.92, 93.25), "fcnet": ("-", 77.13, None, None)}
-TABLE2 = {"fcnet": (91.38, 83.43, 85.65, 48.17, 77.13), "cnet": (91.50, 94.41, 90.16, 79.91, 88.75)}
 TASKS = {"ds1": "ds1", "ds2": "ds2", "ds3": "fgk"}
 LABEL = {"cnet": "C-Net", "rcnet": "RC-Net", "racnet": "RAC-Net", "fcnet": "FC baseline"}
 
@@ -154,79 +150,10 @@ def confusions():
     plt.close(fig)
 
 
-def tables():
-    print("\n| model | params (paper) | params (ours) | DS1 paper | DS1 ours | DS2 paper | DS2 ours | "
-          "DS3 paper | DS3 ours | epochs run (DS1/2/3) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for arch in ("fcnet", "cnet", "rcnet", "racnet"):
-        cells, ours_params, epochs = [], None, []
-        for j, (task, suffix) in enumerate(TASKS.items()):
-            run = load_run(f"{arch}_{suffix}")
-            paper = PAPER[arch][j + 1]
-            if run is None:
-                cells += ["-" if paper is None else f"{paper:.2f} %", "not run"]
-                epochs.append("-")
-                continue
-            m = run["metrics"]
-            ours_params = m["params"] if ours_params is None else ours_params
-            cells += ["-" if paper is None else f"{paper:.2f} %",
-                      f"{100 * m['test_accuracy']:.2f} % (avg/class {100 * m['average_accuracy']:.2f} %)"]
-            epochs.append(str(run["training_run"].get("epochs_run")))
-        print(f"| {LABEL[arch]} | {PAPER[arch][0]} | {'-' if ours_params is None else f'{ours_params:,}'} | "
-              + " | ".join(cells) + f" | {'/'.join(epochs)} |")
-    print("\nTable 2 (DS1 per class):\n")
-    print("| model | STAR | GALAXY | QSO | UNKNOWN | average |")
-    print("|---|---|---|---|---|---|")
-    for arch in ("fcnet", "cnet", "rcnet", "racnet"):
-        if arch in TABLE2:
-            print(f"| {LABEL[arch]} (paper) | " + " | ".join(f"{v:.2f} %" for v in TABLE2[arch]) + " |")
-        run = load_run(f"{arch}_ds1")
-        if run:
-            pc = run["metrics"]["per_class_accuracy"]
-            print(f"| {LABEL[arch]} (ours) | " + " | ".join(f"{100 * pc[c]:.2f} %" for c in
-                                                          ("STAR", "GALAXY", "QSO", "UNKNOWN"))
-                  + f" | {100 * run['metrics']['average_accuracy']:.2f} % |")
-    for task, suffix in list(TASKS.items())[1:]:
-        classes = None
-        rows = []
-        for arch in ("fcnet", "cnet", "rcnet", "racnet"):
-            run = load_run(f"{arch}_{suffix}")
-            if run:
-                classes = classes or run["data"]["classes"]
-                pc = run["metrics"]["per_class_accuracy"]
-                rows.append(f"| {LABEL[arch]} (ours) | " + " | ".join(f"{100 * pc[c]:.2f} %" for c in classes)
-                            + f" | {100 * run['metrics']['average_accuracy']:.2f} % |")
-        if rows:
-            print(f"\n{task.upper()} per class:\n")
-            print("| model | " + " | ".join(classes) + " | avg/class |")
-            print("|---|" + "---|" * (len(classes) + 1))
-            print("\n".join(rows))
-    runs_table()
-
-
-def runs_table():
-    """The "Training runs" table of docs/racnet.md: every run with its limit, epochs and times."""
-    print("\n| run | command | training limit | epochs (stopped by) | s/epoch (median) | wall time |")
-    print("|---|---|---|---|---|---|")
-    for task, suffix in TASKS.items():
-        for arch in ("racnet", "rcnet", "cnet", "fcnet"):
-            run = load_run(f"{arch}_{suffix}")
-            if not run:
-                continue
-            t, r = run["training_run"], run["recipe"]
-            cmd = f"--task {task}" + ("" if arch == "racnet" else f" --arch {arch} --no-export")
-            stop = t.get("stopped_by")
-            stop = stop if stop != "early stopping" else f"early stopping, best {t.get('best_epoch')}"
-            print(f"| `{arch}_{suffix}` | `python -m training.racnet {cmd}` | {r.get('max_minutes'):g} min | "
-                  f"{t.get('epochs_run')} ({stop}) | {t.get('seconds_per_epoch_median')} | "
-                  f"{t.get('wall_time_minutes')} min |")
-
-
 def main():
     os.makedirs(IMG, exist_ok=True)
     sim_vs_real()
     confusions()
-    tables()
 
 
 if __name__ == "__main__":

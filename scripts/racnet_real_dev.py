@@ -68,6 +68,8 @@ def evaluate(name: str, directory: str, n_sim: int) -> dict:
     cls, ood = np.asarray(r["class"]), np.asarray(r["out_of_domain"])
     if task in ("ds1", "ds2"):
         out["real"] = {"n": len(files), "called_STAR": share(cls == "STAR"), "flagged": share(ood),
+                       "non_STAR_not_flagged": share((cls != "STAR") & ~ood),
+                       "STAR_flagged": share(ood[cls == "STAR"]),
                        "calls": {k: int(v) for k, v in zip(*np.unique(cls, return_counts=True))},
                        "non_STAR_by_snr_g": {f"{lo}-{hi}": share(cls[(snr_g >= lo) & (snr_g < hi)] != "STAR")
                                              for lo, hi in ((0, 12), (12, 35), (35, 1000))}}
