@@ -297,6 +297,24 @@ def _env(values: dict):
                 os.environ[k] = v
 
 
+@contextlib.contextmanager
+def _main_not_rerun():
+    """Start worker processes without re-running the ``__main__`` module in them: ``spawn`` imports it in
+    each child (for functions pickled from it), which runs an unguarded script's top level again in every
+    worker; the workers need nothing from it (their functions live in this module)."""
+    main = sys.modules.get("__main__")
+    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if main is not None and k in main.__dict__}
+    try:
+        if main is not None:
+            main.__dict__.pop("__file__", None)
+            if "__spec__" in saved:
+                main.__spec__ = None
+        yield
+    finally:
+        if main is not None:
+            main.__dict__.update(saved)
+
+
 class _Stages:
     """Where the CPU stages run (reading + the contract, per chunk; the trust score, per network batch):
     ``workers`` processes (spawned, each with the model's card and trust arrays but no network session),
@@ -307,36 +325,60 @@ class _Stages:
         self.predictor, self.workers, self.instrument, self.trust = predictor, int(workers), instrument, trust
         self.threads = max(1, int(threads or 1))
         self.restarts = 0
+        self.generation = 0               # which pool a future came from (a dead worker breaks its pool's futures)
         self.pool = None
         self._start()
 
     def _start(self):
+        self.pings = []
         if self.workers:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
-            with _env(_WORKER_ENV):
+            with _env(_WORKER_ENV), _main_not_rerun():
                 self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
                                                 initializer=_worker_init, initargs=(self.predictor.directory,))
-                for _ in range(self.workers):      # start them now, with the environment above
-                    self.pool.submit(_worker_ping)
+                # start them now, with the environment above (and in parallel with the model's load here)
+                self.pings = [self.pool.submit(_worker_ping) for _ in range(self.workers)]
         else:
             self.pool = ThreadPoolExecutor(self.threads)
 
+    def ready(self) -> None:
+        """Wait for the worker processes to be up; should they fail to start at all, run the stages in
+        threads of this process instead (with a warning)."""
+        try:
+            for f in self.pings:
+                f.result()
+        except Exception as exc:  # noqa: BLE001
+            import warnings
+            warnings.warn(f"the batch engine's worker processes could not start ({type(exc).__name__}: {exc}); "
+                          f"reading, preparing and the trust score run in {self.threads} threads of this process",
+                          RuntimeWarning, stacklevel=2)
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.workers = 0
+            self._start()
+
+    def _submit(self, fn, *args):
+        if self.workers:
+            with _main_not_rerun():      # should the pool start a process of its own
+                return self.pool.submit(fn, *args)
+        return self.pool.submit(fn, *args)
+
     def prepare(self, paths):
         if self.workers:
-            return self.pool.submit(_worker_prepare, paths, self.instrument)
-        return self.pool.submit(_prepare_chunk, self.predictor, paths, self.instrument)
+            return self._submit(_worker_prepare, paths, self.instrument)
+        return self._submit(_prepare_chunk, self.predictor, paths, self.instrument)
 
     def domain(self, prep, raw):
         if self.workers:
-            return self.pool.submit(_worker_domain, prep, raw, self.trust)
-        return self.pool.submit(self.predictor.domain, prep, raw, self.trust)
+            return self._submit(_worker_domain, prep, raw, self.trust)
+        return self._submit(self.predictor.domain, prep, raw, self.trust)
 
     def restart(self) -> bool:
         """A new pool after a worker died (at most :data:`_MAX_RESTARTS` a run); False when none is left."""
         if not self.workers or self.restarts >= _MAX_RESTARTS:
             return False
         self.restarts += 1
+        self.generation += 1
         self.pool.shutdown(wait=False, cancel_futures=True)
         self._start()
         return True
@@ -459,13 +501,14 @@ class _Pipeline:
             for piece in pieces:
                 yield shard, piece
 
-    def _result(self, piece, fut):
-        """A chunk's prepared files; a chunk whose worker died is tried once more in a new pool, then
-        logged with cause "zoo" (not the files' fault: their shard is redone by the next run)."""
+    def _result(self, piece, fut, generation):
+        """A chunk's prepared files; a chunk whose worker died (or whose pool another chunk's worker took
+        down) is tried once more in a new pool, then logged with cause "zoo" (not the files' fault: their
+        shard is redone by the next run)."""
         try:
             return fut.result()
         except Exception as exc:  # noqa: BLE001
-            if _broken(exc) and self.stages.restart():
+            if _broken(exc) and (generation != self.stages.generation or self.stages.restart()):
                 try:
                     return self.stages.prepare(piece).result()
                 except Exception as again:  # noqa: BLE001
@@ -490,11 +533,11 @@ class _Pipeline:
                 except Exception as exc:  # noqa: BLE001  (a broken pool: _result restarts it)
                     fut = Future()
                     fut.set_exception(exc)
-                inflight.append((shard, piece, fut))
+                inflight.append((shard, piece, fut, self.stages.generation))
             if not inflight:
                 break
-            shard, piece, fut = inflight.popleft()
-            for path, prep, err, ids in self._result(piece, fut):
+            shard, piece, fut, generation = inflight.popleft()
+            for path, prep, err, ids in self._result(piece, fut, generation):
                 if err is not None:
                     shard.errors.append(err)
                 else:
@@ -900,6 +943,7 @@ def _run_local(res, todo, directory, backend, device, out, fmt, batch_size, pred
     with _Stages(_DirectoryOnly(directory), workers, readers, predict_kw.get("instrument"), trust) as stages:
         predictor = _load_predictor(directory, backend, device, onnx_threads)   # while the workers start
         stages.predictor = predictor
+        stages.ready()
         meta = _table_metadata(predictor, trust)
 
         def write(i, cols, errors):
