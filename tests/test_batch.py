@@ -141,8 +141,14 @@ def test_killed_process_resumes(autoclassmk_exported, tmp_path):
     t = time.time()
     while proc.poll() is None and time.time() - t < 120 and len(list(out.glob("part-*.parquet"))) < 3:
         time.sleep(0.05)
+    children = _children(proc.pid)                  # the worker processes (Linux: /proc)
+    assert children or not os.path.isdir("/proc")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    t = time.time()
+    while time.time() - t < 10 and any(os.path.exists(f"/proc/{c}") for c in children):
+        time.sleep(0.1)
+    assert not any(os.path.exists(f"/proc/{c}") for c in children), "workers outlived their killed main process"
     before = {p.name: p.stat().st_mtime_ns for p in out.glob("part-*.parquet")}
     assert 0 < len(before) < 20, len(before)                                    # killed mid-run
     r = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=300)
@@ -152,6 +158,17 @@ def test_killed_process_resumes(autoclassmk_exported, tmp_path):
     paths = read_table(out).column("path").to_pylist()
     assert paths == sorted(files) and len(set(paths)) == 40                      # none lost, none twice
     assert not [f for f in os.listdir(out) if f.endswith(".tmp")]
+
+
+def _children(pid):
+    import glob
+    out = []
+    for f in glob.glob(f"/proc/{pid}/task/*/children"):
+        try:
+            out += [int(c) for c in open(f).read().split()]
+        except OSError:
+            pass
+    return out
 
 
 # --------------------------------------------------------------------------- races in fresh processes

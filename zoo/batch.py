@@ -259,10 +259,21 @@ _MAX_RESTARTS = 3
 _WORKER: dict = {}
 
 
-def _worker_init(directory) -> None:
+def _watch_parent(parent: int) -> None:
+    """Exit when the main process is gone (killed: SIGKILL, out of memory), instead of waiting on its
+    task queue for ever."""
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def _worker_init(directory, parent: int | None = None) -> None:
     """A worker process of the local engine: the model's card, contract and trust method, no network."""
     import signal
     signal.signal(signal.SIGINT, signal.SIG_IGN)      # Ctrl-C is the main process's to handle
+    if parent is not None:
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="zoo-parent-watch").start()
     from .predictor import Predictor
     from .registry import load_families
     load_families()
@@ -336,7 +347,8 @@ class _Stages:
             from concurrent.futures import ProcessPoolExecutor
             with _env(_WORKER_ENV), _main_not_rerun():
                 self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                                initializer=_worker_init, initargs=(self.predictor.directory,))
+                                                initializer=_worker_init,
+                                                initargs=(self.predictor.directory, os.getpid()))
                 # start them now, with the environment above (and in parallel with the model's load here)
                 self.pings = [self.pool.submit(_worker_ping) for _ in range(self.workers)]
         else:
