@@ -709,18 +709,22 @@ def _process_shard(predictor, out, index, paths, fmt, batch_size, predict_kw, re
             "seconds": time.perf_counter() - t0}
 
 
-def _load_predictor(directory, backend, device, onnx_threads=None):
+def _load_predictor(directory, backend, device, onnx_threads=None, spin: bool = True):
     """The model session of a run.  ``onnx_threads``: ONNX Runtime's intra-op threads (its default
     is one per core in every session, which oversubscribes a node running one single-threaded
-    worker per core)."""
+    worker per core).  ``spin=False``: its threads sleep between calls instead of spinning (the cores
+    are the worker processes' meanwhile; the numbers are the same)."""
     from .predictor import Predictor
     predictor = Predictor(directory, backend=backend, device=device)
     kit = getattr(predictor, "onnx_model", None)
-    if onnx_threads and kit is not None:
+    if (onnx_threads or not spin) and kit is not None:
         import onnxruntime as ort
         so = ort.SessionOptions()
-        so.intra_op_num_threads = int(onnx_threads)
-        so.inter_op_num_threads = 1
+        if onnx_threads:
+            so.intra_op_num_threads = int(onnx_threads)
+            so.inter_op_num_threads = 1
+        if not spin:
+            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         kit.session = ort.InferenceSession(kit.path, so, providers=kit.session.get_providers())
         predictor.session = kit.session
     return predictor
@@ -953,7 +957,7 @@ def _run_local(res, todo, directory, backend, device, out, fmt, batch_size, pred
             bar.set_postfix(failed=n_failed[0], refresh=False)
 
     with _Stages(_DirectoryOnly(directory), workers, readers, predict_kw.get("instrument"), trust) as stages:
-        predictor = _load_predictor(directory, backend, device, onnx_threads)   # while the workers start
+        predictor = _load_predictor(directory, backend, device, onnx_threads, spin=not workers)  # as they start
         stages.predictor = predictor
         stages.ready()
         meta = _table_metadata(predictor, trust)
