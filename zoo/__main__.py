@@ -144,6 +144,8 @@ def _cmd_predict(args):
             print("  ".join((os.path.basename(r[c]) if c == "file" else _fmt(r[c])).ljust(width[c])
                             for c in cols))
     print(f"{len(rows)} predicted, {n_failed} skipped", file=sys.stderr)
+    if args.trust != "full" and model.trust_method(args.trust):
+        print(f"out_of_domain: {model.trust_method(args.trust)} (--trust {args.trust})", file=sys.stderr)
     return 1 if n_failed else 0
 
 
@@ -170,6 +172,9 @@ def _cmd_predict_archive(args):
     print(f"{res.n_files} files in {res.n_shards} shards: {res.shards_skipped} were done before, "
           f"{res.shards_written} written now ({res.rows} rows, {res.seconds:.1f} s) in {res.out}",
           file=sys.stderr)
+    if args.trust != "full" and res.trust_method:
+        print(f"out_of_domain: {res.trust_method} (--trust {args.trust}; each shard's metadata: zoo.trust_method)",
+              file=sys.stderr)
     for shard, why in res.failed_shards:
         print(f"shard {shard} failed (it is redone on the next run): {why}", file=sys.stderr)
     if not res.complete:

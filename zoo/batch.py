@@ -6,9 +6,12 @@
 
 The inputs (files, globs, directories) are expanded and sorted; shard ``i`` is files
 ``i*shard_size ... (i+1)*shard_size - 1`` of that list.  Each shard runs
-read -> preprocess (to the model's input contract) -> batch -> model, with reading and
-preprocessing in a thread pool that keeps ``prefetch`` spectra ahead of the model, and is
-written to a temporary name and renamed into place (``os.replace``).  A shard is done
+read -> preprocess (to the model's input contract) -> batch -> model -> trust score: worker
+processes (``workers``) read chunks of ``chunk_size`` files and bring each chunk to the contract
+(the spectra that share a wavelength grid in one call), ``prefetch`` files ahead of the model,
+which runs in this process on batches of ``batch_size`` good files of one shard; the workers then
+score the trust of each batch (:class:`_Pipeline`).  ``workers=0`` and the Dask engine run the same
+stages in threads.  A shard is written to a temporary name and renamed into place (``os.replace``).  A shard is done
 exactly when its final file exists and every failure in its error log was the file's fault
 (``cause: "file"``: unreadable, corrupt, refused by the input contract), so an interrupted run
 started again with the same arguments skips the done shards and redoes the rest: nothing is
@@ -31,10 +34,12 @@ metadata, ``zoo.model``, ``zoo.card_sha256`` (the card the rows came from), ``zo
 A file that cannot be read or brought to the contract is logged and skipped; it never
 costs the other rows.
 
-Engines: ``local`` (one process, one model session) and ``dask`` (dask.distributed: one task
-per shard, one model session per worker, each worker writes its own shards; the client
-only collects their statuses).  Both run the same shard function with the same batches,
-so their tables are identical.  Parquet and the Dask engine need the ``[scale]`` extra
+Engines: ``local`` (one model session in this process, worker processes for the CPU stages) and
+``dask`` (dask.distributed: one task per shard, one model session per worker, each worker writes its
+own shards; the client only collects their statuses).  Both run the same pipeline with the same
+batches, so their tables are identical (the trust score's BLAS runs one thread in the local engine's
+workers and in Dask workers; with ``workers=0`` it runs the library's default threads, which can move
+it by ~1e-12).  Parquet and the Dask engine need the ``[scale]`` extra
 (``pip install "stellar-spectra-zoo[scale]"``; from a clone ``pip install -e ".[scale]"``); CSV output with the local engine needs
 nothing beyond the base install.
 """
@@ -778,6 +783,7 @@ class BatchResult:
     failed: int                     # files in the error log (all done shards)
     failed_shards: list = field(default_factory=list)   # (shard, message): tasks that crashed
     seconds: float = 0.0
+    trust_method: str | None = None  # what out_of_domain comes from (the card's method, or "<method>:fast")
 
     @property
     def complete(self) -> bool:
@@ -922,8 +928,10 @@ def predict_archive(name: str, inputs, out, *, engine: str = "local", fmt: str =
     from tqdm.auto import tqdm
     bar = tqdm(total=len(paths), initial=done_files, unit="file", desc=name, disable=not progress,
                smoothing=0.1, file=sys.stderr)
+    from .predictor import Predictor
     res = BatchResult(out=out, n_files=len(paths), n_shards=n_shards, shards_skipped=skipped,
-                      shards_written=0, rows=0, failed=0)
+                      shards_written=0, rows=0, failed=0,
+                      trust_method=Predictor.without_network(directory).trust_method(trust))
     try:
         if engine == "local":
             _run_local(res, todo, directory, backend, device, out, fmt, batch_size, predict_kw,
