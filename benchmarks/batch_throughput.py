@@ -4,7 +4,7 @@ local engine and a 2-worker Dask LocalCluster, on copies of the bundled real spe
     python benchmarks/batch_throughput.py [--copies 4] [--models autoclassmk apogeenet emission_cnn]
 
 For each model: ``Predictor.iter_predict_files`` (one file at a time: read, preprocess, model),
-``python -m zoo predict ... --out DIR`` with the local engine (reader threads + batched model)
+``python -m zoo predict ... --out DIR`` with the local engine (worker processes + batched model)
 and with ``--engine dask --workers 2 --onnx-threads 1`` (processes, one thread each; the cluster is started and
 the model loaded on each worker before the clock starts, and the start time is printed
 apart).  Checks that the Dask table equals the local one.  All on the ONNX backend.

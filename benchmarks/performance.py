@@ -2,6 +2,7 @@
 
     python -m benchmarks.performance [--models NAME ...] [--batch 512] [--repeats 3] [--out docs/performance.md]
     python benchmarks/performance.py --quick --models emission_fc --out /tmp/perf.md   # smoke test
+    python benchmarks/performance.py --quick --models emission_fc --archive-models racnet_ds2 --out /tmp/perf.md
 
 For each model in ``exported/`` (one subprocess per model, so that its peak memory is its own):
 
@@ -19,7 +20,11 @@ For each model in ``exported/`` (one subprocess per model, so that its peak memo
 - the noise-realization uncertainties (models that have them): stars/s at the card's number of
   realizations and at the paper's 100, beside the roofline bound at 100;
 - peak resident memory of the model's subprocess (``ru_maxrss``: TensorFlow, ONNX Runtime and
-  all backends loaded).
+  all backends loaded);
+- archive mode (``--archive-models``, default RAC-Net DS2 on LAMOST files and APOGEE Net on apStar files;
+  ``benchmarks/archive.py``, one ONNX-only subprocess per model): each stage's rate (read, contract,
+  network, trust, write) beside ``python -m zoo predict NAME FILES --out DIR`` end to end with 0, 1 and 2
+  worker processes (and a 2-worker Dask LocalCluster), on an archive of symlinks to the bundled real files.
 
 The roofline is the fastest float32 matmul (2048 x 2048) of TensorFlow and ONNX Runtime (its MLAS
 GEMM) in GFLOP/s on this machine, measured at the start of the run, in each model's process before
@@ -51,9 +56,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 try:
-    from ._timing import best_of, interleaved_best  # noqa: E402  (python -m benchmarks.performance)
+    from . import archive as archive_bench  # noqa: E402  (python -m benchmarks.performance)
+    from ._timing import best_of, interleaved_best  # noqa: E402
 except ImportError:
-    from _timing import best_of, interleaved_best  # noqa: E402  (python benchmarks/performance.py)
+    import archive as archive_bench  # noqa: E402  (python benchmarks/performance.py)
+    from _timing import best_of, interleaved_best  # noqa: E402
+
+#: archive-mode models (benchmarks/archive.py) and the files each is measured on by default
+ARCHIVE_FILES = {"racnet_ds2": 2000, "apogeenet": 400}
 
 BACKENDS = ("keras_predict", "predict_on_batch", "tf_function", "xla", "savedmodel", "onnx_1t", "onnx_2t")
 HEADERS = {"keras_predict": "Keras predict", "predict_on_batch": "predict_on_batch",
@@ -285,7 +295,7 @@ def run_environment() -> dict:
     return out
 
 
-def markdown(results: list[dict], meta: dict) -> str:
+def markdown(results: list[dict], meta: dict, archive: list[dict] | None = None) -> str:
     roof = meta["roofline_gflops"]
     env = meta.get("environment") or {}
     lines = ["# Performance: every model on every backend", "",
@@ -366,6 +376,8 @@ def markdown(results: list[dict], meta: dict) -> str:
               "`zoo.onnx_graph.optimize` (everything between the convolutions runs channels-first: no "
               "layout transposes or tiles left) (docs/deploy.md, \"Speed\")."]
     lines += [f"- {m}: {k} -- {v}" for m, k, v in sorted(notes)]
+    if archive:
+        lines += archive_bench.markdown(archive)
     return "\n".join(lines) + "\n"
 
 
@@ -400,6 +412,12 @@ def main(argv=None) -> int:
                          "comparable). The load average counts this run's own processes, so it is recorded, not used")
     ap.add_argument("--allow-load", action="store_true",
                     help="run anyway on a busy machine: the table is marked not comparable")
+    ap.add_argument("--archive-models", nargs="*", default=None,
+                    help=f"archive mode for these models (default {' '.join(ARCHIVE_FILES)}; none: skip it)")
+    ap.add_argument("--archive-files", type=int, default=None,
+                    help=f"files of each archive (default {ARCHIVE_FILES}, other models 1000; --quick 24)")
+    ap.add_argument("--archive-dask", action=argparse.BooleanOptionalAction, default=True,
+                    help="archive mode: also a 2-worker Dask LocalCluster (not with --quick)")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.quick:
@@ -452,6 +470,29 @@ def main(argv=None) -> int:
         results.append(res)
         print(f"{name}: {time.time() - t:.0f} s " + json.dumps(res.get("spectra_per_s") or res.get("error")),
               flush=True)
+    archive = []
+    for name in (list(ARCHIVE_FILES) if args.archive_models is None else args.archive_models):
+        n_files = args.archive_files or (24 if args.quick else ARCHIVE_FILES.get(name, 1000))
+        with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as fh:
+            out = fh.name
+        cmd = [sys.executable, os.path.join(HERE, "archive.py"), name, "--files", str(n_files), "--json", out,
+               "--batch", "256", "--repeats", str(min(args.repeats, 3))]
+        cmd += ["--quick"] if args.quick else (["--dask"] if args.archive_dask else [])
+        t = time.time()
+        others.append(other_cores(1.0 if not args.quick else 0.2))
+        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=child_env())
+        try:
+            with open(out) as fh:
+                res = json.load(fh)
+        except (OSError, ValueError):
+            res = {"model": name, "error": f"subprocess exit {proc.returncode}: {proc.stderr[-300:]}"}
+        finally:
+            if os.path.exists(out):
+                os.remove(out)
+        res["wall_s"] = time.time() - t
+        archive.append(res)
+        print(f"archive {name}: {time.time() - t:.0f} s " + json.dumps(
+            [c.get("end_to_end") for c in res.get("configs", [])] or res.get("error")), flush=True)
     tf_end, ort_end = (roof_start, roof_start) if args.quick else (matmul_gflops(2048, 5), ort_matmul_gflops(2048, 5))
     roof_end = max(tf_end, ort_end)
     samples = [roof_start, roof_end] + [max(r["roofline_gflops"].values()) for r in results
@@ -470,13 +511,13 @@ def main(argv=None) -> int:
             "roofline_tf_end": tf_end, "roofline_ort_end": ort_end,
             "roofline_samples": samples, "roofline_gflops": max(samples),
             "batch": args.batch, "repeats": args.repeats, "quick": args.quick}
-    text = markdown(results, meta)
+    text = markdown(results, meta, archive)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as fh:
         fh.write(text)
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"meta": meta, "results": results}, fh, indent=1)
+            json.dump({"meta": meta, "results": results, "archive": archive}, fh, indent=1)
     print(f"wrote {args.out} ({time.time() - t0:.0f} s)")
     return 0
 

@@ -141,8 +141,14 @@ def test_killed_process_resumes(autoclassmk_exported, tmp_path):
     t = time.time()
     while proc.poll() is None and time.time() - t < 120 and len(list(out.glob("part-*.parquet"))) < 3:
         time.sleep(0.05)
+    children = _children(proc.pid)                  # the worker processes (Linux: /proc)
+    assert children or not os.path.isdir("/proc")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    t = time.time()
+    while time.time() - t < 10 and any(os.path.exists(f"/proc/{c}") for c in children):
+        time.sleep(0.1)
+    assert not any(os.path.exists(f"/proc/{c}") for c in children), "workers outlived their killed main process"
     before = {p.name: p.stat().st_mtime_ns for p in out.glob("part-*.parquet")}
     assert 0 < len(before) < 20, len(before)                                    # killed mid-run
     r = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=300)
@@ -152,6 +158,17 @@ def test_killed_process_resumes(autoclassmk_exported, tmp_path):
     paths = read_table(out).column("path").to_pylist()
     assert paths == sorted(files) and len(set(paths)) == 40                      # none lost, none twice
     assert not [f for f in os.listdir(out) if f.endswith(".tmp")]
+
+
+def _children(pid):
+    import glob
+    out = []
+    for f in glob.glob(f"/proc/{pid}/task/*/children"):
+        try:
+            out += [int(c) for c in open(f).read().split()]
+        except OSError:
+            pass
+    return out
 
 
 # --------------------------------------------------------------------------- races in fresh processes
@@ -222,35 +239,38 @@ def test_dask_fresh_workers_lose_no_spectra(tmp_path):
 
 def test_failure_not_the_files_fault_is_retried_and_redone_on_resume(archive, local_run, tmp_path, monkeypatch):
     """An error of the zoo's own state is retried at once; should it persist it is logged with
-    cause "zoo" and its shard is redone by the next run, not kept as a bad file."""
+    cause "zoo" and its shard is redone by the next run, not kept as a bad file.  (In this process:
+    workers=0, so that the patched method is the one that runs.)"""
     import zoo.predictor as zp
-    real = zp.Predictor.prepare
+    real = zp.Predictor.prepare_many
     calls = {"n": 0}
 
-    def flaky(self, X, *a, **k):          # the first call fails as the registry race did
+    def flaky(self, items, *a, **k):      # the first call fails for its first spectrum as the registry race did
         calls["n"] += 1
+        out = real(self, items, *a, **k)
         if calls["n"] == 1:
-            raise ValueError("unknown flux normalization 'x'; known: ['rectified']")
-        return real(self, X, *a, **k)
-    monkeypatch.setattr(zp.Predictor, "prepare", flaky)
+            out[0] = ValueError("unknown flux normalization 'x'; known: ['rectified']")
+        return out
+    monkeypatch.setattr(zp.Predictor, "prepare_many", flaky)
     out = tmp_path / "out"
-    res = predict_archive(MODEL, [str(archive)], out, readers=1, **KW)
-    assert (res.rows, res.failed) == (10, 1) and calls["n"] == 11          # retried once, at once
+    res = predict_archive(MODEL, [str(archive)], out, readers=1, workers=0, **KW)
+    assert (res.rows, res.failed) == (10, 1) and calls["n"] == 3 + 1     # a call per chunk (shard), one retry
     assert read_table(out).equals(read_table(local_run[0]))
 
-    def broken(self, X, *a, **k):          # a zoo failure that persists for the files of shard 0
-        if os.path.basename(X.meta["file"]) in {os.path.basename(p) for p in shard0}:
-            raise RuntimeError("worker state lost")
-        return real(self, X, *a, **k)
+    def broken(self, items, *a, **k):      # a zoo failure that persists for the files of shard 0
+        out = real(self, items, *a, **k)
+        return [RuntimeError("worker state lost") if os.path.basename(s.meta["file"]) in names else p
+                for s, p in zip(items, out)]
     shard0 = [p for p in expand_inputs([str(archive)])[:4] if not p.endswith("broken.rbn")]
+    names = {os.path.basename(p) for p in shard0}
     assert len(shard0) == 3
-    monkeypatch.setattr(zp.Predictor, "prepare", broken)
+    monkeypatch.setattr(zp.Predictor, "prepare_many", broken)
     out2 = tmp_path / "out2"
-    res = predict_archive(MODEL, [str(archive)], out2, readers=1, **KW)
+    res = predict_archive(MODEL, [str(archive)], out2, readers=1, workers=0, **KW)
     err = [json.loads(line) for line in open(out2 / "errors.jsonl")]
     assert res.failed == 4 and sorted(e["cause"] for e in err) == ["file"] + ["zoo"] * 3
-    monkeypatch.setattr(zp.Predictor, "prepare", real)
-    again = predict_archive(MODEL, [str(archive)], out2, readers=1, **KW)  # resume: shard 0 is redone
+    monkeypatch.setattr(zp.Predictor, "prepare_many", real)
+    again = predict_archive(MODEL, [str(archive)], out2, readers=1, workers=0, **KW)  # resume: shard 0 is redone
     assert (again.shards_skipped, again.shards_written, again.failed) == (2, 1, 1)
     assert read_table(out2).equals(read_table(local_run[0]))
 

@@ -12,8 +12,10 @@ def test_quick_mode_writes_the_tables(tmp_path):
         pytest.skip("exported/emission_fc is not there")
     out = tmp_path / "performance.md"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    archive = os.path.exists(os.path.join(REPO, "exported", "racnet_ds2", "card.json"))
     proc = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "performance.py"), "--quick",
-                           "--models", "emission_fc", "--out", str(out)],
+                           "--models", "emission_fc", "--out", str(out),
+                           "--archive-models", *(["racnet_ds2", "--archive-files", "16"] if archive else [])],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     text = out.read_text()
@@ -28,6 +30,13 @@ def test_quick_mode_writes_the_tables(tmp_path):
     assert "failed" not in rows[0]
     cells = [c.strip() for c in rows[0].strip("|").split("|")]
     assert cells[3] != "n/a" and cells[6] != "n/a"  # tf.function and ONNX Runtime ran
+    if archive:                                     # archive mode: each stage beside end to end, 0 / 1 / 2 workers
+        for header in ("## Archive mode", "read [files/s]", "contract [spectra/s]", "trust [spectra/s]",
+                       "end to end, 0 / 1 / 2 workers [files/s]", "2 / 1 workers", "bound [files/s]"):
+            assert header in text, header
+        rows = [line for line in text.splitlines() if line.startswith("| racnet_ds2 |")]
+        assert [r.split("|")[2].strip() for r in rows] == ["trust full", "trust fast"], rows
+        assert "pca_knn_tpl:fast" in rows[1] and "failed" not in text.split("## Archive mode")[1]
 
 
 def test_onnx_profile_accounts_for_the_kernel_time():

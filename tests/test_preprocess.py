@@ -183,3 +183,78 @@ def test_card_parameters_are_the_family_code_parameters():
         assert zoo.get_card(name).input.instrument_step_params == {"emission_ondrejov": ondrejov()}
     for name in ("autoclassmk", "autoclassmk_broad"):
         assert zoo.get_card(name).input.instrument_step_params == {"mk_rectify": mk()}
+
+
+# --------------------------------------------------------------------------- many spectra at once
+def _same(a, b):
+    """One-row Prepared results (or refusals) equal to the bit (refusals: type and message)."""
+    if isinstance(a, Exception) or isinstance(b, Exception):
+        return type(a) is type(b) and str(a) == str(b)
+    return (np.array_equal(a.flux, b.flux) and np.array_equal(a.mask, b.mask)
+            and ((a.error is None and b.error is None) or np.array_equal(a.error, b.error)))
+
+
+def _one_by_one(predictor, specs):
+    out = []
+    for s in specs:
+        try:
+            out.append(predictor.prepare(s))
+        except Exception as exc:  # noqa: BLE001
+            out.append(exc)
+    return out
+
+
+def test_spectra_sharing_a_grid_are_prepared_as_one_by_one():
+    """to_contract_many (one 2-D call per wavelength grid) gives every bundled real file exactly what the
+    one-file call gives, for every exported model (refusals with the same error and message), in one
+    mixed chunk of every format and grid."""
+    import glob
+    import os
+
+    from zoo.io import read
+    from zoo.predictor import Predictor, exported_dir
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    files = sorted(glob.glob(os.path.join(repo, "zoo", "data", "*", "*.fits"))
+                   + glob.glob(os.path.join(repo, "tests", "data", "*", "*.fits"))
+                   + glob.glob(os.path.join(repo, "zoo", "data", "mk_atlas", "*", "*.rbn"))[::25])
+    specs = [read(f) for f in files]
+    assert len({len(s.flux) for s in specs if "lamost" in s.meta.get("instrument", "")}) >= 3   # LAMOST grids
+    names = sorted(n for n in os.listdir(exported_dir()) if os.path.exists(os.path.join(exported_dir(n), "card.json")))
+    if not names:
+        pytest.skip("no exported model")
+    prepared = 0
+    for name in names:
+        p = Predictor.without_network(exported_dir(name))
+        many, one = p.prepare_many(specs), _one_by_one(p, specs)
+        bad = [os.path.basename(f) for f, a, b in zip(files, many, one) if not _same(a, b)]
+        assert not bad, (name, bad)
+        prepared += sum(not isinstance(a, Exception) for a in many)
+    assert prepared >= 60
+
+
+def test_a_refused_spectrum_costs_its_group_nothing():
+    """Among spectra on one grid, one that the contract refuses (too few valid pixels) gets its own error;
+    the others get the one-spectrum rows; other grids, media and spectra without errors alike."""
+    from zoo.preprocess import to_contract_many
+    from zoo.spectrum import Spectrum
+    rng = np.random.default_rng(3)
+    w1 = np.linspace(3750.0, 4650.0, 3001)
+    w2 = np.linspace(3790.0, 4620.0, 2500)
+    specs = []
+    for i in range(9):
+        w = w1 if i % 3 else w2
+        f = _spec(w) * rng.uniform(0.5, 2.0) + 0.01 * rng.normal(size=w.size)
+        mask = rng.random(w.size) < 0.05
+        if i == 4:
+            f[: int(0.9 * w.size)] = 0.0            # 90 % missing: refused
+        specs.append(Spectrum(w, f, error=None if i == 7 else np.full(w.size, 0.01), mask=mask,
+                              medium="vacuum" if i == 5 else "air"))
+    many = to_contract_many(specs, C)
+    one = []
+    for s in specs:
+        try:
+            one.append(to_contract(s.flux, C, s.wavelength, error=s.error, mask=s.mask, medium=s.medium))
+        except Exception as exc:  # noqa: BLE001
+            one.append(exc)
+    assert all(_same(a, b) for a, b in zip(many, one))
+    assert [type(x).__name__ for x in many].count("InsufficientDataError") == 1 and isinstance(many[4], Exception)

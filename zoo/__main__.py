@@ -124,6 +124,8 @@ def _cmd_predict(args):
     from zoo.batch import column_units
     model = zoo.load_model(args.name, backend=args.backend)
     kw = _predict_kw(args, model.card)
+    if args.trust != "full":
+        kw["trust"] = args.trust
     units = column_units(model.card)
     results = model.iter_predict_files(args.files, progress=len(args.files) > 1 and not args.no_progress, **kw)
     rows, n_failed = [], 0
@@ -142,6 +144,8 @@ def _cmd_predict(args):
             print("  ".join((os.path.basename(r[c]) if c == "file" else _fmt(r[c])).ljust(width[c])
                             for c in cols))
     print(f"{len(rows)} predicted, {n_failed} skipped", file=sys.stderr)
+    if args.trust != "full" and model.trust_method(args.trust):
+        print(f"out_of_domain: {model.trust_method(args.trust)} (--trust {args.trust})", file=sys.stderr)
     return 1 if n_failed else 0
 
 
@@ -158,7 +162,7 @@ def _cmd_predict_archive(args):
                               backend=args.backend, batch_size=args.batch_size,
                               shard_size=args.shard_size or 1000, readers=args.readers,
                               scheduler=args.scheduler, workers=args.workers, max_shards=args.max_shards,
-                              onnx_threads=args.onnx_threads,
+                              onnx_threads=args.onnx_threads, trust=args.trust,
                               progress=not args.no_progress,
                               predict_kw=_predict_kw(args, zoo.get_card(args.name)))
     except KeyboardInterrupt:
@@ -168,6 +172,9 @@ def _cmd_predict_archive(args):
     print(f"{res.n_files} files in {res.n_shards} shards: {res.shards_skipped} were done before, "
           f"{res.shards_written} written now ({res.rows} rows, {res.seconds:.1f} s) in {res.out}",
           file=sys.stderr)
+    if args.trust != "full" and res.trust_method:
+        print(f"out_of_domain: {res.trust_method} (--trust {args.trust}; each shard's metadata: zoo.trust_method)",
+              file=sys.stderr)
     for shard, why in res.failed_shards:
         print(f"shard {shard} failed (it is redone on the next run): {why}", file=sys.stderr)
     if not res.complete:
@@ -338,7 +345,14 @@ def main(argv=None):
                    help="with --out: reader threads (default: CPUs, local; 2 per Dask worker)")
     p.add_argument("--scheduler", default=None, help="--engine dask: a scheduler address (tcp://host:8786) or "
                    "scheduler file (.json); default a LocalCluster")
-    p.add_argument("--workers", type=int, default=None, help="--engine dask: LocalCluster workers (default 2)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="with --out: worker processes. Local engine: they read and prepare the files and score "
+                   "the trust while this process runs the network (default min(2, CPUs); 0: threads of this "
+                   "process). --engine dask: LocalCluster workers (default 2)")
+    p.add_argument("--trust", default="full", choices=["full", "fast"],
+                   help="out_of_domain from the card's trust method (full, default) or its registered cheaper "
+                   "variant (fast; RAC-Net: the knn part without the template fits, flagging a subset of what "
+                   "full flags); recorded in the manifest and each shard's metadata (docs/scale.md)")
     p.add_argument("--onnx-threads", type=int, default=None,
                    help="with --out: ONNX Runtime threads per model session (default one per core; "
                    "1 with one Dask worker per core)")

@@ -6,9 +6,12 @@
 
 The inputs (files, globs, directories) are expanded and sorted; shard ``i`` is files
 ``i*shard_size ... (i+1)*shard_size - 1`` of that list.  Each shard runs
-read -> preprocess (to the model's input contract) -> batch -> model, with reading and
-preprocessing in a thread pool that keeps ``prefetch`` spectra ahead of the model, and is
-written to a temporary name and renamed into place (``os.replace``).  A shard is done
+read -> preprocess (to the model's input contract) -> batch -> model -> trust score: worker
+processes (``workers``) read chunks of ``chunk_size`` files and bring each chunk to the contract
+(the spectra that share a wavelength grid in one call), ``prefetch`` files ahead of the model,
+which runs in this process on batches of ``batch_size`` good files of one shard; the workers then
+score the trust of each batch (:class:`_Pipeline`).  ``workers=0`` and the Dask engine run the same
+stages in threads.  A shard is written to a temporary name and renamed into place (``os.replace``).  A shard is done
 exactly when its final file exists and every failure in its error log was the file's fault
 (``cause: "file"``: unreadable, corrupt, refused by the input contract), so an interrupted run
 started again with the same arguments skips the done shards and redoes the rest: nothing is
@@ -31,10 +34,12 @@ metadata, ``zoo.model``, ``zoo.card_sha256`` (the card the rows came from), ``zo
 A file that cannot be read or brought to the contract is logged and skipped; it never
 costs the other rows.
 
-Engines: ``local`` (one process, one model session) and ``dask`` (dask.distributed: one task
-per shard, one model session per worker, each worker writes its own shards; the client
-only collects their statuses).  Both run the same shard function with the same batches,
-so their tables are identical.  Parquet and the Dask engine need the ``[scale]`` extra
+Engines: ``local`` (one model session in this process, worker processes for the CPU stages) and
+``dask`` (dask.distributed: one task per shard, one model session per worker, each worker writes its
+own shards; the client only collects their statuses).  Both run the same pipeline with the same
+batches, so their tables are identical (the trust score's BLAS runs one thread in the local engine's
+workers and in Dask workers; with ``workers=0`` it runs the library's default threads, which can move
+it by ~1e-12).  Parquet and the Dask engine need the ``[scale]`` extra
 (``pip install "stellar-spectra-zoo[scale]"``; from a clone ``pip install -e ".[scale]"``); CSV output with the local engine needs
 nothing beyond the base install.
 """
@@ -45,7 +50,6 @@ import csv
 import glob
 import hashlib
 import importlib
-import itertools
 import json
 import os
 import sys
@@ -53,7 +57,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -171,27 +175,49 @@ def file_ids(meta: dict) -> dict:
             "ra": _angle_deg(meta.get("ra"), hours=True), "dec": _angle_deg(meta.get("dec"), hours=False)}
 
 
-def _prepare_one(predictor, path, instrument=None):
-    """``(path, Prepared, None, ids)`` or ``(path, None, error entry, None)``.  A failure that is
-    not the file's fault is retried once, after making sure every family is registered."""
+def _read_one(path):
+    """``(Spectrum, None)`` or ``(None, error entry)``; a failure that is not the file's fault is
+    retried once, after making sure every family is registered."""
     from .io import read
     for attempt in (0, 1):
         try:
             spec = read(path)
-            return path, predictor.prepare(spec, instrument=instrument), None, file_ids(spec.meta)
+            return spec, None
         except Exception as exc:  # noqa: BLE001  (a batch reports every failure and goes on)
             if attempt or file_fault(exc):
-                return path, None, _error_entry(path, exc), None
+                return None, _error_entry(path, exc)
             from .registry import load_families
             load_families()
 
 
-def _predict_prepared(predictor, prep, predict_kw):
-    """``Predictor.predict_prepared`` on spectra prepared in the reader threads: the same outputs,
-    uncertainties and trust columns as ``predict(files)``, and the raw outputs (class probabilities)
-    of the same network call."""
-    kw = {k: v for k, v in predict_kw.items() if k != "instrument"}   # a prepare-stage option
-    return predictor.predict_prepared(prep, return_raw=True, **kw)
+def _prepare_chunk(predictor, paths, instrument=None) -> list:
+    """Read the files of a chunk and bring them to the model's contract together
+    (:meth:`Predictor.prepare_many`: the spectra that share a wavelength grid in one call, each row the
+    one-file call's to the bit).  Returns ``(path, Prepared, None, ids)`` or ``(path, None, error entry,
+    None)`` per file, in order.  A failure that is not the file's fault is retried once for that file,
+    after making sure every family is registered."""
+    out: list = [None] * len(paths)
+    good = []
+    for i, path in enumerate(paths):
+        spec, err = _read_one(path)
+        if err is not None:
+            out[i] = (path, None, err, None)
+            continue
+        try:
+            good.append((i, spec, file_ids(spec.meta)))
+        except Exception as exc:  # noqa: BLE001
+            out[i] = (path, None, _error_entry(path, exc), None)
+    preps = predictor.prepare_many([s for _, s, _ in good], instrument=instrument) if good else []
+    for (i, spec, ids), prep in zip(good, preps):
+        if isinstance(prep, BaseException) and not file_fault(prep):
+            from .registry import load_families
+            load_families()
+            prep = predictor.prepare_many([spec], instrument=instrument)[0]
+        if isinstance(prep, BaseException):
+            out[i] = (paths[i], None, _error_entry(paths[i], prep), None)
+        else:
+            out[i] = (paths[i], prep, None, ids)
+    return out
 
 
 def _columns(card, paths, pred, raw, ids) -> dict[str, np.ndarray]:
@@ -228,46 +254,325 @@ def _concat(parts: list[dict]) -> dict:
     return {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in keys}
 
 
-def _run_shard(predictor, items, batch_size: int, predict_kw: dict, on_file=None):
-    """Consume ``(path, Prepared | None, error | None)`` in order, run the model on batches of
-    ``batch_size`` good files; returns ``(columns, errors)``.  Should a whole batch fail in the
-    model stage, its files are run one by one so that only the culprit is lost."""
-    from .preprocess import Prepared
-    parts, errors, pending = [], [], []
+#: files read and prepared together: one task of a worker (the contract runs once per wavelength grid in it)
+CHUNK_SIZE = 64
+#: environment of the worker processes: one BLAS / OpenMP thread each (the processes are the parallelism)
+_WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+#: worker-pool restarts allowed in one run after a worker died (killed, out of memory): the chunks it
+#: held are tried once more, then logged with cause "zoo" (their shards are redone by the next run)
+_MAX_RESTARTS = 3
+_WORKER: dict = {}
 
-    def run(batch):
+
+def _watch_parent(parent: int) -> None:
+    """Exit when the main process is gone (killed: SIGKILL, out of memory), instead of waiting on its
+    task queue for ever."""
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def _worker_init(directory, parent: int | None = None) -> None:
+    """A worker process of the local engine: the model's card, contract and trust method, no network."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)      # Ctrl-C is the main process's to handle
+    if parent is not None:
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="zoo-parent-watch").start()
+    from .predictor import Predictor
+    from .registry import load_families
+    load_families()
+    _WORKER["predictor"] = Predictor.without_network(directory)
+
+
+def _worker_prepare(paths, instrument):
+    return _prepare_chunk(_WORKER["predictor"], paths, instrument)
+
+
+def _worker_domain(prep, raw, trust):
+    return _WORKER["predictor"].domain(prep, raw, trust)
+
+
+def _worker_ping():
+    return os.getpid()
+
+
+@contextlib.contextmanager
+def _env(values: dict):
+    """``os.environ`` with ``values`` where the user has not set them (for processes started inside)."""
+    old = {k: os.environ.get(k) for k in values}
+    for k, v in values.items():
+        os.environ.setdefault(k, v)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextlib.contextmanager
+def _main_not_rerun():
+    """Start worker processes without re-running the ``__main__`` module in them: ``spawn`` imports it in
+    each child (for functions pickled from it), which runs an unguarded script's top level again in every
+    worker; the workers need nothing from it (their functions live in this module)."""
+    main = sys.modules.get("__main__")
+    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if main is not None and k in main.__dict__}
+    try:
+        if main is not None:
+            main.__dict__.pop("__file__", None)
+            if "__spec__" in saved:
+                main.__spec__ = None
+        yield
+    finally:
+        if main is not None:
+            main.__dict__.update(saved)
+
+
+class _Stages:
+    """Where the CPU stages run (reading + the contract, per chunk; the trust score, per network batch):
+    ``workers`` processes (spawned, each with the model's card and trust arrays but no network session),
+    or, with ``workers=0``, ``threads`` threads of this process (a Dask worker's task).  Both run the same
+    functions (:func:`_prepare_chunk`, :meth:`Predictor.domain`)."""
+
+    def __init__(self, predictor, workers: int, threads: int, instrument, trust: str):
+        self.predictor, self.workers, self.instrument, self.trust = predictor, int(workers), instrument, trust
+        self.threads = max(1, int(threads or 1))
+        self.restarts = 0
+        self.generation = 0               # which pool a future came from (a dead worker breaks its pool's futures)
+        self.pool = None
+        self._start()
+
+    def _start(self):
+        self.pings = []
+        if self.workers:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+            with _env(_WORKER_ENV), _main_not_rerun():
+                self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                                initializer=_worker_init,
+                                                initargs=(self.predictor.directory, os.getpid()))
+                # start them now, with the environment above (and in parallel with the model's load here)
+                self.pings = [self.pool.submit(_worker_ping) for _ in range(self.workers)]
+        else:
+            self.pool = ThreadPoolExecutor(self.threads)
+
+    def ready(self) -> None:
+        """Wait for the worker processes to be up; should they fail to start at all, run the stages in
+        threads of this process instead (with a warning)."""
+        try:
+            for f in self.pings:
+                f.result()
+        except Exception as exc:  # noqa: BLE001
+            import warnings
+            warnings.warn(f"the batch engine's worker processes could not start ({type(exc).__name__}: {exc}); "
+                          f"reading, preparing and the trust score run in {self.threads} threads of this process",
+                          RuntimeWarning, stacklevel=2)
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.workers = 0
+            self._start()
+
+    def _submit(self, fn, *args):
+        if self.workers:
+            with _main_not_rerun():      # should the pool start a process of its own
+                return self.pool.submit(fn, *args)
+        return self.pool.submit(fn, *args)
+
+    def prepare(self, paths):
+        if self.workers:
+            return self._submit(_worker_prepare, paths, self.instrument)
+        return self._submit(_prepare_chunk, self.predictor, paths, self.instrument)
+
+    def domain(self, prep, raw):
+        if self.workers:
+            return self._submit(_worker_domain, prep, raw, self.trust)
+        return self._submit(self.predictor.domain, prep, raw, self.trust)
+
+    def restart(self) -> bool:
+        """A new pool after a worker died (at most :data:`_MAX_RESTARTS` a run); False when none is left."""
+        if not self.workers or self.restarts >= _MAX_RESTARTS:
+            return False
+        self.restarts += 1
+        self.generation += 1
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self._start()
+        return True
+
+    def close(self):
+        if self.pool is not None:    # interrupted: files not yet started are dropped, running ones finish
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _broken(exc) -> bool:
+    from concurrent.futures.process import BrokenProcessPool
+    return isinstance(exc, BrokenProcessPool)
+
+
+class _Shard:
+    def __init__(self, index: int, n_chunks: int):
+        self.index, self.chunks_left = index, n_chunks
+        self.pending: list = []       # good files waiting for a full batch: (path, Prepared, ids)
+        self.batches: list = []       # [columns, trust future or None, the batch's files]
+        self.errors: list = []
+
+
+class _Pipeline:
+    """The stages of an archive run.  Chunks of ``chunk_size`` files of each shard are read and prepared
+    by the stages (``depth`` chunks ahead of the network, across shard boundaries); batches of
+    ``batch_size`` good files of one shard go through the network here, in order, and their trust score to
+    the stages; ``write(shard, columns, errors)`` is called for each shard, in order, once its last score
+    is in.  Memory: about ``(depth * chunk_size + (workers + 2) * batch_size)`` prepared spectra.  Should a
+    whole batch fail in the network or trust stage, its files are run one by one here, so that only the
+    culprit is lost."""
+
+    def __init__(self, predictor, stages: _Stages, batch_size: int, predict_kw: dict, chunk_size: int,
+                 depth: int, write, on_file=None):
+        self.predictor, self.stages, self.batch_size, self.write = predictor, stages, batch_size, write
+        self.kw = {k: v for k, v in predict_kw.items() if k != "instrument"}    # a prepare-stage option
+        self.chunk_size, self.depth, self.on_file = max(1, int(chunk_size)), max(1, int(depth)), on_file
+        self.has_trust = predictor.trust_method(stages.trust) is not None
+        self.max_trust = max(1, stages.workers or stages.threads) + 1       # trust batches in flight
+
+    # ------------------------------------------------------------------ the network
+    def _columns(self, batch, pred, raw):
+        return _columns(self.predictor.card, [p for p, _, _ in batch], pred, raw, [i for _, _, i in batch])
+
+    @staticmethod
+    def _stack(batch):
+        from .preprocess import Prepared
         errs = [p.error for _, p, _ in batch]
-        prep = Prepared(np.concatenate([p.flux for _, p, _ in batch]),
+        return Prepared(np.concatenate([p.flux for _, p, _ in batch]),
                         None if any(e is None for e in errs) else np.concatenate(errs),
                         np.concatenate([p.mask for _, p, _ in batch]))
-        pred, raw = _predict_prepared(predictor, prep, predict_kw)
-        return _columns(predictor.card, [path for path, _, _ in batch], pred, raw,
-                        [ids for _, _, ids in batch])
 
-    def flush():
-        if not pending:
+    def _inline(self, batch):
+        """Everything here, the trust score included (the fallback of a failed batch)."""
+        prep = self._stack(batch)
+        pred, raw = self.predictor.predict_prepared(prep, return_raw=True, trust=self.stages.trust, **self.kw)
+        return self._columns(batch, pred, raw)
+
+    def _one_by_one(self, shard, batch):
+        for one in batch:
+            try:
+                shard.batches.append([self._inline([one]), None, [one]])
+            except Exception as exc:  # noqa: BLE001
+                shard.errors.append(_error_entry(one[0], exc))
+
+    def _run_batch(self, shard):
+        batch, shard.pending = shard.pending, []
+        if not batch:
             return
         try:
-            parts.append(run(pending))
+            prep = self._stack(batch)
+            pred, raw = self.predictor.predict_prepared(prep, return_raw=True, trust=None, **self.kw)
+            cols = self._columns(batch, pred, raw)
+            fut = self.stages.domain(prep, raw) if self.has_trust else None
         except Exception:  # noqa: BLE001
-            for one in pending:
-                try:
-                    parts.append(run([one]))
-                except Exception as exc:  # noqa: BLE001
-                    errors.append(_error_entry(one[0], exc))
-        pending.clear()
+            self._one_by_one(shard, batch)
+            return
+        shard.batches.append([cols, fut, batch])
 
-    for path, prep, err, ids in items:
-        if err is not None:
-            errors.append(err)
-        else:
-            pending.append((path, prep, ids))
-            if len(pending) >= batch_size:
-                flush()
-        if on_file is not None:
-            on_file(err is not None)
-    flush()
-    return _concat(parts), errors
+    # ------------------------------------------------------------------ writing, in order
+    def _trust_in_flight(self):
+        return [b[1] for s in self.open for b in s.batches if b[1] is not None and not b[1].done()]
+
+    def _finish(self, shard):
+        """The shard's trust scores into its columns (a failed score: its batch again, one by one, here)."""
+        parts, errors = [], list(shard.errors)
+        for cols, fut, batch in shard.batches:
+            if fut is not None:
+                try:
+                    dom = fut.result()
+                except Exception:  # noqa: BLE001
+                    redo = _Shard(shard.index, 0)
+                    self._one_by_one(redo, batch)
+                    parts += [c for c, _, _ in redo.batches]
+                    errors += redo.errors
+                    continue
+                cols.update({k: np.asarray(v) for k, v in dom.items()})
+            parts.append(cols)
+        self.write(shard.index, _concat(parts), errors)
+
+    def _write_ready(self, block: bool = False):
+        while self.open and self.open[0].chunks_left == 0:
+            shard = self.open[0]
+            if not block and any(f is not None and not f.done() for _, f, _ in shard.batches):
+                return
+            self.open.popleft()
+            self._finish(shard)
+
+    # ------------------------------------------------------------------ the run
+    def _chunks(self, shards):
+        for index, paths in shards:
+            pieces = [paths[i:i + self.chunk_size] for i in range(0, len(paths), self.chunk_size)] or [[]]
+            shard = _Shard(index, len(pieces))
+            for piece in pieces:
+                yield shard, piece
+
+    def _result(self, piece, fut, generation):
+        """A chunk's prepared files; a chunk whose worker died (or whose pool another chunk's worker took
+        down) is tried once more in a new pool, then logged with cause "zoo" (not the files' fault: their
+        shard is redone by the next run)."""
+        try:
+            return fut.result()
+        except Exception as exc:  # noqa: BLE001
+            if _broken(exc) and (generation != self.stages.generation or self.stages.restart()):
+                try:
+                    return self.stages.prepare(piece).result()
+                except Exception as again:  # noqa: BLE001
+                    exc = again
+            entry = {"error": type(exc).__name__, "message": str(exc) or "a worker process died", "cause": "zoo"}
+            return [(p, None, {"path": p, **entry}, None) for p in piece]
+
+    def run(self, shards):
+        self.open: deque = deque()
+        inflight: deque = deque()
+        chunks = self._chunks(shards)
+        while True:
+            while len(inflight) < self.depth:
+                nxt = next(chunks, None)
+                if nxt is None:
+                    break
+                shard, piece = nxt
+                if not self.open or self.open[-1] is not shard:
+                    self.open.append(shard)
+                try:
+                    fut = self.stages.prepare(piece)
+                except Exception as exc:  # noqa: BLE001  (a broken pool: _result restarts it)
+                    fut = Future()
+                    fut.set_exception(exc)
+                inflight.append((shard, piece, fut, self.stages.generation))
+            if not inflight:
+                break
+            shard, piece, fut, generation = inflight.popleft()
+            for path, prep, err, ids in self._result(piece, fut, generation):
+                if err is not None:
+                    shard.errors.append(err)
+                else:
+                    shard.pending.append((path, prep, ids))
+                    if len(shard.pending) >= self.batch_size:
+                        self._run_batch(shard)
+                if self.on_file is not None:
+                    self.on_file(err is not None)
+            shard.chunks_left -= 1
+            if shard.chunks_left == 0:
+                self._run_batch(shard)
+            self._write_ready()
+            busy = self._trust_in_flight()
+            while len(busy) > self.max_trust:        # back-pressure: the trust stage sets the pace
+                wait(busy[:1])
+                self._write_ready()
+                busy = self._trust_in_flight()
+        self._write_ready(block=True)
 
 
 def _subclass_names(*bases) -> set[str]:
@@ -354,14 +659,22 @@ def _write_parquet(path, cols, meta=None):
     _replace_atomically(path, lambda tmp: pq.write_table(table, tmp))
 
 
-def _table_metadata(predictor) -> dict:
-    """What every shard says of itself: the model, the sha256 of its card, the zoo's version and
-    the columns' units."""
+def _table_metadata(predictor, trust: str = "full") -> dict:
+    """What every shard says of itself: the model, the sha256 of its card, the zoo's version, the
+    columns' units and the trust method behind ``out_of_domain`` (``trust_method``: the card's, or
+    ``"<method>:fast"`` with ``trust="fast"``, then with ``trust_description``: what it leaves out)."""
     from . import __version__
     from .artifacts import sha256
     card_file = os.path.join(predictor.directory, "card.json")
-    return {"model": predictor.card.name, "card_sha256": sha256(card_file), "version": __version__,
+    meta = {"model": predictor.card.name, "card_sha256": sha256(card_file), "version": __version__,
             "backend": predictor.backend, "units": column_units(predictor.card)}
+    method = predictor.trust_method(trust)
+    if method:
+        meta["trust_method"] = method
+        if ":" in method:
+            from .registry import trust_variant
+            meta["trust_description"] = trust_variant(*method.split(":", 1))[1]
+    return meta
 
 
 def _write_shard(out: str, index: int, fmt: str, cols: dict, errors: list, meta=None) -> None:
@@ -382,51 +695,41 @@ def _write_shard(out: str, index: int, fmt: str, cols: dict, errors: list, meta=
         _write_csv(target, cols)
 
 
-def _prepared(predictor, jobs, readers: int, prefetch: int, instrument=None):
-    """``(key, path, Prepared | None, error | None)`` for ``(key, path)`` jobs, in order, read and
-    prepared by ``readers`` threads that keep at most ``prefetch`` files ahead of the consumer."""
-    pool = ThreadPoolExecutor(max(1, readers))
-    window: deque = deque()
-    jobs = iter(jobs)
-    try:
-        while True:
-            while len(window) < max(1, prefetch):
-                nxt = next(jobs, None)
-                if nxt is None:
-                    break
-                window.append((nxt[0], pool.submit(_prepare_one, predictor, nxt[1], instrument)))
-            if not window:
-                return
-            key, fut = window.popleft()
-            yield (key, *fut.result())
-    finally:  # interrupted: files not yet started are dropped, the running ones finish
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _process_shard(predictor, out, index, paths, fmt, batch_size, predict_kw, readers, prefetch):
-    """Read + prepare ``paths`` in a thread pool, predict, write the shard; a status dict."""
+def _process_shard(predictor, out, index, paths, fmt, batch_size, predict_kw, readers, prefetch,
+                   chunk_size=None, trust="full"):
+    """One shard in this process (a Dask worker's task): chunks read and prepared by ``readers`` threads,
+    the network here, the trust score in the threads; writes the shard; a status dict."""
     t0 = time.perf_counter()
-    with contextlib.closing(_prepared(predictor, ((index, p) for p in paths), readers, prefetch,
-                                      predict_kw.get("instrument"))) as stream:
-        cols, errors = _run_shard(predictor, (item[1:] for item in stream), batch_size, predict_kw)
-    _write_shard(out, index, fmt, cols, errors, _table_metadata(predictor))
-    n = len(cols["path"]) if cols else 0
-    return {"shard": index, "files": len(paths), "rows": n, "failed": len(errors),
+    chunk_size = chunk_size or CHUNK_SIZE
+    status = {}
+
+    def write(i, cols, errors):
+        _write_shard(out, i, fmt, cols, errors, _table_metadata(predictor, trust))
+        status.update(rows=len(cols["path"]) if cols else 0, failed=len(errors))
+
+    with _Stages(predictor, 0, readers, predict_kw.get("instrument"), trust) as stages:
+        _Pipeline(predictor, stages, batch_size, predict_kw, chunk_size,
+                  max(1, -(-prefetch // chunk_size)), write).run([(index, paths)])
+    return {"shard": index, "files": len(paths), "rows": status.get("rows", 0), "failed": status.get("failed", 0),
             "seconds": time.perf_counter() - t0}
 
 
-def _load_predictor(directory, backend, device, onnx_threads=None):
+def _load_predictor(directory, backend, device, onnx_threads=None, spin: bool = True):
     """The model session of a run.  ``onnx_threads``: ONNX Runtime's intra-op threads (its default
     is one per core in every session, which oversubscribes a node running one single-threaded
-    worker per core)."""
+    worker per core).  ``spin=False``: its threads sleep between calls instead of spinning (the cores
+    are the worker processes' meanwhile; the numbers are the same)."""
     from .predictor import Predictor
     predictor = Predictor(directory, backend=backend, device=device)
     kit = getattr(predictor, "onnx_model", None)
-    if onnx_threads and kit is not None:
+    if (onnx_threads or not spin) and kit is not None:
         import onnxruntime as ort
         so = ort.SessionOptions()
-        so.intra_op_num_threads = int(onnx_threads)
-        so.inter_op_num_threads = 1
+        if onnx_threads:
+            so.intra_op_num_threads = int(onnx_threads)
+            so.inter_op_num_threads = 1
+        if not spin:
+            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         kit.session = ort.InferenceSession(kit.path, so, providers=kit.session.get_providers())
         predictor.session = kit.session
     return predictor
@@ -456,7 +759,8 @@ def _dask_shard(spec: dict, index: int, paths: list[str]) -> dict:
     """The task of one shard on a Dask worker: it writes the shard itself and returns its status."""
     predictor = _worker_predictor(spec)
     status = _process_shard(predictor, spec["out"], index, paths, spec["format"], spec["batch_size"],
-                            spec["predict_kw"], spec["readers"], spec["prefetch"])
+                            spec["predict_kw"], spec["readers"], spec["prefetch"], spec.get("chunk_size"),
+                            spec.get("trust", "full"))
     try:
         from distributed import get_worker
         status["worker"] = get_worker().address
@@ -479,6 +783,7 @@ class BatchResult:
     failed: int                     # files in the error log (all done shards)
     failed_shards: list = field(default_factory=list)   # (shard, message): tasks that crashed
     seconds: float = 0.0
+    trust_method: str | None = None  # what out_of_domain comes from (the card's method, or "<method>:fast")
 
     @property
     def complete(self) -> bool:
@@ -536,7 +841,8 @@ def predict_archive(name: str, inputs, out, *, engine: str = "local", fmt: str =
                     batch_size: int = 256, shard_size: int = 1000, readers: int | None = None,
                     prefetch: int | None = None, scheduler=None, workers: int | None = None,
                     max_shards: int | None = None, onnx_threads: int | None = None, progress: bool = True,
-                    predict_kw: dict | None = None, client=None) -> BatchResult:
+                    predict_kw: dict | None = None, client=None, chunk_size: int = CHUNK_SIZE,
+                    trust: str = "full") -> BatchResult:
     """Predict every file of ``inputs`` with model ``name`` into shards in directory ``out``.
 
     Parameters
@@ -547,9 +853,22 @@ def predict_archive(name: str, inputs, out, *, engine: str = "local", fmt: str =
     backend, device, directory : as :func:`zoo.load_model` (default ``"auto"``: ONNX Runtime, no
         TensorFlow).
     batch_size : spectra per model call; shard_size : files per output shard.
-    readers : reader threads (read + preprocess); default the number of CPUs (local) or 2
-        per worker (dask).  prefetch : spectra prepared ahead of the model (local; default
-        ``2 * batch_size``).
+    workers : worker processes.  Local engine: processes that read files and bring them to the
+        contract (``chunk_size`` files a task, the spectra of a chunk that share a wavelength grid in one
+        call) and compute the trust score of each network batch, while this process runs the network
+        and writes the shards (default ``min(2, CPUs)``; ``0``: all in this process, with ``readers``
+        threads).  Dask engine without ``scheduler``: the LocalCluster's worker processes (default 2).
+    readers : threads for the CPU stages where they run in one process: the local engine with
+        ``workers=0`` (default the number of CPUs) and each Dask worker (default 2).
+    prefetch : files prepared ahead of the network (default ``2 * batch_size``): with the trust
+        batches in flight, what bounds the memory (about ``prefetch + (workers + 2) * batch_size``
+        prepared spectra).
+    chunk_size : files per task of the CPU stages (default :data:`CHUNK_SIZE`); the results do not
+        depend on it (the contract of a chunk gives each file's rows to the bit).
+    trust : ``"full"`` (default: the card's trust method) or ``"fast"``: the method's registered cheaper
+        variant where the family has one (RAC-Net: ``pca_knn_tpl:fast``, the knn part without the template
+        fits, which flags a subset of what the full method flags); the manifest and every shard's
+        metadata (``zoo.trust_method``, ``zoo.trust_description``) record it.
     scheduler : a Dask scheduler address (``tcp://...``) or scheduler file (``.json``, written by
         ``dask scheduler --scheduler-file``); default a LocalCluster of ``workers``
         processes (default 2) with one thread each.  client : an existing
@@ -564,8 +883,13 @@ def predict_archive(name: str, inputs, out, *, engine: str = "local", fmt: str =
         raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, not {fmt!r}")
-    if batch_size < 1 or shard_size < 1:
-        raise ValueError("batch_size and shard_size must be positive")
+    if batch_size < 1 or shard_size < 1 or chunk_size < 1:
+        raise ValueError("batch_size, shard_size and chunk_size must be positive")
+    if workers is not None and workers < 0:
+        raise ValueError("workers must be 0 or more")
+    from .predictor import TRUST_MODES
+    if trust not in TRUST_MODES:
+        raise ValueError(f"trust must be one of {TRUST_MODES}, not {trust!r}")
     if fmt == "parquet":
         _require("pyarrow.parquet", "Parquet output (or use CSV: --format csv)")
     if engine == "dask":
@@ -592,7 +916,8 @@ def predict_archive(name: str, inputs, out, *, engine: str = "local", fmt: str =
     _check_manifest(out, {"version": _MANIFEST_VERSION, "model": name, "backend": backend,
                           "format": fmt, "shard_size": shard_size, "batch_size": batch_size,
                           "predict_kw": predict_kw, "n_files": len(paths), "n_shards": n_shards,
-                          "inputs_sha256": _inputs_hash(paths)})
+                          "inputs_sha256": _inputs_hash(paths),
+                          **({"trust": trust} if trust != "full" else {})})
     _remove_stale_temps(out)
     todo = [(i, paths[i * shard_size:(i + 1) * shard_size]) for i in range(n_shards)
             if not _shard_done(out, i, fmt)]
@@ -603,17 +928,21 @@ def predict_archive(name: str, inputs, out, *, engine: str = "local", fmt: str =
     from tqdm.auto import tqdm
     bar = tqdm(total=len(paths), initial=done_files, unit="file", desc=name, disable=not progress,
                smoothing=0.1, file=sys.stderr)
+    from .predictor import Predictor
     res = BatchResult(out=out, n_files=len(paths), n_shards=n_shards, shards_skipped=skipped,
-                      shards_written=0, rows=0, failed=0)
+                      shards_written=0, rows=0, failed=0,
+                      trust_method=Predictor.without_network(directory).trust_method(trust))
     try:
         if engine == "local":
             _run_local(res, todo, directory, backend, device, out, fmt, batch_size, predict_kw,
-                       readers or os.cpu_count() or 1, prefetch or 2 * batch_size, onnx_threads, bar)
+                       min(2, os.cpu_count() or 1) if workers is None else workers,
+                       readers or os.cpu_count() or 1, prefetch or 2 * batch_size, onnx_threads, bar,
+                       chunk_size, trust)
         else:
             spec = {"directory": directory, "backend": backend, "device": device, "out": out,
                     "format": fmt, "batch_size": batch_size, "predict_kw": predict_kw,
                     "readers": readers or 2, "prefetch": prefetch or 2 * batch_size,
-                    "onnx_threads": onnx_threads}
+                    "onnx_threads": onnx_threads, "chunk_size": chunk_size, "trust": trust}
             _run_dask(res, todo, spec, scheduler, workers, client, bar)
     finally:
         bar.close()
@@ -622,11 +951,11 @@ def predict_archive(name: str, inputs, out, *, engine: str = "local", fmt: str =
     return res
 
 
-def _run_local(res, todo, directory, backend, device, out, fmt, batch_size, predict_kw,
-               readers, prefetch, onnx_threads, bar):
-    """One model session; a reader pool keeps ``prefetch`` files prepared ahead of it, across
-    shard boundaries, while the model runs on the current batch."""
-    predictor = _load_predictor(directory, backend, device, onnx_threads)
+def _run_local(res, todo, directory, backend, device, out, fmt, batch_size, predict_kw, workers,
+               readers, prefetch, onnx_threads, bar, chunk_size=CHUNK_SIZE, trust="full"):
+    """One model session here; ``workers`` processes (or, with none, ``readers`` threads) read and
+    prepare chunks ``prefetch`` files ahead of it, across shard boundaries, and score the trust of the
+    batches it has run, while it runs the next."""
     n_failed = [0]
 
     def on_file(failed):
@@ -635,15 +964,26 @@ def _run_local(res, todo, directory, backend, device, out, fmt, batch_size, pred
             n_failed[0] += 1
             bar.set_postfix(failed=n_failed[0], refresh=False)
 
-    jobs = ((i, p) for i, paths in todo for p in paths)
-    meta = _table_metadata(predictor)
-    with contextlib.closing(_prepared(predictor, jobs, readers, prefetch, predict_kw.get("instrument"))) as stream:
-        for i, group in itertools.groupby(stream, key=lambda item: item[0]):
-            cols, errors = _run_shard(predictor, (item[1:] for item in group), batch_size, predict_kw,
-                                      on_file)
+    with _Stages(_DirectoryOnly(directory), workers, readers, predict_kw.get("instrument"), trust) as stages:
+        predictor = _load_predictor(directory, backend, device, onnx_threads, spin=not workers)  # as they start
+        stages.predictor = predictor
+        stages.ready()
+        meta = _table_metadata(predictor, trust)
+
+        def write(i, cols, errors):
             _write_shard(out, i, fmt, cols, errors, meta)
             res.shards_written += 1
             res.rows += len(cols["path"]) if cols else 0
+
+        depth = max(workers + 1, -(-prefetch // chunk_size))
+        _Pipeline(predictor, stages, batch_size, predict_kw, chunk_size, depth, write, on_file).run(todo)
+
+
+class _DirectoryOnly:
+    """Where the model is, for the worker processes to start before the model is loaded here."""
+
+    def __init__(self, directory):
+        self.directory = directory
 
 
 def _run_dask(res, todo, spec, scheduler, workers, client, bar):

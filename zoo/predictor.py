@@ -23,15 +23,18 @@ import numpy as np
 from .card import ModelCard
 from .errors import ArtifactError, ChecksumMismatchError
 from .onnx_kit import BATCH_SIZE
-from .preprocess import Prepared, to_contract
+from .preprocess import Prepared, to_contract, to_contract_many
 from .spectrum import Spectrum
 
 #: noise realizations drawn at once (see ``Predictor.predict``): 2048 x 8575 float32 = 70 MB
 NOISE_ROWS = 2048
 
-__all__ = ["Predictor", "exported_dir", "BACKENDS", "AUTO_BACKEND"]
+__all__ = ["Predictor", "exported_dir", "BACKENDS", "AUTO_BACKEND", "TRUST_MODES"]
 
 BACKENDS = ("auto", "keras", "onnx", "savedmodel")
+#: ``trust=`` of :meth:`Predictor.predict` / :meth:`Predictor.domain`: the card's method, or its registered
+#: cheaper variant (where a family has one)
+TRUST_MODES = ("full", "fast")
 #: what ``backend="auto"`` (the default everywhere) runs: ONNX Runtime, the fast and portable path
 #: that the base install has (no TensorFlow); Keras and the SavedModel stay available by name
 AUTO_BACKEND = "onnx"
@@ -94,6 +97,23 @@ class Predictor:
         p = cls.__new__(cls)
         p.device, p.directory, p.card, p.backend, p.model = "cpu", None, card, "keras", model
         p._run = lambda x: {k: np.asarray(v) for k, v in model(x, training=False).items()}
+        return p
+
+    @classmethod
+    def without_network(cls, directory) -> "Predictor":
+        """The card, input contract and trust method of an exported model without its network:
+        :meth:`prepare`, :meth:`prepare_many` and :meth:`domain` (the CPU stages the batch engine's worker
+        processes run, without a model session each); running the network raises."""
+        p = cls.__new__(cls)
+        p.device, p.directory, p.backend = "cpu", os.fspath(directory), "none"
+        card_file = os.path.join(p.directory, "card.json")
+        if not os.path.exists(card_file):
+            raise ArtifactError(f"{p.directory}: no card.json")
+        p.card = ModelCard.from_json(card_file)
+
+        def run(x):
+            raise RuntimeError("Predictor.without_network has no network: load the model to run it")
+        p._run = run
         return p
 
     # ------------------------------------------------------------------ loading
@@ -187,14 +207,34 @@ class Predictor:
                                instrument=instrument)
         if not items:
             return to_contract(np.zeros((0, contract.n_pixels)), contract)
-        parts = [to_contract(s.flux, contract, s.wavelength, error=s.error, mask=s.mask,
-                             medium=s.medium,
-                             instrument=instrument if instrument is not None else (s.meta or {}).get("instrument"))
-                 for s in items]
+        # spectra that share a wavelength grid are brought to the contract in one call (each row as the
+        # one-spectrum call's, to the bit); the first one refused raises its own error
+        parts = to_contract_many(items, contract, instrument=instrument)
+        for p in parts:
+            if isinstance(p, BaseException):
+                raise p
         errs = [p.error for p in parts]
         return Prepared(np.concatenate([p.flux for p in parts]),
                         None if any(e is None for e in errs) else np.concatenate(errs),
                         np.concatenate([p.mask for p in parts]))
+
+    def prepare_many(self, items, instrument=None) -> list:
+        """:meth:`prepare` of each of ``items`` (paths, :class:`Spectrum` or specutils objects), one by
+        one as far as the results go: a list with a one-row :class:`Prepared` or the exception that
+        refused it, per item (nothing is raised).  Spectra that share a wavelength grid go through the
+        contract in one call (:func:`zoo.preprocess.to_contract_many`: the same rows to the bit)."""
+        spectra, out = [], [None] * len(items)
+        for i, x in enumerate(items):
+            try:
+                s = self._as_spectra(x)
+                if s is None or len(s) != 1:
+                    raise TypeError(f"prepare_many takes paths, Spectrum or specutils objects, not {type(x).__name__}")
+                spectra.append((i, s[0]))
+            except Exception as exc:  # noqa: BLE001  (returned, not raised: the caller decides)
+                out[i] = exc
+        for (i, _), p in zip(spectra, to_contract_many([s for _, s in spectra], self.card.input, instrument)):
+            out[i] = p
+        return out
 
     @staticmethod
     def _as_spectra(X, medium=None):
@@ -253,20 +293,39 @@ class Predictor:
         from .onnx_kit import decode
         return decode(self.card.outputs, raw)
 
-    def domain(self, prep: Prepared, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def trust_method(self, trust: str = "full") -> str | None:
+        """The trust method :meth:`domain` runs: the card's ``trust["method"]`` (``trust="full"``), or
+        ``"<method>:fast"`` where ``trust="fast"`` and the family registers a cheaper variant of the card's
+        method (:func:`zoo.registry.register_trust_variant`; without one, the card's method); None for a
+        model whose card names no method."""
+        if trust not in TRUST_MODES:
+            raise ValueError(f"trust must be one of {TRUST_MODES}, not {trust!r}")
+        method = self.card.trust.get("method") if self.card.trust else None
+        if not method or trust == "full":
+            return method
+        from .registry import trust_variant
+        return f"{method}:{trust}" if trust_variant(method, trust) is not None else method
+
+    def domain(self, prep: Prepared, raw: dict[str, np.ndarray], trust: str = "full") -> dict[str, np.ndarray]:
         """``domain_score`` (larger = further from the training data) and ``out_of_domain``
         (score above the card's threshold), from the family's registered trust method
-        (card ``trust["method"]``); empty for a model whose card names none."""
-        method = self.card.trust.get("method") if self.card.trust else None
-        if not method:
+        (card ``trust["method"]``); empty for a model whose card names none.  ``trust="fast"`` runs the
+        method's registered cheaper variant where there is one (:meth:`trust_method` names what runs;
+        e.g. RAC-Net's ``pca_knn_tpl:fast``, its knn part without the template fits, which flags a subset
+        of what the full method flags)."""
+        name = self.trust_method(trust)
+        if not name:
             return {}
-        from .registry import trust_method
-        score = np.asarray(trust_method(method)(self, prep, raw), dtype=float).reshape(-1)
+        from .registry import trust_method, trust_variant
+        method, _, variant = name.partition(":")
+        fn = trust_variant(method, variant)[0] if variant else trust_method(method)
+        score = np.asarray(fn(self, prep, raw), dtype=float).reshape(-1)
         return {"domain_score": score, "out_of_domain": score > float(self.card.trust["threshold"])}
 
     def predict(self, X, wavelength=None, *, error=None, mask=None, medium=None, instrument=None,
                 return_uncertainty: bool | None = None, n_realizations: int | None = None,
-                error_cap: float = 5.0, seed: int = 0, batch_size: int = BATCH_SIZE) -> dict[str, np.ndarray]:
+                error_cap: float = 5.0, seed: int = 0, batch_size: int = BATCH_SIZE,
+                trust: str = "full") -> dict[str, np.ndarray]:
         """Labels for spectra.
 
         Parameters
@@ -294,6 +353,8 @@ class Predictor:
             ["description"]``); without, ``<label>_std`` is the spread.  Input
             without errors gets NaN uncertainties (an explicit ``True`` raises).
         n_realizations : default: the card's ``uncertainty["n_realizations"]``, else 100.
+        trust : ``"full"`` (default: the card's trust method) or ``"fast"`` (its registered cheaper
+            variant where the family has one: :meth:`trust_method`).
 
         Returns
         -------
@@ -304,33 +365,36 @@ class Predictor:
         """
         prep = self.prepare(X, wavelength, error=error, mask=mask, medium=medium, instrument=instrument)
         return self.predict_prepared(prep, return_uncertainty=return_uncertainty, n_realizations=n_realizations,
-                                     error_cap=error_cap, seed=seed, batch_size=batch_size)
+                                     error_cap=error_cap, seed=seed, batch_size=batch_size, trust=trust)
 
     def predict_prepared(self, prep: Prepared, batch_size: int = BATCH_SIZE, *, return_uncertainty: bool | None = None,
                          n_realizations: int | None = None, error_cap: float = 5.0, seed: int = 0,
-                         return_raw: bool = False):
+                         return_raw: bool = False, trust: str | None = "full"):
         """:meth:`predict` for input already on the contract (:meth:`prepare`'s result), with the same
         options; ``return_raw=True`` also returns the network's raw outputs on the observed spectra
-        (``(predictions, raw)``: the class probabilities without a second network call)."""
+        (``(predictions, raw)``: the class probabilities without a second network call).
+        ``trust=None`` leaves ``domain_score`` / ``out_of_domain`` out, for a caller that computes them
+        itself with :meth:`domain` from ``prep`` and ``raw`` (the batch engine, in its worker processes)."""
         raw = self._forward(prep.flux, batch_size)
-        pred = self._predict_from(prep, raw, return_uncertainty, n_realizations, error_cap, seed, batch_size)
+        pred = self._predict_from(prep, raw, return_uncertainty, n_realizations, error_cap, seed, batch_size, trust)
         return (pred, raw) if return_raw else pred
 
-    def _predict_from(self, prep, raw, return_uncertainty, n_realizations, error_cap, seed, batch_size):
+    def _predict_from(self, prep, raw, return_uncertainty, n_realizations, error_cap, seed, batch_size,
+                      trust="full"):
         regressor = not any(o.kind == "class" for o in self.card.outputs)
         unc = (self.card.trust or {}).get("uncertainty") or {}
         explicit = return_uncertainty is True
         if return_uncertainty is None:
             return_uncertainty = regressor and bool(unc)
         if not return_uncertainty:
-            return {**self._decode(raw), **self.domain(prep, raw)}
+            return {**self._decode(raw), **(self.domain(prep, raw, trust) if trust else {})}
         if not regressor:
             raise TypeError("return_uncertainty is for regression models")
         if prep.error is None:
             if explicit:
                 raise ValueError("return_uncertainty needs per-pixel errors: pass error= or read a "
                                  "file that has them")
-            out = {**self._decode(raw), **self.domain(prep, raw)}
+            out = {**self._decode(raw), **(self.domain(prep, raw, trust) if trust else {})}
             labels = [lab for o in self.card.outputs for lab in o.labels]
             return {**out, **{f"{k}_std": np.full(prep.flux.shape[0], np.nan) for k in labels}}
         n_real = int(n_realizations or unc.get("n_realizations", 100))
@@ -364,7 +428,7 @@ class Predictor:
                 result[f"{k}_std"] = np.hypot(unc["noise_scale"][k] * noise, unc["sigma_model"][k])
             else:
                 result[f"{k}_std"] = noise
-        return {**result, **self.domain(prep, raw)}
+        return {**result, **(self.domain(prep, raw, trust) if trust else {})}
 
     def iter_predict_files(self, paths, progress: bool = False, raise_errors: bool = False, **kw):
         """Predict file by file, yielding ``(path, row, error)`` as each file is done.

@@ -48,7 +48,7 @@ from .errors import (InsufficientDataError, NonFiniteFluxError, NonMonotonicWave
 __all__ = ["Prepared", "to_contract", "to_angstrom", "air_to_vacuum", "vacuum_to_air",
            "fill_missing", "guard_edges", "mask_edges", "fill_contract", "resample", "register_native_step",
            "NATIVE_STEPS", "check_finite", "NORMALIZATIONS", "mark_missing", "convert_medium",
-           "register_normalization"]
+           "register_normalization", "to_contract_many"]
 
 
 @dataclass
@@ -444,3 +444,90 @@ def _check_physical(flux: np.ndarray, mask: np.ndarray, contract: InputContract)
             f"spectrum row(s) {out[:10].tolist()}: median flux {med[out[0]]:.4g} is outside "
             f"[{lo}, {'inf' if hi is None else hi}], physically impossible for this model's input "
             f"({contract.flux_normalization} flux)")
+
+
+
+# --------------------------------------------------------------------------- many spectra at once
+def _grid_key(spec):
+    """What spectra must share to go through :func:`to_contract` in one call: the wavelength grid
+    (unit, length, ends: the arrays are then compared), the medium, the instrument, errors or none."""
+    w = spec.wavelength
+    unit = str(getattr(w, "unit", ""))
+    v = np.asarray(getattr(w, "value", w))
+    flux = np.asarray(spec.flux)
+    if v.ndim != 1 or flux.ndim != 1 or v.size != flux.size or v.size < 2:
+        return None                                    # odd shapes: the one-by-one path says what is wrong
+    return (unit, v.size, float(v[0]), float(v[-1]), spec.medium, spec.instrument, spec.error is None)
+
+
+def to_contract_many(spectra, contract: InputContract, instrument: str | None = None) -> list:
+    """:func:`to_contract` of each of ``spectra`` (objects with ``flux``, ``wavelength``, ``error``,
+    ``mask``, ``medium`` and ``meta``, e.g. :class:`~zoo.spectrum.Spectrum`): a list with, for each, a
+    one-row :class:`Prepared` or the exception that refused it (nothing is raised).
+
+    Spectra that share a wavelength grid (most of a survey's files: equal arrays, the same medium and
+    instrument, all with errors or all without) go through one 2-D call: every step is the same row
+    by row (the resampling and the fill are vectorized over the rows, each row equal to the
+    one-spectrum call to the bit: tests/test_preprocess.py).  Should that call refuse a spectrum, the
+    group is redone one spectrum at a time, so that each gets its own result or its own error.
+    ``instrument`` overrides each spectrum's ``meta["instrument"]``."""
+    views = [_Item(s, instrument if instrument is not None else (getattr(s, "meta", None) or {}).get("instrument"))
+             for s in spectra]
+    out: list = [None] * len(views)
+    groups: dict = {}           # key -> [(wavelength values, [indices])]
+    for i, v in enumerate(views):
+        key = _grid_key(v)
+        if key is None:
+            _contract_group([v], [i], contract, out)
+            continue
+        wave = np.asarray(getattr(v.wavelength, "value", v.wavelength))
+        for ref, members in groups.setdefault(key, []):
+            if np.array_equal(ref, wave):
+                members.append(i)
+                break
+        else:
+            groups[key].append((wave, [i]))
+    for subgroups in groups.values():
+        for _, members in subgroups:
+            _contract_group([views[i] for i in members], members, contract, out)
+    return out
+
+
+class _Item:
+    """A spectrum with the instrument it is prepared as."""
+
+    __slots__ = ("flux", "wavelength", "error", "mask", "medium", "instrument")
+
+    def __init__(self, spec, instrument):
+        self.flux, self.wavelength, self.error = spec.flux, spec.wavelength, spec.error
+        self.mask, self.medium, self.instrument = spec.mask, spec.medium, instrument
+
+
+def _one(v: _Item, contract):
+    return to_contract(v.flux, contract, v.wavelength, error=v.error, mask=v.mask, medium=v.medium,
+                       instrument=v.instrument)
+
+
+def _contract_group(views, members, contract, out) -> None:
+    if len(views) > 1:
+        try:
+            first = views[0]
+            flux = np.stack([np.asarray(v.flux, dtype=float) for v in views])
+            error = None if first.error is None else np.stack([np.asarray(v.error, dtype=float) for v in views])
+            mask = (None if all(v.mask is None for v in views) else
+                    np.stack([np.zeros(flux.shape[1], bool) if v.mask is None else np.asarray(v.mask, bool)
+                              for v in views]))
+            prep = to_contract(flux, contract, first.wavelength, error=error, mask=mask, medium=first.medium,
+                               instrument=first.instrument)
+        except Exception:  # noqa: BLE001  (one spectrum refused: each gets its own answer below)
+            prep = None
+        if prep is not None:
+            for r, i in enumerate(members):
+                out[i] = Prepared(prep.flux[r:r + 1], None if prep.error is None else prep.error[r:r + 1],
+                                  prep.mask[r:r + 1])
+            return
+    for v, i in zip(views, members):
+        try:
+            out[i] = _one(v, contract)
+        except Exception as exc:  # noqa: BLE001  (returned, not raised: the caller decides)
+            out[i] = exc

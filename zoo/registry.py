@@ -33,7 +33,7 @@ from .errors import UnknownModelError
 
 __all__ = ["ModelEntry", "architecture_of", "load_preset", "register_model", "register_demo", "register_trust", "get_entry",
            "list_models", "load_families", "families", "demos", "trust_method",
-           "register_domain_refit", "domain_refit"]
+           "register_domain_refit", "domain_refit", "register_trust_variant", "trust_variant"]
 
 FAMILY_PACKAGE = "zoo.families"
 ENTRY_POINT_GROUP = "zoo.families"
@@ -95,6 +95,7 @@ _REGISTRY: dict[str, ModelEntry] = {}
 _DEMOS: dict[str, Callable] = {}
 _TRUST: dict[str, Callable] = {}
 _REFITS: dict[str, Callable] = {}
+_TRUST_VARIANTS: dict[tuple, tuple] = {}
 _LOADED = False
 #: held while the families are imported: a thread that asks for a family's registration while
 #: another thread is importing the families waits for it (re-entrant: a family may look up the
@@ -143,6 +144,21 @@ def register_trust(method: str, fn: Callable) -> None:
     backend); it must not need TensorFlow.
     """
     _TRUST[method] = fn
+
+
+def register_trust_variant(method: str, variant: str, fn: Callable, description: str) -> None:
+    """Register a cheaper variant of the trust method ``method`` (``variant``: ``"fast"``), which
+    ``Predictor.domain(..., trust=variant)`` and ``python -m zoo predict ... --trust fast`` run instead
+    of the card's method when asked to (never by default).  ``fn`` as for :func:`register_trust`, its score
+    on the same scale (``out_of_domain`` above the card's threshold); ``description`` says what it leaves
+    out (the archive's metadata record it beside the method name ``"<method>:<variant>"``)."""
+    _TRUST_VARIANTS[(method, variant)] = (fn, description)
+
+
+def trust_variant(method: str, variant: str):
+    """``(fn, description)`` of a registered variant of a trust method, or None."""
+    load_families()
+    return _TRUST_VARIANTS.get((method, variant))
 
 
 def register_domain_refit(method: str, fn: Callable) -> None:

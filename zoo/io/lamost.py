@@ -158,7 +158,8 @@ def _looks_like_lamost_fast(path):
     unusual file)."""
     try:
         hdus = _scan_file(path)
-        h0 = _fast_header(hdus[0][0])
+        cards = _cards(hdus[0][0])       # only the three cards it needs are parsed (the reader parses all)
+        h0 = {k: _card_value(cards[k]) for k in ("TELESCOP", "NAXIS", "NAXIS2") if k in cards}
     except (_NotSimple, OSError, UnicodeDecodeError, ValueError, KeyError, IndexError):
         return None
     if "LAMOST" not in str(h0.get("TELESCOP", "")).upper():

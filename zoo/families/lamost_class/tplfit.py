@@ -133,11 +133,15 @@ def _design_shifted(basis: np.ndarray, start: float, q: int, shift: int) -> np.n
     return basis[:, off:off + q]
 
 
-def _solve_chi2(G: np.ndarray, b: np.ndarray, yy: np.ndarray) -> np.ndarray:
-    """chi2 = y'Wy - b' G^-1 b for stacks of normal equations (..., a, a), (..., a)."""
-    tr = np.trace(G, axis1=-2, axis2=-1)[..., None, None]
-    eye = np.eye(G.shape[-1])
-    x = np.linalg.solve(G + 1e-10 * tr * eye + 1e-300 * eye, b[..., None])[..., 0]
+def _solve_chi2(G: np.ndarray, b: np.ndarray, yy: np.ndarray, overwrite: bool = False) -> np.ndarray:
+    """chi2 = y'Wy - b' G^-1 b for stacks of normal equations (..., a, a), (..., a); the diagonal is
+    regularized by 1e-10 of the trace (and 1e-300).  ``overwrite``: ``G`` may be changed in place."""
+    tr = np.trace(G, axis1=-2, axis2=-1)
+    G = G if overwrite else G.copy(order="K")
+    i = np.arange(G.shape[-1])
+    G[..., i, i] += (1e-10 * tr)[..., None]
+    G[..., i, i] += 1e-300
+    x = np.linalg.solve(G, b[..., None])[..., 0]
     return yy - np.einsum("...a,...a->...", b, x)
 
 
@@ -153,24 +157,79 @@ def _products(design: np.ndarray, P: np.ndarray) -> np.ndarray:
     return (design[:, None, :] * P[None, :, :]).reshape(-1, design.shape[1])
 
 
-def chi2_stars(y: np.ndarray, w: np.ndarray) -> dict:
-    """chi-square per stellar class (min over :data:`STAR_SHIFTS`): ``{class: (n,)}``."""
-    q = y.shape[1]
-    P = _legendre(q)
-    yy = np.sum(w * y * y, axis=1)
-    wy = w * y
-    out = {}
+@lru_cache(maxsize=4)
+def _legendre_products(degree: int = DEGREE) -> np.ndarray:
+    """(pairs, 2 degree + 1): ``P_k P_l = sum_j C[pair, j] P_j`` for the pairs ``k <= l`` (``np.triu_indices``
+    order): the products of two Legendre polynomials of degree <= ``degree`` span the first 2 degree + 1."""
+    from numpy.polynomial import legendre
+    d = degree + 1
+    ku = np.triu_indices(d)
+    c = np.zeros((len(ku[0]), 2 * degree + 1))
+    for r, (k, m) in enumerate(zip(*ku)):
+        prod = legendre.legmul(np.eye(d)[k], np.eye(d)[m])
+        c[r, :len(prod)] = prod
+    return c
+
+
+def _pair_index(m: int, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """For unknowns ``(i, k) = i * d + k`` (basis vector i times Legendre k): the index of the basis pair
+    ``(i, j)`` and of the Legendre pair ``(k, l)`` (``np.triu_indices`` orders) of each Gram entry."""
+    iu, ku = np.triu_indices(m), np.triu_indices(d)
+    pair_b = np.zeros((m, m), int)
+    pair_b[iu] = np.arange(len(iu[0]))
+    pair_b[iu[1], iu[0]] = np.arange(len(iu[0]))
+    pair_p = np.zeros((d, d), int)
+    pair_p[ku] = np.arange(len(ku[0]))
+    pair_p[ku[1], ku[0]] = np.arange(len(ku[0]))
+    ii, kk = np.divmod(np.arange(m * d), d)
+    return pair_b[ii[:, None], ii[None, :]], pair_p[kk[:, None], kk[None, :]]
+
+
+@lru_cache(maxsize=4)
+def _star_designs(q: int):
+    """The stellar fits (class, shift) that lie on their templates, their basis at the observed bins
+    ``(fits, m, q)``, and the products of pairs of basis vectors ``(q, fits * m(m+1)/2)``."""
+    fits, designs = [], []
     for t in STAR_SETS:
         basis, start = _template(f"star_{t}")
-        best = np.full(y.shape[0], np.inf)
         for s in STAR_SHIFTS:
             d = _design_shifted(basis, start, q, s)
-            if d is None:
-                continue
-            X = _products(d, P)                                   # (a, q)
-            G = (X[None] * w[:, None, :]) @ X.T
-            best = np.minimum(best, _solve_chi2(G, wy @ X.T, yy))
-        out[t] = best
+            if d is not None:
+                fits.append(t)
+                designs.append(d)
+    B = np.stack(designs)                                         # (fits, m, q)
+    iu = np.triu_indices(B.shape[1])
+    pairs = (B[:, iu[0]] * B[:, iu[1]]).transpose(2, 0, 1).reshape(q, -1)
+    return tuple(fits), B, np.ascontiguousarray(pairs)
+
+
+def chi2_stars(y: np.ndarray, w: np.ndarray) -> dict:
+    """chi-square per stellar class (min over :data:`STAR_SHIFTS`): ``{class: (n,)}``.
+
+    Every class and shift in one product: the Gram entry of unknowns (i, k), (j, l) is
+    ``sum w B_i B_j P_k P_l``, and ``P_k P_l`` is a combination of the Legendre polynomials up to degree
+    2 :data:`DEGREE` (:func:`_legendre_products`), so the sums of ``w P_j`` against every product of two
+    basis vectors give them all."""
+    n, q = y.shape
+    P = _legendre(q)
+    d = P.shape[0]
+    fits, B, pairs = _star_designs(q)
+    f, m = B.shape[:2]
+    nb = m * (m + 1) // 2
+    yy = np.sum(w * y * y, axis=1)
+    P2 = _legendre(q, 2 * DEGREE)                                 # (2 degree + 1, q)
+    h = ((w[:, None, :] * P2[None]).reshape(-1, q) @ pairs).reshape(n, P2.shape[0], f, nb)
+    gp_all = np.einsum("pj,njfb->nfpb", _legendre_products(DEGREE), h)   # (n, fits, Legendre pairs, basis pairs)
+    gb, gp = _pair_index(m, d)
+    G = gp_all[:, :, gp, gb]                                      # (n, fits, a, a)
+    wyp = ((w * y)[:, None, :] * P[None]).reshape(-1, q)          # (n d, q)
+    bt = (wyp @ B.transpose(2, 0, 1).reshape(q, -1)).reshape(n, d, f, m)
+    b = bt.transpose(0, 2, 3, 1).reshape(n, f, m * d)             # unknown (i, k) = i * d + k
+    chi = _solve_chi2(G, b, yy[:, None], overwrite=True)          # (n, fits)
+    out = {}
+    for t in STAR_SETS:
+        sel = [j for j, name in enumerate(fits) if name == t]
+        out[t] = np.min(chi[:, sel], axis=1) if sel else np.full(n, np.inf)
     return out
 
 
@@ -205,42 +264,53 @@ def _fft_template(key: str, q: int, z_lo: float, z_hi: float, stride: int):
     iu = np.triu_indices(m)
     vv = np.fft.rfft(basis[iu[0]] * basis[iu[1]], nfft)           # (m(m+1)/2, F)
     vb = np.fft.rfft(basis, nfft)                                 # (m, F)
-    return lags, nfft, iu, vv, vb, m
+    return lags, nfft, iu, vv, vb, m, slice(t_lo, t_hi + 1, stride)
+
+
+def _combine(C: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """``sum_j C[p, j] g[:, j]`` for each row ``p`` of ``C`` (a few non-zero terms each): axis 1 of ``g``
+    mapped through ``C``, element-wise (no BLAS call, whose threads cost more than they give here)."""
+    out = np.empty((g.shape[0], C.shape[0]) + g.shape[2:])
+    for p, row in enumerate(C):
+        nz = np.nonzero(row)[0]
+        acc = row[nz[0]] * g[:, nz[0]]
+        for j in nz[1:]:
+            acc += row[j] * g[:, j]
+        out[:, p] = acc
+    return out
 
 
 def chi2_set(y: np.ndarray, w: np.ndarray, key: str, z_range: tuple, stride: int,
-             chunk: int = 8) -> tuple[np.ndarray, np.ndarray]:
-    """chi-square of a redshifted template set, min over the allowed redshifts, and the best z."""
+             chunk: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """chi-square of a redshifted template set, min over the allowed redshifts, and the best z.
+
+    The Gram entries ``sum w P_k P_l B_i(x + t) B_j(x + t)`` at every lag t are cross-correlations, by
+    FFT, of ``w P_j`` (the products ``P_k P_l`` are combinations of the Legendre polynomials up to
+    degree 2 :data:`DEGREE`: :func:`_legendre_products`) with the products of pairs of basis vectors."""
     n, q = y.shape
-    lags, nfft, iu, vv, vb, m = _fft_template(key, q, float(z_range[0]), float(z_range[1]), int(stride))
+    lags, nfft, iu, vv, vb, m, lag_slice = _fft_template(key, q, float(z_range[0]), float(z_range[1]), int(stride))
     P = _legendre(q)
+    P2 = _legendre(q, 2 * DEGREE)
+    C = _legendre_products(DEGREE)                                                      # (pp, 2 degree + 1)
     d = P.shape[0]
-    ku = np.triu_indices(d)
     a = m * d
-    # index of unknown (i, k) = i * d + k; Gram entry ((i,k),(j,l)) = corr(w P_k P_l, B_i B_j)
-    pair_b = np.zeros((m, m), int)
-    pair_b[iu] = np.arange(len(iu[0]))
-    pair_b[iu[1], iu[0]] = np.arange(len(iu[0]))
-    pair_p = np.zeros((d, d), int)
-    pair_p[ku] = np.arange(len(ku[0]))
-    pair_p[ku[1], ku[0]] = np.arange(len(ku[0]))
+    gb, gp = _pair_index(m, d)
     ii, kk = np.divmod(np.arange(a), d)
-    gb = pair_b[ii[:, None], ii[None, :]]
-    gp = pair_p[kk[:, None], kk[None, :]]
     chi = np.empty(n)
     zbest = np.empty(n)
     c0 = LOGLAM0 + 0.5 * DLOGLAM * (REBIN - 1)
     start = _template(key)[1]
     for s in range(0, n, chunk):
         ws, ys = w[s:s + chunk], y[s:s + chunk]
-        u = np.conj(np.fft.rfft(ws[:, None, :] * (P[ku[0]] * P[ku[1]])[None], nfft))   # (c, pp, F)
+        u = np.conj(np.fft.rfft(ws[:, None, :] * P2[None], nfft))                      # (c, 2 degree + 1, F)
         r = np.conj(np.fft.rfft((ws * ys)[:, None, :] * P[None], nfft))                # (c, d, F)
-        g = np.fft.irfft(u[:, :, None, :] * vv[None, None], nfft)[..., lags]            # (c, pp, bb, T)
-        bt = np.fft.irfft(r[:, :, None, :] * vb[None, None], nfft)[..., lags]           # (c, d, m, T)
+        g2 = np.fft.irfft(u[:, :, None, :] * vv[None, None], nfft)[..., lag_slice]      # (c, 2 degree + 1, bb, T)
+        g = _combine(C, g2)                                                             # (c, pp, bb, T)
+        bt = np.fft.irfft(r[:, :, None, :] * vb[None, None], nfft)[..., lag_slice]      # (c, d, m, T)
         G = np.moveaxis(g[:, gp, gb, :], -1, 1)                                         # (c, T, a, a)
         b = np.moveaxis(bt[:, kk, ii, :], -1, 1)                                        # (c, T, a)
         yy = np.sum(ws * ys * ys, axis=1)[:, None]
-        c2 = _solve_chi2(G, b, yy)
+        c2 = _solve_chi2(G, b, yy, overwrite=True)
         best = np.argmin(c2, axis=1)
         chi[s:s + chunk] = c2[np.arange(len(best)), best]
         zbest[s:s + chunk] = 10 ** (c0 - start - lags[best] * _STEP) - 1
