@@ -293,16 +293,15 @@ def _rates(block) -> dict[str, float]:
 
 def _trust_views(d: dict) -> dict:
     """The typed fields :class:`TrustSpec` derives from a trust block that does not give them under
-    their own keys (the blocks the families wrote before TrustSpec existed):
+    their own keys (the blocks written before TrustSpec existed, kept as they are):
 
-    - ``fit``: a ``refit`` block (``zoo.domain``: its command and table), else ``measured["command"]``
-      (``scripts/trust_evaluate.py`` sets the cuts and measures; data: its ``validation`` set);
+    - ``fit``: a ``refit`` block (:mod:`zoo.domain`: its command and table), else ``measured["command"]``
+      (a script that sets the cuts and measures them; data: its set named ``validation ...``);
     - ``false_flag_rate`` / ``false_flag_on``: a ``refit`` block's held-out rate, else
-      ``false_flag_rate_test`` (RAC-Net), ``test_false_flag_rate`` (emission),
-      ``measured["false_flag_rate"]`` (MK, APOGEE: its test set, else its first set),
-      ``false_flag_rate_validation`` (RAC-Net refit on a table), in this order;
-    - ``flag_rates``: ``measured["hit_rate"]`` (MK, APOGEE), ``measured["no_object"]`` (RAC-Net),
-      ``hit_rate`` (emission): ``{probe: rate}``."""
+      ``false_flag_rate_test``, ``test_false_flag_rate``, ``measured["false_flag_rate"]`` (``{set:
+      rate}``: the set named ``test ...``, else the first), ``false_flag_rate_validation``, in this order;
+    - ``flag_rates``: ``measured["hit_rate"]``, else ``measured["no_object"]``, else ``hit_rate``:
+      ``{probe: rate}`` (a rate given as a number or as ``{"k", "n", "rate"}``)."""
     measured = d.get("measured") if isinstance(d.get("measured"), dict) else {}
     refit = d.get("refit") if isinstance(d.get("refit"), dict) else {}
     # fit
