@@ -77,13 +77,12 @@ def sim_vs_real():
     pct = [float(np.mean(d_sim < d) * 100) for d in d_real]
     scores = {}
     for name in ("racnet_ds2", "racnet_fgk"):
-        p = os.path.join(REPO, "exported", name, "trust.npz")
-        card = os.path.join(REPO, "exported", name, "card.json")
-        if os.path.exists(p):
-            with np.load(p) as t:
-                arr = {k: t[k] for k in t.files}
-            thr = json.load(open(card))["trust"]["threshold"]
-            scores[name] = (score(R, arr), thr)
+        d = os.path.join(REPO, "exported", name)
+        if os.path.exists(os.path.join(d, "trust.npz")):
+            from zoo.predictor import Predictor
+            pred = Predictor.without_network(d)
+            arr = pred.artifact_arrays("trust.npz")        # checked against the card's sha256
+            scores[name] = (score(R, arr), pred.card.trust_spec.threshold)
     print("| file | header | percentile of distance to simulated spectra | "
           + " | ".join(f"{n} domain score (threshold)" for n in scores) + " |")
     print("|---|---|---|" + "---|" * len(scores))

@@ -225,10 +225,13 @@ def test_the_core_has_no_import_circle():
 
 
 def test_no_caller_outside_the_predictor_uses_its_private_methods():
-    """The predictor's public methods (prepare, forward, predict, predict_prepared) serve every caller:
-    no module but zoo/predictor.py reaches into ``_forward``, ``_decode`` or ``_run``."""
+    """The predictor's public methods (prepare, forward, predict, predict_prepared, artifact,
+    artifact_arrays) serve every caller: no module but zoo/predictor.py reaches into ``_forward``,
+    ``_decode``, ``_run`` or ``_artifact`` (a family reads its files through the hash-checked
+    ``artifact`` / ``artifact_arrays``)."""
     import ast
-    private = {"_forward", "_decode", "_run", "_load_keras", "_load_onnx", "_load_savedmodel"}
+    private = {"_forward", "_decode", "_run", "_load_keras", "_load_onnx", "_load_savedmodel", "_artifact",
+               "_predict_from", "_as_spectra", "_tf_device_name"}
     hits = []
     for top in ("zoo", "training", "benchmarks", "scripts", "tests"):
         for d, _, files in os.walk(os.path.join(REPO, top)):

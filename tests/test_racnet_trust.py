@@ -208,13 +208,13 @@ def test_template_parts_rarely_flag_right_calls():
     """In-domain simulated spectra (a seed used nowhere else) called right by racnet_ds2: the template
     parts flag few of them (cuts at the 0.5 % / 1 % quantiles of validation spectra: expected ~1.5 %;
     bound 5 %, about three binomial sd above at n ~ 170)."""
-    from zoo.families.lamost_class.trust import _load, template_parts
+    from zoo.families.lamost_class.trust import reference, template_parts
     m = _exported("racnet_ds2")
     kinds = ["STAR"] * 60 + ["GALAXY"] * 60 + ["QSO"] * 60
     sim = S.simulate(kinds, 303)
     prep = m.prepare(sim["flux"], error=sim["error"], mask=sim["mask"])
     calls = np.asarray(m.card.output("class").classes)[np.argmax(m.forward(prep.flux)["class"], axis=1)]
     right = calls == np.array(kinds)
-    p = template_parts(prep.flux, prep.mask, calls, _load(m.directory))
+    p = template_parts(prep.flux, prep.mask, calls, reference(m))
     flagged = (np.maximum(p["signal"], p["consistency"]) > 1)[right]
     assert right.sum() >= 150 and flagged.mean() <= 0.05, (flagged.sum(), right.sum())

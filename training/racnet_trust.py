@@ -71,8 +71,8 @@ def no_object_probes(n: int, seed: int, n_pixels: int = 3899) -> dict:
 
 def _components(pred, prep, raw):
     """Call, probability, the card's score and its parts (knn / knn_threshold, signal, consistency)."""
-    from zoo.families.lamost_class.trust import _load, score, template_parts
-    arrays = _load(pred.directory)
+    from zoo.families.lamost_class.trust import reference, score, template_parts
+    arrays = reference(pred)
     classes = np.asarray(pred.card.output("class").classes)
     calls = classes[np.argmax(raw["class"], axis=1)]
     knn = score(prep.flux, arrays) / float(arrays["knn_threshold"])
@@ -262,6 +262,9 @@ def template_trust(directory: str, card, recipe, n_val: int = 400, n_probe: int 
     cuts = fit_template_cuts(recipe.task, card.input, val_seed, n_val)
     arrays.update(cuts, knn_threshold=np.float64(knn["threshold"]))
     np.savez(npz_path, **arrays)
+    from zoo.export import sha256
+    card.artifacts[TRUST_FILE] = {"sha256": sha256(npz_path),     # before anything reads it (hash-checked)
+                                  "note": "out-of-domain reference (zoo/families/lamost_class/trust.py)"}
     fin = lambda v: float(v) if np.isfinite(v) else None  # noqa: E731
     trust = {
         "method": METHOD_TPL, "threshold": 1.0, "description": DESCRIPTION_TPL, "file": TRUST_FILE,

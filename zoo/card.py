@@ -17,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["InputContract", "MissingPixels", "OutputSpec", "ModelCard", "MISSING_DEFAULT",
+from .errors import TrustSpecError
+
+__all__ = ["InputContract", "MissingPixels", "OutputSpec", "ModelCard", "TrustSpec", "TrustFit", "MISSING_DEFAULT",
            "EDGE_METHODS", "RESAMPLING_DEFAULT", "MEDIUM_CONVERSION_DEFAULT"]
 
 
@@ -244,6 +246,186 @@ class OutputSpec:
     description: str = ""
 
 
+@dataclass(frozen=True)
+class TrustFit:
+    """How a trust method's threshold (and its cuts) were set: the ``command`` that set them, the
+    ``data`` they were set on (in words), the ``date`` (ISO, ``YYYY-MM-DD``); None where the card does
+    not say.  ``extra``: the other keys of the card's ``fit`` block (e.g. ``seconds``)."""
+
+    command: str | None = None
+    data: str | None = None
+    date: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "TrustFit":
+        d = dict(d or {})
+        return cls(command=d.pop("command", None), data=d.pop("data", None), date=d.pop("date", None),
+                   extra=copy.deepcopy(d))
+
+    def to_dict(self) -> dict:
+        """The card's ``fit`` block: the three keys that are set, then ``extra``."""
+        out = {k: v for k, v in (("command", self.command), ("data", self.data), ("date", self.date))
+               if v is not None}
+        return {**out, **copy.deepcopy(self.extra)}
+
+
+#: keys of a trust block that :class:`TrustSpec` reads into its typed fields (everything else is ``extra``)
+TRUST_TYPED_KEYS = ("method", "threshold", "description", "uncertainty", "fit", "false_flag_rate",
+                    "false_flag_on", "flag_rates")
+
+
+def _rate(v) -> float | None:
+    """A rate given as a number or as ``{"k", "n", "rate", ...}``."""
+    if isinstance(v, dict):
+        v = v.get("rate")
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.number)):
+        return None
+    return float(v)
+
+
+def _rates(block) -> dict[str, float]:
+    if not isinstance(block, dict):
+        return {}
+    out = {str(k): _rate(v) for k, v in block.items()}
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _trust_views(d: dict) -> dict:
+    """The typed fields :class:`TrustSpec` derives from a trust block that does not give them under
+    their own keys (the blocks written before TrustSpec existed, kept as they are):
+
+    - ``fit``: a ``refit`` block (:mod:`zoo.domain`: its command and table), else ``measured["command"]``
+      (a script that sets the cuts and measures them; data: its set named ``validation ...``);
+    - ``false_flag_rate`` / ``false_flag_on``: a ``refit`` block's held-out rate, else
+      ``false_flag_rate_test``, ``test_false_flag_rate``, ``measured["false_flag_rate"]`` (``{set:
+      rate}``: the set named ``test ...``, else the first), ``false_flag_rate_validation``, in this order;
+    - ``flag_rates``: ``measured["hit_rate"]``, else ``measured["no_object"]``, else ``hit_rate``:
+      ``{probe: rate}`` (a rate given as a number or as ``{"k", "n", "rate"}``)."""
+    measured = d.get("measured") if isinstance(d.get("measured"), dict) else {}
+    refit = d.get("refit") if isinstance(d.get("refit"), dict) else {}
+    # fit
+    if refit.get("command") or refit.get("table"):
+        table = refit.get("table")
+        data = None if not table else (f"{table} (sha256 {refit['table_sha256']})" if refit.get("table_sha256")
+                                       else str(table))
+        fit = TrustFit(command=refit.get("command") or None, data=data)
+    elif measured.get("command"):
+        sets = measured.get("false_flag_rate") if isinstance(measured.get("false_flag_rate"), dict) else {}
+        val = [k for k in sets if str(k).startswith("validation")]
+        fit = TrustFit(command=measured["command"], data=val[0] if val else None)
+    else:
+        fit = TrustFit()
+    # false flags on in-domain data
+    rate, on = None, None
+    if _rate(refit.get("false_flag_rate_held_out")) is not None:
+        n, table = refit.get("held_out_spectra"), refit.get("table")
+        rate = _rate(refit["false_flag_rate_held_out"])
+        on = "held-out spectra" + (f" ({n})" if n is not None else "") + (f" of {table}" if table else "")
+    elif _rate(d.get("false_flag_rate_test")) is not None:
+        rate = _rate(d["false_flag_rate_test"])
+        sim = measured.get("simulated_test") if isinstance(measured.get("simulated_test"), dict) else {}
+        on = f"simulated test spectra (seed {sim['seed']})" if "seed" in sim else "test"
+    elif _rate(d.get("test_false_flag_rate")) is not None:
+        rate, on = _rate(d["test_false_flag_rate"]), "test"
+    elif _rates(measured.get("false_flag_rate")):
+        sets = _rates(measured["false_flag_rate"])
+        test = [k for k in sets if k.startswith("test")]
+        on = test[0] if test else next(iter(sets))
+        rate = sets[on]
+    elif _rate(d.get("false_flag_rate_validation")) is not None:
+        rate, on = _rate(d["false_flag_rate_validation"]), "validation"
+    # true flags on out-of-domain probes
+    flags = _rates(measured.get("hit_rate")) or _rates(measured.get("no_object")) or _rates(d.get("hit_rate"))
+    return {"fit": fit, "false_flag_rate": rate, "false_flag_on": on, "flag_rates": flags}
+
+
+@dataclass(frozen=True)
+class TrustSpec:
+    """The typed view of a card's ``trust`` block, the same fields for every family
+    (:attr:`ModelCard.trust_spec`; the card's dict stays the source of truth).
+
+    Attributes
+    ----------
+    method : str
+        The out-of-domain method, a name registered with :func:`zoo.registry.register_trust`.
+    threshold : float
+        ``out_of_domain`` is ``domain_score > threshold``.
+    description : str or None
+        What the score is, in words.
+    fit : TrustFit
+        How the threshold (and the method's cuts) were set: command, data, date (None where the
+        card does not say).
+    false_flag_rate : float or None
+        Share of in-domain spectra flagged (measured), and ``false_flag_on``: on which spectra.
+    flag_rates : dict
+        ``{probe: share flagged}`` measured on out-of-domain probes (true flags; may be empty).
+    uncertainty_calibration : dict or None
+        The card's ``trust["uncertainty"]`` (how ``<label>_std`` is calibrated), where there is one.
+    extra : dict
+        Every other key of the block, verbatim: the family's own settings (cuts, reference file) and
+        the detailed measurements the typed fields summarize.
+
+    :meth:`from_dict` reads each family's block as written (the typed keys of
+    :data:`TRUST_TYPED_KEYS` where present, else the older per-family keys, :func:`_trust_views`);
+    :meth:`to_dict` gives the block back (``TrustSpec.from_dict(d).to_dict() == d``).
+    """
+
+    method: str
+    threshold: float
+    description: str | None = None
+    fit: TrustFit = field(default_factory=TrustFit)
+    false_flag_rate: float | None = None
+    false_flag_on: str | None = None
+    flag_rates: dict[str, float] = field(default_factory=dict)
+    uncertainty_calibration: dict | None = None
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrustSpec":
+        if not isinstance(d, dict):
+            raise TrustSpecError(f"a trust block is a dict, not {type(d).__name__}")
+        method = d.get("method")
+        if not isinstance(method, str) or not method:
+            raise TrustSpecError(f"the trust block has no 'method' (a name registered with "
+                                 f"zoo.registry.register_trust); its keys: {sorted(d)}")
+        threshold = d.get("threshold")
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)):
+            raise TrustSpecError(f"the trust block of method {method!r} has no numeric 'threshold' "
+                                 f"(got {threshold!r}); its keys: {sorted(d)}")
+        d = copy.deepcopy(d)
+        views = _trust_views(d)
+        if "fit" in d:
+            views["fit"] = TrustFit.from_dict(d["fit"] if isinstance(d["fit"], dict) else {"data": d["fit"]})
+        if "false_flag_rate" in d:
+            views["false_flag_rate"] = _rate(d["false_flag_rate"])
+            views["false_flag_on"] = d.get("false_flag_on")
+        if "flag_rates" in d:
+            views["flag_rates"] = _rates(d["flag_rates"])
+        return cls(method=method, threshold=float(threshold), description=d.get("description"),
+                   uncertainty_calibration=d.get("uncertainty"), **views,
+                   extra={k: v for k, v in d.items() if k not in TRUST_TYPED_KEYS})
+
+    def to_dict(self) -> dict:
+        """The card's trust block: ``method``, ``threshold``, ``description``, ``uncertainty``, the
+        ``extra`` keys, and the typed keys (``fit``, ``false_flag_rate``/``false_flag_on``,
+        ``flag_rates``) wherever ``extra`` does not already say the same thing in a family's own keys."""
+        d: dict[str, Any] = {"method": self.method, "threshold": float(self.threshold)}
+        if self.description is not None:
+            d["description"] = self.description
+        if self.uncertainty_calibration is not None:
+            d["uncertainty"] = copy.deepcopy(self.uncertainty_calibration)
+        d.update(copy.deepcopy(self.extra))
+        implied = _trust_views(d)
+        if self.fit != implied["fit"]:
+            d["fit"] = self.fit.to_dict()
+        if (self.false_flag_rate, self.false_flag_on) != (implied["false_flag_rate"], implied["false_flag_on"]):
+            d["false_flag_rate"], d["false_flag_on"] = self.false_flag_rate, self.false_flag_on
+        if self.flag_rates != implied["flag_rates"]:
+            d["flag_rates"] = dict(self.flag_rates)
+        return d
+
+
 @dataclass
 class ModelCard:
     name: str
@@ -259,7 +441,8 @@ class ModelCard:
     versions: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     #: out-of-domain method: ``{"method": name registered with zoo.registry.register_trust,
-    #: "threshold": float, "description": str, ...}`` (empty: the model has none yet)
+    #: "threshold": float, "description": str, ...}`` (empty: the model has none yet); typed view:
+    #: :attr:`trust_spec`
     trust: dict[str, Any] = field(default_factory=dict)
 
     # -- helpers -----------------------------------------------------------
@@ -277,6 +460,13 @@ class ModelCard:
     def labels(self) -> dict[str, list[str]]:
         """Class names per classifier head and label names per regression output."""
         return {o.name: list(o.classes if o.kind == "class" else o.labels) for o in self.outputs}
+
+    @property
+    def trust_spec(self) -> TrustSpec | None:
+        """The ``trust`` block as a :class:`TrustSpec` (the same fields for every family); None when the
+        card has none.  A block without ``method`` or a numeric ``threshold`` raises
+        :class:`~zoo.errors.TrustSpecError`.  A view: changing it does not change the card."""
+        return TrustSpec.from_dict(self.trust) if self.trust else None
 
     def replace(self, **changes) -> "ModelCard":
         new = copy.deepcopy(self)

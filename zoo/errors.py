@@ -79,6 +79,12 @@ class UnsafeArchiveError(ArtifactError):
     names), holds links or devices, or holds files its card does not list."""
 
 
+class TrustSpecError(ZooError, ValueError):
+    """A card's ``trust`` block that lacks what every trust block needs: a ``method`` (a name
+    registered with :func:`zoo.registry.register_trust`) and a numeric ``threshold``
+    (:class:`zoo.card.TrustSpec`)."""
+
+
 class UnknownModelError(ZooError, KeyError):
     """A model name that is not in the registry."""
 

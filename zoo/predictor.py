@@ -41,6 +41,12 @@ AUTO_BACKEND = "onnx"
 DEVICES = ("auto", "cpu", "gpu")
 
 
+#: ``.npz`` artifacts read by :meth:`Predictor.artifact_arrays`: ``{(real path, sha256, dtype): arrays}``,
+#: the oldest dropped beyond ``_ARRAYS_MAX`` entries
+_ARRAYS: dict = {}
+_ARRAYS_MAX = 32
+
+
 def _gpu_fallback_warning(what: str) -> None:
     from .onnx_kit import gpu_fallback_warning
     gpu_fallback_warning(what)
@@ -133,6 +139,48 @@ class Predictor:
                     f"{path}: sha256 {got[:16]}... does not match the card's {expected[:16]}...; "
                     "the file is damaged or not the one the card describes")
         return path
+
+    def artifact(self, rel: str) -> str:
+        """The path of ``rel``, a file the card lists in ``artifacts`` (e.g. a trust method's reference,
+        ``trust.npz``), after checking its sha256 against the card: the one way a family reaches the files
+        of an exported model.  :class:`~zoo.errors.ArtifactError` when the file is missing, is a folder
+        or has no sha256 in the card; :class:`~zoo.errors.ChecksumMismatchError` (naming the file) when it
+        differs from the card's."""
+        if self.directory is None:
+            raise ArtifactError(f"{self.card.name}: this predictor has no directory (Predictor.from_model), so "
+                                f"no {rel}; set its `directory` to the folder that holds the file")
+        path = self._artifact(rel, verify=True)
+        if not os.path.isfile(path):
+            raise ArtifactError(f"{path}: not a file (Predictor.artifact reads the files the card lists)")
+        return path
+
+    def artifact_arrays(self, rel: str, dtype=None) -> dict[str, np.ndarray]:
+        """The arrays of ``rel``, an ``.npz`` file the card lists (e.g. ``trust.npz``), checked as
+        :meth:`artifact` checks it and read once per (file, sha256 in the card): later calls, from any
+        predictor over the same file and card, return the same arrays without reading or hashing it again
+        (a file rewritten under a card with a new sha256 is read again).  ``dtype``: floating arrays are cast
+        to it (e.g. ``np.float64`` for a reference stored as float32); other arrays come as stored.  A new
+        dict each call, of read-only arrays (shared by every caller)."""
+        if self.directory is None:
+            self.artifact(rel)                                   # raises: no directory
+        sha = (self.card.artifacts.get(rel) or {}).get("sha256")
+        key = (os.path.realpath(os.path.join(self.directory, rel)), sha,
+               None if dtype is None else np.dtype(dtype).str)
+        arrays = _ARRAYS.get(key)
+        if arrays is None:
+            path = self.artifact(rel)
+            arrays = {}
+            with np.load(path, allow_pickle=False) as f:
+                for k in f.files:
+                    a = f[k]
+                    if dtype is not None and np.issubdtype(a.dtype, np.floating):
+                        a = a.astype(dtype, copy=False)
+                    a.setflags(write=False)
+                    arrays[k] = a
+            while len(_ARRAYS) >= _ARRAYS_MAX:
+                _ARRAYS.pop(next(iter(_ARRAYS)))
+            _ARRAYS[key] = arrays
+        return dict(arrays)
 
     def _load_keras(self, verify):
         import keras
@@ -319,8 +367,9 @@ class Predictor:
         from .registry import trust_method, trust_variant
         method, _, variant = name.partition(":")
         fn = trust_variant(method, variant)[0] if variant else trust_method(method)
+        threshold = self.card.trust_spec.threshold     # TrustSpecError for a block without one
         score = np.asarray(fn(self, prep, raw), dtype=float).reshape(-1)
-        return {"domain_score": score, "out_of_domain": score > float(self.card.trust["threshold"])}
+        return {"domain_score": score, "out_of_domain": score > threshold}
 
     def predict(self, X, wavelength=None, *, error=None, mask=None, medium=None, instrument=None,
                 return_uncertainty: bool | None = None, n_realizations: int | None = None,

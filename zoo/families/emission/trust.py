@@ -17,7 +17,8 @@ with ``k`` components (recipe ``trust_components``).  A row without variance
 card is a quantile of the validation scores (recipe ``trust_quantile``).  The
 reference (``mean``, ``components``, ``variances``, ``q_mean``) is stored in
 ``trust.npz`` in the exported directory, with its sha256 in the card's
-``artifacts`` (checked on load like the models).
+``artifacts``: read through :meth:`zoo.predictor.Predictor.artifact_arrays` (checked
+against the card like the models, read once per file and sha256).
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ import numpy as np
 
 from zoo.registry import register_trust
 
-__all__ = ["METHOD", "fit_reference", "pca_score", "save_reference", "load_reference", "TRUST_FILE"]
+__all__ = ["METHOD", "fit_reference", "pca_score", "save_reference", "TRUST_FILE"]
 
 METHOD = "emission_pca_distance"
 TRUST_FILE = "trust.npz"
@@ -69,19 +70,8 @@ def save_reference(ref: dict, directory) -> str:
     return path
 
 
-def load_reference(path) -> dict:
-    with np.load(path) as f:
-        return {k: f[k] for k in f.files}
-
-
-_CACHE: dict = {}
-
-
 def _score(predictor, prepared, raw):
-    key = (predictor.directory, predictor.card.artifacts.get(TRUST_FILE, {}).get("sha256"))
-    if key not in _CACHE:
-        _CACHE[key] = load_reference(predictor._artifact(TRUST_FILE, verify=True))
-    return pca_score(prepared.flux, _CACHE[key])
+    return pca_score(prepared.flux, predictor.artifact_arrays(TRUST_FILE))
 
 
 register_trust(METHOD, _score)
@@ -99,10 +89,7 @@ UNION_DESCRIPTION = (
 
 
 def _union_score(predictor, prepared, raw):
-    key = (predictor.directory, predictor.card.artifacts.get(TRUST_FILE, {}).get("sha256"))
-    if key not in _CACHE:
-        _CACHE[key] = load_reference(predictor._artifact(TRUST_FILE, verify=True))
-    ref = _CACHE[key]
+    ref = predictor.artifact_arrays(TRUST_FILE)
     sim = {k[4:]: v for k, v in ref.items() if k.startswith("sim_")}
     user = {k[5:]: v for k, v in ref.items() if k.startswith("user_")}
     s = pca_score(prepared.flux, sim) / float(ref["t_sim"])
@@ -114,7 +101,7 @@ def refit_union(predictor, flux, directory, seed: int = 0, folds: int = 5):
     """:func:`zoo.registry.register_domain_refit` for ``emission_pca_distance``: keep the simulated
     reference, add one fit on ``flux`` (the user's spectra) with a threshold from out-of-fold scores."""
     from zoo.export import sha256
-    base = load_reference(predictor._artifact(TRUST_FILE, verify=True))
+    base = predictor.artifact_arrays(TRUST_FILE)
     quantile = float((predictor.card.recipe or {}).get("trust_quantile", 0.99))
     k = int(min(len(base["variances"]), len(flux) - 2))
     rng = np.random.default_rng(seed)
@@ -124,7 +111,7 @@ def refit_union(predictor, flux, directory, seed: int = 0, folds: int = 5):
     t_user = float(np.quantile(oof, quantile))
     user = fit_reference(flux, k)
     arrays = {**{f"sim_{n}": v for n, v in base.items()}, **{f"user_{n}": v for n, v in user.items()},
-              "t_sim": np.array(float(predictor.card.trust["threshold"])), "t_user": np.array(t_user)}
+              "t_sim": np.array(predictor.card.trust_spec.threshold), "t_user": np.array(t_user)}
     path = save_reference(arrays, directory)
     trust = {"method": UNION, "threshold": 1.0, "description": UNION_DESCRIPTION,
              "file": TRUST_FILE, "components_user": k, "quantile": quantile, "t_user": t_user,

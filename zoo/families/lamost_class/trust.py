@@ -61,14 +61,13 @@ numpy only: it runs on every backend.
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from zoo.registry import register_trust, register_trust_variant
 
 __all__ = ["DESCRIPTION", "DESCRIPTION_V1", "DESCRIPTION_TPL", "METHOD", "METHOD_FOR_TASK", "METHOD_TPL",
-           "fit_trust", "features", "roughness", "detrend", "score", "score_parts", "pca_knn_score", "TRUST_FILE",
+           "fit_trust", "features", "roughness", "detrend", "score", "score_parts", "pca_knn_score", "reference",
+           "TRUST_FILE",
            "fit_template_cuts", "template_z", "template_parts", "score_tpl", "TPL_KEYS", "TPL_SEED_OFFSET"]
 
 TRUST_FILE = "trust.npz"
@@ -125,7 +124,6 @@ DESCRIPTION_TPL = ("largest of three parts, out_of_domain above 1: (k) the knn s
                    "validation spectra of known class (seed recipe.seed + 101). For racnet_ds1 an UNKNOWN call "
                    "gets no (s) or (c): UNKNOWN is that model's answer for a spectrum without a usable object. See "
                    "zoo/families/lamost_class/trust.py, tplfit.py and docs/racnet.md.")
-_CACHE: dict = {}
 
 
 def features(flux: np.ndarray, mean: np.ndarray, components: np.ndarray, sd=None) -> np.ndarray:
@@ -379,21 +377,16 @@ def fit_template_cuts(task: str, contract, seed: int, n_per_class: int = 400,
     return out
 
 
-def _load(directory: str) -> dict:
-    path = os.path.join(directory, TRUST_FILE)
-    key = (path, os.path.getmtime(path)) if os.path.exists(path) else None
-    if key is None:
-        raise FileNotFoundError(f"{path}: the model's out-of-domain reference (trust.npz) is missing")
-    if key not in _CACHE:
-        with np.load(path) as d:
-            _CACHE[key] = {k: d[k].astype(np.float64) if d[k].dtype == np.float32 else d[k] for k in d.files}
-    return _CACHE[key]
+def reference(predictor) -> dict:
+    """The model's ``trust.npz`` arrays (those stored as float32 as float64), checked against the card's
+    sha256 and read once per file and sha256 (:meth:`zoo.predictor.Predictor.artifact_arrays`)."""
+    return predictor.artifact_arrays(TRUST_FILE, dtype=np.float64)
 
 
 def pca_knn_score(predictor, prepared, raw) -> np.ndarray:
-    """The registered trust function: ``predictor.directory/trust.npz`` applied to the prepared flux
-    (the arrays say which method; both names are registered so that older cards keep working)."""
-    return score(prepared.flux, _load(predictor.directory))
+    """The registered trust function: the model's ``trust.npz`` (:func:`reference`) applied to the prepared
+    flux (the arrays say which method; both names are registered so that older cards keep working)."""
+    return score(prepared.flux, reference(predictor))
 
 
 def pca_knn_tpl_score(predictor, prepared, raw) -> np.ndarray:
@@ -401,7 +394,7 @@ def pca_knn_tpl_score(predictor, prepared, raw) -> np.ndarray:
     classes = np.asarray(predictor.card.output("class").classes)
     prob = np.asarray(raw["class"])
     calls = classes[np.argmax(prob, axis=1)] if prob.shape[0] else np.zeros(0, str)
-    return score_tpl(prepared.flux, prepared.mask, calls, _load(predictor.directory))
+    return score_tpl(prepared.flux, prepared.mask, calls, reference(predictor))
 
 
 def pca_knn_tpl_fast_score(predictor, prepared, raw) -> np.ndarray:
@@ -409,7 +402,7 @@ def pca_knn_tpl_fast_score(predictor, prepared, raw) -> np.ndarray:
     alone, ``score / knn_threshold``, without the template fits (~0.1 ms a spectrum instead of 3-25 ms).
     It is a lower bound of the full score, so every spectrum it flags the full method flags too; it misses
     what only the template parts see (no object, a call the templates contradict)."""
-    arrays = _load(predictor.directory)
+    arrays = reference(predictor)
     if np.asarray(prepared.flux).shape[0] == 0:
         return np.zeros(0)
     return score(prepared.flux, arrays) / float(arrays["knn_threshold"])
