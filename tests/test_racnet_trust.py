@@ -147,10 +147,15 @@ def test_consistency_and_signal_separate_stars_from_their_calls():
     QSO and a galaxy called GALAXY: their own templates do (z_c > 0); white noise has no template
     structure (z_s small), an object has."""
     contract = zoo.get_card("racnet_ds2", trained=False).input
-    sim = S.simulate(["G", "K", "QSO", "GALAXY"], 8, snr=20)
+    sim = S.simulate(["G", "K", "QSO", "GALAXY"], 8, S.SimConfig.legacy(), snr=20)
     p = to_contract(sim["flux"], contract, error=sim["error"], mask=sim["mask"])
     z = template_z(p.flux, p.mask, ["QSO", "GALAXY", "QSO", "GALAXY"])
     assert z["consistency"][0] < 0 and z["consistency"][1] < 0, z
+    # with the survey's noise colour (blue S/N ~ 0.2-0.4 of the red) a star at S/N 20 loses most of its
+    # blue lines: (c) still calls most stars called QSO inconsistent, not all (3 of 20 were not, seed 8)
+    cal = S.simulate(["G", "K"] * 10, 8, snr=20)
+    pc = to_contract(cal["flux"], contract, error=cal["error"], mask=cal["mask"])
+    assert np.mean(template_z(pc.flux, pc.mask, ["QSO"] * 20)["consistency"] < 0) >= 0.75
     assert z["consistency"][2] > 15 and z["consistency"][3] > 15, z
     noise = to_contract(1 + 0.3 * np.random.default_rng(0).normal(size=(2, 3899)), contract)
     zn = template_z(noise.flux, noise.mask, ["STAR", "QSO"])
@@ -165,7 +170,9 @@ def test_card_names_the_template_method(name):
     t = m.card.trust
     assert t["method"] == METHOD_TPL and t["threshold"] == 1.0
     assert t["knn"]["method"] == METHOD_FOR_TASK[m.card.recipe["task"]]
-    assert "racnet_refit_trust.py --template-parts" in t["fit"]["command"] and "no real spectrum" in t["fit"]["data"]
+    # set by the training run itself (the command the card records), never by a script afterwards
+    assert t["fit"]["command"].startswith("python -m training.racnet") and "no real spectrum" in t["fit"]["data"]
+    assert t["fit"]["command"] == m.card.metrics["training_run"]["command"]
     if name == "racnet_ds1":
         assert "UNKNOWN" in t["unknown_class"]
 
@@ -184,7 +191,8 @@ def test_no_object_is_out_of_domain(name):
 @pytest.mark.parametrize("name", ["racnet_ds1", "racnet_ds2"])
 def test_real_stars_never_galaxy_or_qso_in_domain(name):
     """Real LAMOST DR1 stars (bundled; the first exports called five of them QSO or GALAXY in domain,
-    four with p >= 0.94): none comes back GALAXY or QSO without a flag; the header-Unknown spectrum is
+    four with p >= 0.94; the models retrained on the calibrated simulator call fewer so): none comes back
+    GALAXY or QSO without a flag; the header-Unknown spectrum is
     flagged or UNKNOWN; stars the model calls STAR are not flagged."""
     from zoo.io import read
     m = _exported(name)
@@ -197,7 +205,6 @@ def test_real_stars_never_galaxy_or_qso_in_domain(name):
     bad = star & extragalactic & ~r["out_of_domain"]
     assert not bad.any(), [(os.path.basename(f), c, p) for f, c, p, b in
                            zip(files, r["class"], r["class_probability"], bad) if b]
-    assert (extragalactic & star).sum() >= 5           # the network's own mistakes are still there, flagged
     unknown = header == "Unknown"
     assert unknown.any() and np.all(r["out_of_domain"][unknown] | (r["class"][unknown] == "UNKNOWN"))
     called_star = star & (r["class"] == "STAR")
