@@ -219,8 +219,9 @@ class RacNetTask(Task):
                + f"; threshold: the {float(arrays['quantile']):.3g} quantile on {len(X_val)} real validation "
                "spectra (few: the threshold is close to their largest score)"}
         if base.get("method") == METHOD_TPL:
-            with np.load(os.path.join(ctx.base_dir, TRUST_FILE)) as d:
-                arrays.update({k: d[k] for k in d.files if k.startswith("tpl_")})
+            from zoo.predictor import Predictor
+            base_arrays = Predictor.without_network(ctx.base_dir).artifact_arrays(TRUST_FILE)   # sha256-checked
+            arrays.update({k: np.asarray(v) for k, v in base_arrays.items() if k.startswith("tpl_")})
             arrays["knn_threshold"] = np.float64(thr)
             trust = {**base, "knn": {**(base.get("knn") or {}), "method": knn_method, "threshold": round(thr, 4)},
                      "fit": fit}
