@@ -277,6 +277,23 @@ def other_cores(seconds: float = 1.0) -> float:
     return total / 100.0
 
 
+def run_child(cmd: list, out: str, name: str) -> dict:
+    """Run one benchmark child process (TensorFlow's defaults, :func:`child_env`) that writes its result
+    as JSON to ``out``; the result, or an error naming the exit status, with its wall time."""
+    t = time.time()
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=child_env())
+    try:
+        with open(out) as fh:
+            res = json.load(fh)
+    except (OSError, ValueError):
+        res = {"model": name, "error": f"subprocess exit {proc.returncode}: {proc.stderr[-300:]}"}
+    finally:
+        if os.path.exists(out):
+            os.remove(out)
+    res["wall_s"] = time.time() - t
+    return res
+
+
 def child_env() -> dict:
     """The model processes' environment: the user's, less ``TF_ENABLE_ONEDNN_OPTS`` (a training switch
     for bitwise reproducibility, ~3x slower inference here): every backend runs as a user gets it."""
@@ -457,16 +474,7 @@ def main(argv=None) -> int:
                "--batch", str(args.batch), "--repeats", str(args.repeats)] + (["--quick"] if args.quick else [])
         t = time.time()
         others.append(other_cores(1.0))
-        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=child_env())
-        try:
-            with open(out) as fh:
-                res = json.load(fh)
-        except (OSError, ValueError):
-            res = {"model": name, "error": f"subprocess exit {proc.returncode}: {proc.stderr[-300:]}"}
-        finally:
-            if os.path.exists(out):
-                os.remove(out)
-        res["wall_s"] = time.time() - t
+        res = run_child(cmd, out, name)
         results.append(res)
         print(f"{name}: {time.time() - t:.0f} s " + json.dumps(res.get("spectra_per_s") or res.get("error")),
               flush=True)
@@ -480,16 +488,7 @@ def main(argv=None) -> int:
         cmd += ["--quick"] if args.quick else (["--dask"] if args.archive_dask else [])
         t = time.time()
         others.append(other_cores(1.0 if not args.quick else 0.2))
-        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=child_env())
-        try:
-            with open(out) as fh:
-                res = json.load(fh)
-        except (OSError, ValueError):
-            res = {"model": name, "error": f"subprocess exit {proc.returncode}: {proc.stderr[-300:]}"}
-        finally:
-            if os.path.exists(out):
-                os.remove(out)
-        res["wall_s"] = time.time() - t
+        res = run_child(cmd, out, name)
         archive.append(res)
         print(f"archive {name}: {time.time() - t:.0f} s " + json.dumps(
             [c.get("end_to_end") for c in res.get("configs", [])] or res.get("error")), flush=True)

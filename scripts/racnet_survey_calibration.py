@@ -379,22 +379,13 @@ def main(argv=None):
 
 def mk_standards(bounds, old):
     """Agreement of the index labels with the MK types of the libr18 standards (F/G/K, III and V)."""
-    import re
-    from zoo.families.lamost_class.simulate import mk_index
-    codes = {23: "F", 24: "F", 25: "F", 26: "F", 27: "F", 28: "F", 29: "F", 30: "G", 31: "G", 31.7: "G",
-             32: "G", 33: "G", 34: "K", 36: "K", 37: "K", 39: "K", 40: "K"}
-    n = a_old = a_new = 0
-    for p in sorted(glob.glob(os.path.join(REPO, "zoo", "data", "mk_atlas", "libr18", "*.rbn"))):
-        m = re.match(r"t(\d+)l(\d+)p", os.path.basename(p))
-        sc, lc = int(m.group(1)) / 10, int(m.group(2)) / 10
-        if sc in codes and lc in (3.0, 5.0):
-            d = np.loadtxt(p)
-            ok = d[:, 1] > 0
-            v = np.array([mk_index(d[ok, 0], d[ok, 1])])
-            n += 1
-            a_old += int(label_of(v, old)[0] == codes[sc])
-            a_new += int(label_of(v, bounds)[0] == codes[sc])
-    return {"n": n, "old": a_old, "new": a_new}
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from racnet_mk_calibration import atlas
+    rows = {k: v for k, v in atlas().items() if k[0][0] in "FGK"}
+    v = np.array(list(rows.values()))
+    truth = np.array([k[0][0] for k in rows])
+    return {"n": len(rows), "old": int(np.sum(label_of(v, old) == truth)),
+            "new": int(np.sum(label_of(v, bounds) == truth))}
 
 
 if __name__ == "__main__":
