@@ -270,9 +270,12 @@ def template_trust(directory: str, card, recipe, n_val: int = 400, n_probe: int 
         "method": METHOD_TPL, "threshold": 1.0, "description": DESCRIPTION_TPL, "file": TRUST_FILE,
         "knn": knn,
         "template_cuts": {"signal": fin(cuts["tpl_cut_signal"]), "GALAXY": fin(cuts["tpl_cut_GALAXY"]),
-                          "QSO": fin(cuts["tpl_cut_QSO"])},
+                          "QSO": fin(cuts["tpl_cut_QSO"]),
+                          **({"extragalactic": fin(cuts["tpl_cut_stellar"])} if "tpl_cut_stellar" in cuts else {})},
         "template_quantiles": {"signal": float(cuts["tpl_quantile_signal"]),
-                               "consistency": float(cuts["tpl_quantile_consistency"])},
+                               "consistency": float(cuts["tpl_quantile_consistency"]),
+                               **({"extragalactic": float(cuts["tpl_quantile_stellar"])}
+                                  if "tpl_quantile_stellar" in cuts else {})},
         "template_scale": float(cuts["tpl_scale"]),
         "fit": {"command": command, "date": time.strftime("%Y-%m-%d"),
                 "data": (f"knn part: the training split of this run (threshold on its validation split); "

@@ -86,12 +86,16 @@ TPL_SEED_OFFSET = 101
 #: quantiles of the cuts, fixed before any real spectrum was scored (docs/racnet.md "Template parts")
 TPL_QUANTILE_SIGNAL = 0.005
 TPL_QUANTILE_CONSISTENCY = 0.01
+#: the (x) part (a model without GALAXY/QSO classes: F/G/K): its cut is this upper quantile of z_x over
+#: simulated validation stars of its classes
+TPL_QUANTILE_STELLAR = 0.99
 #: a part grows by 1 / TPL_SCALE per sigma below its cut; parts are capped at TPL_CAP
 TPL_SCALE = 10.0
 TPL_CAP = 100.0
 #: the keys :func:`fit_template_cuts` adds to trust.npz
 TPL_KEYS = ("knn_threshold", "tpl_cut_signal", "tpl_cut_GALAXY", "tpl_cut_QSO", "tpl_quantile_signal",
-            "tpl_quantile_consistency", "tpl_scale", "tpl_degree", "tpl_rebin", "tpl_join_mask", "tpl_n_validation")
+            "tpl_quantile_consistency", "tpl_scale", "tpl_degree", "tpl_rebin", "tpl_join_mask", "tpl_n_validation",
+            "tpl_cut_stellar", "tpl_quantile_stellar")
 #: the card's ``trust["description"]`` of ``"pca_knn2"``
 DESCRIPTION = ("largest of (a) the distance to the 5th nearest of 2000 training spectra in the whitened space of "
                "32 principal components plus the PCA residual norm of the model's own input (Eq. 1 flux), "
@@ -121,7 +125,11 @@ DESCRIPTION_TPL = ("largest of three parts, out_of_domain above 1: (k) the knn s
                    "sqrt(chi2 of the stellar templates minus chi2 of the called class's templates): flagged when a "
                    "star explains the spectrum about as well. Each of (s), (c) is 1 at its cut and grows by 0.1 per "
                    "sigma below it; cuts are quantiles (0.5 % for z_s, 1 % per class for z_c) over simulated "
-                   "validation spectra of known class (seed recipe.seed + 101). For racnet_ds1 an UNKNOWN call "
+                   "validation spectra of known class (seed recipe.seed + 101). A model without GALAXY/QSO classes "
+                   "(racnet_fgk) has (x) extragalactic consistency instead of (c): z_x = sqrt(chi2 of the stellar "
+                   "templates minus the best chi2 of the galaxy and quasar templates at their best redshift), flagged "
+                   "when a galaxy or a quasar explains the spectrum better than its simulated stars ever are (cut: the "
+                   "99 % quantile of z_x over them; 1 at the cut, +0.1 per sigma above). For racnet_ds1 an UNKNOWN call "
                    "gets no (s) or (c): UNKNOWN is that model's answer for a spectrum without a usable object. See "
                    "zoo/families/lamost_class/trust.py, tplfit.py and docs/racnet.md.")
 
@@ -295,25 +303,34 @@ def _signed_sqrt(d: np.ndarray) -> np.ndarray:
     return np.sign(d) * np.sqrt(np.abs(d))
 
 
-def template_z(flux: np.ndarray, filled: np.ndarray | None, calls) -> dict:
-    """``{"signal": z_s, "consistency": z_c (NaN unless the call is GALAXY or QSO)}`` of prepared rows
-    (``filled``: the prepared mask) given the class called for each (names; other names: stars)."""
+def template_z(flux: np.ndarray, filled: np.ndarray | None, calls, extragalactic: bool = False) -> dict:
+    """``{"signal": z_s, "consistency": z_c (NaN unless the call is GALAXY or QSO), "extragalactic": z_x}``
+    of prepared rows (``filled``: the prepared mask) given the class called for each (names; other
+    names: stars).  ``extragalactic``: also fit the galaxy and quasar templates to every row called a
+    star, z_x = sqrt(chi2_star - min(chi2_galaxy, chi2_qso)) (signed; NaN when not computed)."""
     from .tplfit import fit_chi2
     flux = np.asarray(flux, np.float64)
     calls = np.asarray(calls).astype(str)
     n = flux.shape[0]
     z_s = np.full(n, np.nan)
     z_c = np.full(n, np.nan)
+    z_x = np.full(n, np.nan)
     base = fit_chi2(flux, filled, ("poly", "star"))
     best = base["star"].copy()
+    sub = lambda sel: None if filled is None else np.asarray(filled)[sel]  # noqa: E731
     for cls, key in (("GALAXY", "galaxy"), ("QSO", "qso")):
         sel = np.nonzero(calls == cls)[0]
         if sel.size:
-            r = fit_chi2(flux[sel], None if filled is None else np.asarray(filled)[sel], (key,))
+            r = fit_chi2(flux[sel], sub(sel), (key,))
             z_c[sel] = _signed_sqrt(base["star"][sel] - r[key])
             best[sel] = np.minimum(best[sel], r[key])
+    if extragalactic:
+        sel = np.nonzero(~np.isin(calls, ["GALAXY", "QSO", "UNKNOWN"]))[0]
+        if sel.size:
+            r = fit_chi2(flux[sel], sub(sel), ("galaxy", "qso"))
+            z_x[sel] = _signed_sqrt(base["star"][sel] - np.minimum(r["galaxy"], r["qso"]))
     z_s[:] = _signed_sqrt(base["poly"] - best)
-    return {"signal": z_s, "consistency": z_c}
+    return {"signal": z_s, "consistency": z_c, "extragalactic": z_x}
 
 
 def _part(z: np.ndarray, cut: float, scale: float) -> np.ndarray:
@@ -328,7 +345,8 @@ def template_parts(flux: np.ndarray, filled, calls, arrays: dict) -> dict:
             raise ValueError(f"trust.npz was fitted with {key} = {int(arrays[key])}, the code has {have}: "
                              "refit it (python scripts/racnet_refit_trust.py --template-parts NAME)")
     calls = np.asarray(calls).astype(str)
-    z = template_z(flux, filled, calls)
+    stellar = "tpl_cut_stellar" in arrays and np.isfinite(float(arrays["tpl_cut_stellar"]))
+    z = template_z(flux, filled, calls, extragalactic=stellar)
     scale = float(arrays["tpl_scale"])
     applies = calls != "UNKNOWN"
     sig = np.where(applies, _part(z["signal"], float(arrays["tpl_cut_signal"]), scale), 0.0)
@@ -336,7 +354,12 @@ def template_parts(flux: np.ndarray, filled, calls, arrays: dict) -> dict:
     for cls in ("GALAXY", "QSO"):
         sel = calls == cls
         con[sel] = _part(z["consistency"][sel], float(arrays[f"tpl_cut_{cls}"]), scale)
-    return {"signal": sig, "consistency": con, "z_signal": z["signal"], "z_consistency": z["consistency"]}
+    ext = np.zeros(len(calls))
+    if stellar:     # above the cut: a galaxy or a quasar explains the spectrum better than stars ever are
+        sel = np.isfinite(z["extragalactic"])
+        ext[sel] = _part(-z["extragalactic"][sel], -float(arrays["tpl_cut_stellar"]), scale)
+    return {"signal": sig, "consistency": np.maximum(con, ext), "z_signal": z["signal"],
+            "z_consistency": np.where(np.isfinite(z["consistency"]), z["consistency"], z["extragalactic"])}
 
 
 def score_tpl(flux: np.ndarray, filled, calls, arrays: dict) -> np.ndarray:
@@ -365,8 +388,12 @@ def fit_template_cuts(task: str, contract, seed: int, n_per_class: int = 400,
     prep = to_contract(sim["flux"], contract, error=sim["error"], mask=sim["mask"])
     labels = np.array(labels)
     calls = np.where(np.isin(labels, ["GALAXY", "QSO"]), labels, "STAR")
-    z = template_z(prep.flux, prep.mask, calls)
+    stellar_only = not np.isin(labels, ["GALAXY", "QSO"]).any()
+    z = template_z(prep.flux, prep.mask, calls, extragalactic=stellar_only)
     out = {"tpl_cut_signal": np.float64(np.quantile(z["signal"], q_signal))}
+    if stellar_only:      # (x): the model has no GALAXY/QSO class
+        out.update(tpl_cut_stellar=np.float64(np.quantile(z["extragalactic"], TPL_QUANTILE_STELLAR)),
+                   tpl_quantile_stellar=np.float64(TPL_QUANTILE_STELLAR))
     for cls in ("GALAXY", "QSO"):
         sel = labels == cls
         out[f"tpl_cut_{cls}"] = np.float64(np.quantile(z["consistency"][sel], q_consistency)) if sel.any() \
