@@ -27,8 +27,8 @@ import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(REPO, "docs", "results")
-BLOCK_RE = re.compile(r"(<!-- BEGIN generated:(?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- END generated:(?P=name) -->)",
-                      re.S)
+BLOCK_RE = re.compile(r"^(?P<indent>[ \t]*)(<!-- BEGIN generated:(?P<name>[\w.-]+) -->\n)(?P<body>.*?)"
+                      r"^[ \t]*(<!-- END generated:(?P=name) -->)", re.S | re.M)
 BLOCKS: dict = {}
 
 
@@ -355,13 +355,23 @@ def emission_trust() -> str:
     return "\n".join(out)
 
 
+@block("onednn_training_speed")
+def onednn_training_speed() -> str:
+    r = load("onednn_training_speed")
+    sp = r["spectra_per_s"]
+    return (f"{r['model']} training with TensorFlow's oneDNN kernels on: {sp['onednn_on']:.0f} against "
+            f"{sp['onednn_off']:.0f} spectra/s off, **{r['ratio']:.1f}x** (best of {r['rounds']} alternating rounds "
+            f"of {r['steps']} steps of {r['batch']} spectra; {provenance(r)}, {r['date']}).")
+
+
 # --------------------------------------------------------------------------- driver
 def render_text(text: str) -> str:
     def sub(m):
-        name = m.group("name")
+        name, indent = m.group("name"), m.group("indent")
         if name not in BLOCKS:
             raise KeyError(f"unknown generated block {name!r} (evaluation/render.py BLOCKS)")
-        return m.group(1) + BLOCKS[name]().rstrip("\n") + "\n" + m.group(4)
+        body = "\n".join((indent + line) if line else line for line in BLOCKS[name]().rstrip("\n").split("\n"))
+        return indent + m.group(2) + body + "\n" + indent + m.group(5)
     return BLOCK_RE.sub(sub, text)
 
 

@@ -75,7 +75,10 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=10, help="timed steps per round")
     ap.add_argument("--warmup", type=int, default=2, help="untimed steps per round (tracing)")
     ap.add_argument("--rounds", type=int, default=3, help="rounds per setting, alternating")
+    ap.add_argument("--json", default=os.path.join(ROOT, "docs", "results", "onednn_training_speed.json"),
+                    help="results file (docs blocks are rendered from it: python -m evaluation.render)")
     args = ap.parse_args(argv)
+    t0 = time.time()
     try:
         load = os.getloadavg()[0]
     except OSError:
@@ -93,6 +96,19 @@ def main(argv=None):
           f"off {best[False]:.0f} spectra/s, ratio {best[True] / best[False]:.2f}")
     print(f"{time.strftime('%Y-%m-%d %H:%M')} UTC, {os.cpu_count()}-core {cpu_name()}, TF {tf_version}, "
           f"load average at start {load:.1f} (a shared machine when above the core count)")
+    if args.json:
+        rev = subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+        out = {"experiment": "onednn_training_speed", "command": "python scripts/onednn_training_speed.py "
+               + " ".join(argv if argv is not None else sys.argv[1:]), "code_version": rev,
+               "machine": f"{os.cpu_count()}-core {cpu_name()}", "cpu_count": os.cpu_count(), "tf": tf_version,
+               "load_before": round(load, 2), "load_after": round(os.getloadavg()[0], 2),
+               "duration_s": round(time.time() - t0, 1), "model": args.model, "batch": args.batch,
+               "steps": args.steps, "rounds": args.rounds, "date": time.strftime("%Y-%m-%d"),
+               "spectra_per_s": {"onednn_on": best[True], "onednn_off": best[False]},
+               "ratio": best[True] / best[False]}
+        with open(args.json, "w") as fh:
+            json.dump(out, fh, indent=1)
+        print(f"wrote {os.path.relpath(args.json, ROOT)}")
 
 
 if __name__ == "__main__":

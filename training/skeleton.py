@@ -220,8 +220,8 @@ def parser_for(recipe, description: str = "", *, models=(), default_model: str |
                    help="where to export (default: $ZOO_EXPORTED/<model> if set, else exported/<model>)")
     g.add_argument("--no-export", action="store_true", help="train and evaluate only")
     g.add_argument("--deterministic", action="store_true",
-                   help="bitwise-reproducible run: TensorFlow's oneDNN kernels off (about 1.7x slower "
-                   "training here); default: TensorFlow's defaults, seeded but not bitwise reproducible")
+                   help="bitwise-reproducible run: TensorFlow's oneDNN kernels off (slower training: "
+                   "docs/results/onednn_training_speed.json); default: TensorFlow's defaults, seeded but not bitwise reproducible")
     g.add_argument("--evaluate", action="store_true",
                    help="only score the exported model (no training)")
     g.add_argument("--evaluate-sample", action="store_true",
@@ -498,7 +498,7 @@ def evaluate_exported(task: Task, recipe, ctx: Context) -> dict:
 
 def _deterministic_switch(argv) -> None:
     """``--deterministic``: bitwise-reproducible TensorFlow for this run (oneDNN kernels off, which
-    costs ~1.7x in training time on these CPUs: scripts/onednn_training_speed.py).  The switch is
+    costs training time: scripts/onednn_training_speed.py measures it).  The switch is
     read when TensorFlow is imported, so it is set here, before anything imports it."""
     args = sys.argv[1:] if argv is None else list(argv)
     if "--deterministic" not in args:
