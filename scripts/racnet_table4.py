@@ -10,7 +10,8 @@ balancing, optimizer, batch, maximum epochs and early-stopping rule): equal data
 rule, not equal wall clock.  This reads ``runs/<arch>_<task>/metrics.json`` of each run (git ignores
 ``runs/``) and the exported RAC-Net's card, and writes ``docs/results/racnet_table4.json`` (the
 rows evaluation.render puts into docs/racnet.md): per network its command, epochs, stopping reason,
-wall time, machine and load, parameters and the simulated test accuracies.
+wall time, machine and load, parameters and the simulated test accuracies.  A row whose run folder is
+absent is carried over from the results file as it was, with the code version it was run at.
 """
 from __future__ import annotations
 
@@ -50,12 +51,32 @@ def row(arch: str, task: str) -> dict | None:
                                                "max_minutes", "seed")}}
 
 
+def previous_rows(path: str) -> dict:
+    """Rows of the results file as last written, by name: a run whose ``runs/`` folder is gone (a fresh
+    clone, another machine) keeps the row recorded when it ran, with that run's command and code version."""
+    if not os.path.exists(path):
+        return {}
+    with open(path) as fh:
+        old = json.load(fh)
+    return {r["name"]: dict(r, code_version=r.get("code_version", old.get("code_version"))) for r in old["rows"]}
+
+
 def main():
-    rows = [r for task in TASKS for arch in ARCHS for r in [row(arch, task)] if r]
+    path = os.path.join(REPO, "docs", "results", "racnet_table4.json")
     rev = subprocess.run(["git", "-C", REPO, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    kept = previous_rows(path)
+    rows = []
+    for task in TASKS:
+        for arch in ARCHS:
+            r = row(arch, task)
+            if r is not None:
+                r["code_version"] = rev
+            else:
+                r = kept.get(f"{arch}_{TASKS[task]}")
+            if r is not None:
+                rows.append(r)
     out = {"experiment": "racnet_table4", "command": "python scripts/racnet_table4.py", "code_version": rev,
            "rows": rows}
-    path = os.path.join(REPO, "docs", "results", "racnet_table4.json")
     with open(path, "w") as fh:
         json.dump(out, fh, indent=1)
     for r in rows:
