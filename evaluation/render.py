@@ -213,6 +213,16 @@ def racnet_table4() -> str:
                     f"{x['epochs_run']} epochs, best {x['best_epoch']}, {x['stopped_by']})" if x else "not rerun")
             cells += ["-" if p is None else f"{p} %", ours]
         out.append(f"| {ARCH_LABEL[arch]} | {paper[0]} | {params} | " + " | ".join(cells) + " |")
+    out += [""]
+    for i, task in enumerate(("ds1", "ds2", "ds3")):
+        ours = sorted((rows[(a, task)]["test_accuracy"], a) for a in ("cnet", "rcnet", "racnet") if (a, task) in rows)
+        paper = sorted((PAPER_TABLE4[a][1 + i], a) for a in ("cnet", "rcnet", "racnet"))
+        if len(ours) == 3:
+            gap = 100 * (ours[-1][0] - ours[0][0])
+            out.append(f"- DS{i + 1}: ours {' > '.join(ARCH_LABEL[a] for _, a in reversed(ours))} (spread "
+                       f"{gap:.2f} points); paper {' > '.join(ARCH_LABEL[a] for _, a in reversed(paper))}"
+                       + ("; the paper's ordering holds" if [a for _, a in ours] == [a for _, a in paper]
+                          else "; **the paper's ordering does not hold**"))
     out += ["", "| run | command | simulated test spectra | wall time | s/epoch | load average (1 min, at epoch ends) |",
             "|---|---|---|---|---|---|"]
     for x in r["rows"]:
