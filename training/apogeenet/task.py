@@ -43,7 +43,7 @@ from training.apogeenet.regression import (Standardizer, markdown_mse_table, mar
 __all__ = ["build_dataset", "archive_dataset", "split_indices", "real_spectra", "ApogeeTask",
            "REAL_FILES", "REAL_EXPECTATIONS", "LABELS", "UNITS"]
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REAL_FILES = sorted(glob.glob(os.path.join(ROOT, "zoo", "data", "apogee", "apStar-*.fits")))
 #: What each bundled real spectrum should look like (zoo/data/apogee/PROVENANCE.md).
 REAL_EXPECTATIONS = {
