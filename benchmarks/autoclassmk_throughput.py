@@ -35,8 +35,8 @@ def main():
 
     import zoo
     from training.common import machine_description
-    from zoo.families.mk.atlas import load_atlas, prune_complete
-    from zoo.families.mk.augment import augment_dataset
+    from zoo.families.autoclassmk.atlas import load_atlas, prune_complete
+    from zoo.families.autoclassmk.augment import augment_dataset
     from zoo.registry import load_preset
     from zoo.export import export_model
     from zoo.predictor import exported_dir

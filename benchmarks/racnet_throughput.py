@@ -37,9 +37,9 @@ def main():
 
     import zoo
     from training.common import machine_description
-    from training.racnet_data import prepare
+    from training.racnet.data import prepare
     from zoo.export import export_onnx
-    from zoo.families.lamost_class.simulate import simulate
+    from zoo.families.racnet.simulate import simulate
     from zoo.predictor import exported_dir
 
     card = zoo.get_card("racnet_ds1", trained=False)

@@ -79,8 +79,8 @@ def main(argv=None):
     ap.add_argument("--cache", default=os.path.join(ROOT, "runs", "apogee_data"))
     args = ap.parse_args(argv)
 
-    from training.apogee_data import build_dataset, split_indices
-    from training.regression import Standardizer
+    from training.apogeenet.task import build_dataset, split_indices
+    from training.apogeenet.regression import Standardizer
     from zoo.registry import load_preset
     contract = load_preset("apogeenet").input
     data = build_dataset(args.n_spectra, args.seed, contract, args.cache)

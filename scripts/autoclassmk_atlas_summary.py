@@ -11,7 +11,7 @@ import collections
 
 import numpy as np
 
-from zoo.families.mk.atlas import load_atlas, prune_complete
+from zoo.families.autoclassmk.atlas import load_atlas, prune_complete
 from zoo.io.rbn import EDGE_GUARD
 
 

@@ -8,7 +8,7 @@ Why.  libr18_27, the paper's test atlas, holds the same standard stars as the
 training atlas libr18 at a lower resolution, so the paper's protocol (and the
 card's 0.927) measures how well the network recognizes its own training stars
 observed differently.  Here whole stars are held out
-(:mod:`zoo.families.mk.grouped_cv`: 5 folds, the two stars of a cell in
+(:mod:`zoo.families.autoclassmk.grouped_cv`: 5 folds, the two stars of a cell in
 different folds, every spectral class keeps stars in training).  For each
 fold a network is trained on the libr18 stars of the other folds and tested on
 
@@ -69,7 +69,7 @@ sys.path.insert(0, REPO)
 
 import numpy as np  # noqa: E402
 
-from zoo.families.mk.grouped_cv import (bootstrap_accuracy, bootstrap_difference, single_star_cells,  # noqa: E402
+from zoo.families.autoclassmk.grouped_cv import (bootstrap_accuracy, bootstrap_difference, single_star_cells,  # noqa: E402
                                         star_folds)
 
 HEADS = ("spectral_class", "luminosity_class")
@@ -89,7 +89,7 @@ def load_data(test_variants: int, seed: int = 0):
     """Card, pruned libr18, the paper-protocol test set B (exactly the card's: the training
     module's builder, seed 0) and test set A (libr18 stars, paper perturbations, fixed seed)."""
     from training.autoclassmk import build_datasets
-    from zoo.families.mk.augment import AugmentConfig, augment_dataset
+    from zoo.families.autoclassmk.augment import AugmentConfig, augment_dataset
     from zoo.registry import get_entry
     card = get_entry("autoclassmk").card()
     sets, libr18, libr18_27, _ = build_datasets(card, 0, 0, test_variants, seed)
@@ -125,7 +125,7 @@ def train(atlas, labels, card, recipe: dict, seed: int, model_name: str = "autoc
     import keras
 
     from training.common import set_determinism, step_decay
-    from zoo.families.mk.augment import AugmentConfig, augment_dataset
+    from zoo.families.autoclassmk.augment import AugmentConfig, augment_dataset
     from zoo.registry import get_entry
     set_determinism(seed)
     wave, fill = card.input.wavelength(), card.input.fill_value
@@ -181,7 +181,7 @@ def train(atlas, labels, card, recipe: dict, seed: int, model_name: str = "autoc
 def same_star_counts(libr18, libr18_27) -> list[str]:
     """How often the nearest libr18 spectrum (Euclidean, unperturbed, missing pixels filled with
     the continuum) of a libr18_27 spectrum is the same star (same file name)."""
-    from zoo.families.mk.trust import gaussian_smooth
+    from zoo.families.autoclassmk.trust import gaussian_smooth
     from zoo.preprocess import fill_missing
     a = fill_missing(libr18.flux, libr18.mask, 1.0)
     b = fill_missing(libr18_27.flux, libr18_27.mask, 1.0)

@@ -6,7 +6,7 @@
 Before the fix, the factory gave both heads the seed of the first hidden
 layer, so their N(0, 0.1) kernels repeated that layer's first random values
 (and each other's).  Now every layer has its own seed (hidden layers seed,
-seed + 1, seed + 2; heads seed + 3, seed + 4: ``zoo.families.mk.models.head_seeds``).
+seed + 1, seed + 2; heads seed + 3, seed + 4: ``zoo.families.autoclassmk.models.head_seeds``).
 "shared" rebuilds the old initialization exactly (the heads' kernels drawn
 with ``RandomNormal(0, 0.1, seed=seed)``), "own" is the registered factory.
 Both are trained with the same short recipe on the same data (libr18, all
@@ -41,7 +41,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     import keras
 
-    from zoo.families.mk.atlas import load_atlas, prune_complete
+    from zoo.families.autoclassmk.atlas import load_atlas, prune_complete
     from zoo.registry import get_entry
     entry = get_entry("autoclassmk")
     card = entry.card()

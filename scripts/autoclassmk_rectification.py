@@ -6,7 +6,7 @@
 Test spectra: libr18_27 (the test atlas; the trained spectral classes), 5
 augmentations per spectrum with the paper's Sec. II perturbations (seed 7),
 each then multiplied by a smooth spectral energy distribution
-(:func:`zoo.families.mk.rectify.smooth_sed`: a blackbody at the spectral
+(:func:`zoo.families.autoclassmk.rectify.smooth_sed`: a blackbody at the spectral
 class's approximate Teff times a random smooth instrument response
 ``exp(a1 u + a2 u^2 + a3 u^3)``, ``a ~ N(0, (0.3, 0.2, 0.1))``, at a flux
 level of 1e-17..1e-13).  Each exported model (ONNX) then types
@@ -49,8 +49,8 @@ import numpy as np  # noqa: E402
 
 import zoo  # noqa: E402
 from zoo.errors import SpectrumError  # noqa: E402
-from zoo.families.mk.grouped_cv import bootstrap_accuracy  # noqa: E402
-from zoo.families.mk.rectify import INSTRUMENT, TEFF, rectify_to_atlas, smooth_sed  # noqa: E402
+from zoo.families.autoclassmk.grouped_cv import bootstrap_accuracy  # noqa: E402
+from zoo.families.autoclassmk.rectify import INSTRUMENT, TEFF, rectify_to_atlas, smooth_sed  # noqa: E402
 
 MODELS = ("autoclassmk", "autoclassmk_broad")
 DOC = os.path.join(REPO, "docs", "autoclassmk.md")
@@ -62,8 +62,8 @@ def log(*a):
 
 
 def test_set():
-    from zoo.families.mk.atlas import load_atlas
-    from zoo.families.mk.augment import AugmentConfig, augment_dataset
+    from zoo.families.autoclassmk.atlas import load_atlas
+    from zoo.families.autoclassmk.augment import AugmentConfig, augment_dataset
     card = zoo.load_model("autoclassmk", backend="onnx").card
     classes = list(card.output("spectral_class").classes)
     atlas = load_atlas("libr18_27")
@@ -97,7 +97,7 @@ def md_table(header, rows):
 
 
 def measure(t):
-    from zoo.families.mk.trust import standards
+    from zoo.families.autoclassmk.trust import standards
     _, _, files, _, _ = standards(2.0, (0.0, 1.5, 3.0, 4.5))
     own = np.array([list(files).index(f) if f in set(files) else -1 for f in t["star"]])
     flux_cal = np.where(t["mask"], 0.0, t["x"] * t["sed"])
@@ -127,7 +127,7 @@ def measure(t):
 
 def outside(seed: int = 0):
     import trust_inputs as TI
-    from zoo.families.mk.atlas import START, STEP, NPIX
+    from zoo.families.autoclassmk.atlas import START, STEP, NPIX
     wave = START + STEP * np.arange(NPIX)
     kinds = TI.mk_outside(scale=4, seed=seed, shared=False)
     rng = np.random.default_rng(seed + 100)
@@ -153,7 +153,7 @@ def outside(seed: int = 0):
 
 def lamost():
     import trust_inputs as TI
-    from zoo.families.mk.atlas import START, STEP, NPIX
+    from zoo.families.autoclassmk.atlas import START, STEP, NPIX
     files = TI.lamost_files()
     flux, names, sub = TI.lamost_on_mk_grid(files)
     wave = START + STEP * np.arange(NPIX)

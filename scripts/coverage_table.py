@@ -44,8 +44,8 @@ def _cut(flux, wave, d, end):
 
 
 def mk_test_set(model):
-    from zoo.families.mk.atlas import load_atlas
-    from zoo.families.mk.augment import AugmentConfig, augment_dataset
+    from zoo.families.autoclassmk.atlas import load_atlas
+    from zoo.families.autoclassmk.augment import AugmentConfig, augment_dataset
     from zoo.registry import get_entry
     card = model.card
     classes = card.output("spectral_class").classes
@@ -64,7 +64,7 @@ def mk_row(model, x, wave, y, d, end):
 
 
 def apogee_test_set(model):
-    from zoo.families.apogee.simulate import simulate_apogee
+    from zoo.families.apogeenet.simulate import simulate_apogee
     from zoo.io.apstar import apstar_wavelength
     sim = simulate_apogee(300, seed=2024)
     return sim, apstar_wavelength().value

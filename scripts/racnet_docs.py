@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.environ.get("ZOO_SHARED_DATA", os.path.join(os.path.dirname(REPO), "shared", "data"))
 IMG = os.path.join(REPO, "docs", "img")
-TASKS = {"ds1": "ds1", "ds2": "ds2", "ds3": "fgk"}
+TASKS = {"ds1": "ds1", "ds2": "ds2", "fgk": "fgk"}
 LABEL = {"cnet": "C-Net", "rcnet": "RC-Net", "racnet": "RAC-Net", "fcnet": "FC baseline"}
 
 
@@ -46,9 +46,9 @@ def sim_vs_real():
     import matplotlib.pyplot as plt
 
     import zoo
-    from training.racnet_data import prepare
-    from zoo.families.lamost_class.simulate import simulate
-    from zoo.families.lamost_class.trust import score
+    from training.racnet.data import prepare
+    from zoo.families.racnet.simulate import simulate
+    from zoo.families.racnet.trust import score
     from zoo.io import read
     from zoo.preprocess import to_contract
     files = sorted(glob.glob(os.path.join(SHARED, "lamost", "spec-*.fits")))
@@ -69,7 +69,7 @@ def sim_vs_real():
     _, _, vt = np.linalg.svd(X[phys] - mean, full_matrices=False)
     P, PR = (X - mean) @ vt[:2].T, (R - mean) @ vt[:2].T
     # distance of each real file to the simulated cloud: 5th-nearest simulated spectrum (in 16 PCs + residual)
-    from zoo.families.lamost_class.trust import _kth_distance, features
+    from zoo.families.racnet.trust import _kth_distance, features
     comps = vt[:16]
     fs, fr = features(X[phys], mean, comps), features(R, mean, comps)
     d_sim = _kth_distance(fs, fs, 6)          # itself is the nearest

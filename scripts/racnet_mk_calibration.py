@@ -2,7 +2,7 @@
 
 The redrock star classes are broad (docs/racnet.md, "Calibrating F/G/K").
 This script measures the MK temperature index HdA + HgA (Lick indices,
-Worthey & Ottaviani 1997; :func:`zoo.families.lamost_class.simulate.mk_index`)
+Worthey & Ottaviani 1997; :func:`zoo.families.racnet.simulate.mk_index`)
 on the MKCLASS standards bundled in ``zoo/data/mk_atlas/libr18`` (Gray &
 Corbally 2014), prints it per type and luminosity class, and the class
 boundaries A/F, F/G, G/K as midpoints between A7/F0, F9/G0 and G8/K0
@@ -24,7 +24,7 @@ import re
 
 import numpy as np
 
-from zoo.families.lamost_class.simulate import SimConfig, mk_index, mk_label, templates
+from zoo.families.racnet.simulate import SimConfig, mk_index, mk_label, templates
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.environ.get("ZOO_SHARED_DATA", os.path.join(os.path.dirname(REPO), "shared", "data"))
@@ -84,7 +84,7 @@ def main():
 
 def nearest_archetype(files, bounds):
     """Header class of each real F/G/K star vs the redrock class and the MK label of its best archetype."""
-    from zoo.families.lamost_class.simulate import _observe, contract_loglam
+    from zoo.families.racnet.simulate import _observe, contract_loglam
     from zoo.io import read
     from zoo.preprocess import resample
     tpl = templates()

@@ -56,7 +56,7 @@ def _dev():
 
 
 def evaluate(name: str, directory: str, n_sim: int) -> dict:
-    from zoo.families.lamost_class.simulate import SimConfig, simulate
+    from zoo.families.racnet.simulate import SimConfig, simulate
     from zoo.predictor import Predictor
     pred = Predictor(directory, backend="onnx")
     task = pred.card.recipe["task"]

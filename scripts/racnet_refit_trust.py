@@ -6,9 +6,9 @@ fits the candidate methods and settings (``CANDIDATES``) on the training split o
 training data (rebuilt exactly from the registered recipe, seed and simulator) and prints, for each,
 the false flags on the in-domain test split (threshold from the validation split, as always) and the
 flag rates on out-of-domain probes drawn with ``--probe-seed`` (not the reported probes: those are
-drawn with ``recipe.seed + 23``, training/racnet.py ``PROBE_SEED_OFFSET``).  It writes nothing: the
+drawn with ``recipe.seed + 23``, training/racnet/__init__.py ``PROBE_SEED_OFFSET``).  It writes nothing: the
 exported trust (``pca_knn_tpl``: the knn reference plus the template parts) is fitted by the training
-run itself (``python -m training.racnet``, training/racnet_trust.py), so a card's trust block comes
+run itself (``python -m training.racnet``, training/racnet/trust.py), so a card's trust block comes
 from the command the card records.
 """
 from __future__ import annotations
@@ -39,8 +39,8 @@ def select(name: str, seed: int, n_ood: int = 150, only=()) -> list:
     """Flag rates of every candidate on probes drawn with ``seed`` (prepared flux only: the score
     does not need the network).  Returns rows ``(label, false flags on test, {probe: rate})``."""
     from training.racnet import ood_probes
-    from training.racnet_data import prepare, split, task_data
-    from zoo.families.lamost_class.trust import fit_trust, score
+    from training.racnet.data import prepare, split, task_data
+    from zoo.families.racnet.trust import fit_trust, score
     from zoo.preprocess import to_contract
     from zoo.registry import get_entry
     entry = get_entry(name)

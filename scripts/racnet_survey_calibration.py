@@ -5,7 +5,7 @@
 Reads the 88 labelled LAMOST DR1 stars of ``../shared/data/lamost_dev`` (the
 header CLASS/SUBCLASS of the LAMOST pipeline, LASP), and writes
 
-- ``zoo/families/lamost_class/data/lamost_dev_calibration.npz``: what the
+- ``zoo/families/racnet/data/lamost_dev_calibration.npz``: what the
   simulator draws from when ``SimConfig.survey="lamost_dev"`` (the default):
   the effective throughput curve T(lambda) on the contract grid (noise), and
   one row per star of the continuum library (effective E(B-V) and the
@@ -64,7 +64,7 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 SHARED = os.environ.get("ZOO_SHARED_DATA", os.path.join(os.path.dirname(REPO), "shared", "data"))
-OUT_NPZ = os.path.join(REPO, "zoo", "families", "lamost_class", "data", "lamost_dev_calibration.npz")
+OUT_NPZ = os.path.join(REPO, "zoo", "families", "racnet", "data", "lamost_dev_calibration.npz")
 OUT_JSON = os.path.join(REPO, "docs", "results", "racnet_survey_calibration.json")
 BLUE, RED = (4000.0, 4500.0), (6000.0, 7000.0)
 COLOUR = ((4450.0, 4550.0), (6050.0, 6150.0))
@@ -83,7 +83,7 @@ def _colour(wave, flux, good):
 
 
 def _index(wave_vac, flux, good, z=0.0):
-    from zoo.families.lamost_class.simulate import mk_index
+    from zoo.families.racnet.simulate import mk_index
     w = wave_vac / 1.000277 / (1 + z)
     if good.sum() < 100:
         return np.nan
@@ -99,7 +99,7 @@ def _snr_ratio(wave, flux, sigma_or_ivar, good, ivar=True):
 
 def load_dev():
     """The dev stars on the contract grid: flux, ivar, good, header class/type, z."""
-    from zoo.families.lamost_class.simulate import contract_loglam
+    from zoo.families.racnet.simulate import contract_loglam
     from zoo.io import read
     from zoo.preprocess import resample
     wave = 10 ** contract_loglam()
@@ -140,7 +140,7 @@ def throughput(wave, stars):
 
 def archetype_bank():
     """redrock A/F/G/K/M archetypes at R = 1800 on the contract grid, their class, index, colour."""
-    from zoo.families.lamost_class.simulate import _observe, contract_loglam, mk_index, templates
+    from zoo.families.racnet.simulate import _observe, contract_loglam, mk_index, templates
     tpl = templates()
     loglam = contract_loglam()
     wave = 10 ** loglam
@@ -161,8 +161,8 @@ def archetype_bank():
 
 def fit_continua(wave, stars, bank):
     """Best archetype (degree-5 polynomial fit, lines decide), effective E(B-V), Legendre residual."""
-    from zoo.families.lamost_class.simulate import _ccm_curve
-    from zoo.families.lamost_class.tplfit import JOIN_MASK, SKY_LINES, SKY_HALF_WIDTH
+    from zoo.families.racnet.simulate import _ccm_curve
+    from zoo.families.racnet.tplfit import JOIN_MASK, SKY_LINES, SKY_HALF_WIDTH
     T, cls = bank[0], bank[1]
     n = wave.size
     x = np.linspace(-1, 1, n)
@@ -229,7 +229,7 @@ def folds(n, k=N_FOLDS, seed=0):
 
 def sim_check(cfg, n_per_type, seed):
     """Simulated F/G/K stars: S/N ratio, colour and index per spectrum."""
-    from zoo.families.lamost_class.simulate import contract_loglam, simulate
+    from zoo.families.racnet.simulate import contract_loglam, simulate
     wave = 10 ** contract_loglam()
     out = {}
     for t in "FGK":
@@ -253,7 +253,7 @@ def git_rev():
 def main(argv=None):
     from dataclasses import replace
 
-    from zoo.families.lamost_class.simulate import SimConfig
+    from zoo.families.racnet.simulate import SimConfig
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--n-sim", type=int, default=200, help="simulated stars per type and fold for the checks")
     args = p.parse_args(argv)

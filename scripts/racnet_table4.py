@@ -21,7 +21,7 @@ import subprocess
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TASKS = {"ds1": "ds1", "ds2": "ds2", "ds3": "fgk"}
+TASKS = {"ds1": "ds1", "ds2": "ds2", "fgk": "fgk"}
 ARCHS = ("cnet", "rcnet", "racnet", "fcnet")
 
 

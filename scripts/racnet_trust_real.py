@@ -19,7 +19,7 @@ parts):
 - the time of the trust score alone per spectrum.
 
 Every rate is k/n with a Clopper-Pearson 95 % interval.  Nothing here was used to set a cut: the
-cuts come from simulated validation spectra, set by the training run (training/racnet_trust.py).
+cuts come from simulated validation spectra, set by the training run (training/racnet/trust.py).
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from training.racnet_trust import MODELS, evaluate, report  # noqa: E402
+from training.racnet.trust import MODELS, evaluate, report  # noqa: E402
 
 
 def main():

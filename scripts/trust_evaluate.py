@@ -1,13 +1,14 @@
 """Trust of the exported MK and APOGEE models: out-of-domain flags, calibrated uncertainties,
 AutoClassMK robustness.  Regenerates every number and figure of docs/trust.md.
 
-    python scripts/trust_evaluate.py              # calibrate, measure, write cards + docs (~10 min, 2 cores)
+    python scripts/trust_evaluate.py              # calibrate, measure, write docs/results/trust_mk_apogee.json
+    python -m evaluation.render                   # and the figures into docs/trust.md (~10 min, 2 cores)
     python scripts/trust_evaluate.py --no-write   # measure and print only
 
 What it does (docs/trust.md explains why):
 
 AutoClassMK (``autoclassmk``, ``autoclassmk_broad``; method ``mk_standard_fit``,
-:mod:`zoo.families.mk.trust`)
+:mod:`zoo.families.autoclassmk.trust`)
   1. validation: libr18 (the training atlas) augmented with each model's own
      recipe, seed 11, 10 per standard; each spectrum is fitted *without its own
      star* among the standards (leave-one-star-out);  cuts: the 99th percentile of
@@ -18,7 +19,7 @@ AutoClassMK (``autoclassmk``, ``autoclassmk_broad``; method ``mk_standard_fit``,
      ``scripts/trust_inputs.py``;
   3. robustness: accuracy and flag rate against resolution, S/N and continuum tilt.
 
-APOGEE Net, StarNet (method ``payne_consistency``, :mod:`zoo.families.apogee.trust`)
+APOGEE Net, StarNet (method ``payne_consistency``, :mod:`zoo.families.apogeenet.trust`)
   1. simulated sets (``simulate_apogee``): validation seed 4001 (600), test seed 4002
      (600), harder set seed 4003 (300, S/N 8-500 as the training's uncertainty
      check), seeds no training run uses;
@@ -29,9 +30,11 @@ APOGEE Net, StarNet (method ``payne_consistency``, :mod:`zoo.families.apogee.tru
      per-label numbers fitted on validation to 68.3 % / 95.4 % coverage; coverage
      measured on test and the harder set.
 
-Writes the ``trust`` block of the presets (method and cuts) and of
-``exported/<model>/card.json`` (the same plus the measured rates), the
-generated blocks of docs/trust.md and docs/img/trust_*.png.
+Writes ``docs/results/trust_mk_apogee.json`` (every number, with command, code version, duration and
+load; ``evaluation/trust.py`` renders the blocks of docs/trust.md from it) and docs/img/trust_*.png.
+It never writes an exported card: it compares the cuts it calibrates with the cards' (a card's trust
+block is what its training run exported from the preset) and says where they differ;
+``--write-presets`` puts them into the presets for the next training run.
 """
 from __future__ import annotations
 
@@ -54,7 +57,7 @@ sys.path.insert(0, REPO)
 import trust_inputs as TI  # noqa: E402
 from training.common import binom_ci  # noqa: E402
 
-DOC = os.path.join(REPO, "docs", "trust.md")
+RESULTS = os.path.join(REPO, "docs", "results", "trust_mk_apogee.json")
 IMG = os.path.join(REPO, "docs", "img")
 MK_MODELS = ("autoclassmk", "autoclassmk_broad")
 AP_MODELS = ("apogeenet", "starnet")
@@ -127,8 +130,8 @@ def prepare_rows(p, flux, error=None, **kw):
 class MK:
     def __init__(self):
         from zoo.registry import load_preset
-        from zoo.families.mk import trust as T
-        from zoo.families.mk.atlas import load_atlas, prune_complete
+        from zoo.families.autoclassmk import trust as T
+        from zoo.families.autoclassmk.atlas import load_atlas, prune_complete
         self.T = T
         self.card = load_preset("autoclassmk")
         self.wave = self.card.input.wavelength()
@@ -158,7 +161,7 @@ class MK:
                 "fit": fit}
 
     def augment(self, atlas, n, seed, config):
-        from zoo.families.mk.augment import augment_dataset
+        from zoo.families.autoclassmk.augment import augment_dataset
         return augment_dataset(atlas.flux, {}, self.wave, n, seed, config, atlas.mask, 1.0)
 
     def index(self, names, arr):
@@ -166,7 +169,7 @@ class MK:
 
     # ------------------------------------------------------------------ calibration
     def calibrate(self):
-        from zoo.families.mk.augment import AugmentConfig
+        from zoo.families.autoclassmk.augment import AugmentConfig
         from zoo.registry import get_entry
         self.val, rms, amp, tilt = {}, [], [], []
         for m in MK_MODELS:
@@ -200,7 +203,7 @@ class MK:
 
     # ------------------------------------------------------------------ rates
     def measure(self):
-        from zoo.families.mk.augment import AugmentConfig
+        from zoo.families.autoclassmk.augment import AugmentConfig
         from zoo.registry import get_entry
         paper = AugmentConfig(**get_entry("autoclassmk").recipe.augmentation())
         rec = get_entry("autoclassmk").recipe
@@ -275,7 +278,7 @@ class MK:
 
     # ------------------------------------------------------------------ robustness
     def robustness(self):
-        from zoo.families.mk.augment import AugmentConfig, augment
+        from zoo.families.autoclassmk.augment import AugmentConfig, augment
         from zoo.registry import get_entry
         from zoo.preprocess import fill_missing
         paper = get_entry("autoclassmk").recipe.augmentation()
@@ -391,12 +394,12 @@ class MK:
 # =============================================================================== APOGEE
 class Apogee:
     def __init__(self):
-        from zoo.families.apogee import trust as T
+        from zoo.families.apogeenet import trust as T
         self.T = T
         self.pred = {m: onnx(m) for m in AP_MODELS}
 
     def simulate(self):
-        from zoo.families.apogee.simulate import simulate_apogee
+        from zoo.families.apogeenet.simulate import simulate_apogee
         self.sets = {}
         for name, kw in AP_SETS.items():
             kw = dict(kw)
@@ -410,8 +413,8 @@ class Apogee:
     def mismatch(self):
         """rms difference between the data-driven (APOGEE-dwarf) and the Kurucz emulator, normalized
         alike, at labels of simulated warm dwarfs: the systematic floor of the chi-square."""
-        from zoo.families.apogee.continuum import fit_continuum
-        from zoo.families.apogee.simulate import PayneEmulator
+        from zoo.families.apogeenet.continuum import fit_continuum
+        from zoo.families.apogeenet.simulate import PayneEmulator
         from zoo.io.apstar import aspcap_pixel_mask
         rng = np.random.default_rng(AP_MISMATCH_SEED)
         n = AP_MISMATCH_N
@@ -635,7 +638,7 @@ MK_DESCRIPTION = (
     "of a on validation spectra (libr18 augmented with "
     "each model's recipe, every spectrum fitted without its own star), pooled over autoclassmk and "
     "autoclassmk_broad; never the test atlas. The class probability (spectral_class_probability) is not "
-    "part of the score: it is near 1 for most out-of-domain input. zoo/families/mk/trust.py, docs/trust.md.")
+    "part of the score: it is near 1 for most out-of-domain input. zoo/families/autoclassmk/trust.py, docs/trust.md.")
 AP_DESCRIPTION = (
     "domain_score = max(chi2 / chi2_cut, line-amplitude term, bounds term); out_of_domain when it exceeds "
     "the threshold 1. The Payne's Kurucz emulator at the predicted labels ([alpha/Fe] = clip(-0.3 [Fe/H], 0, "
@@ -650,72 +653,16 @@ AP_DESCRIPTION = (
     "(negative inside), so above 1 exactly for labels beyond the training ranges. Cuts: 99th percentile of "
     "chi2 and 0.5th/99.5th of a on simulated validation spectra (seed 4001; half the warm dwarfs from the "
     "data-driven emulator, as in training). Stars below the emulator's 3529 K floor, featureless input and "
-    "non-stellar spectra fail it. zoo/families/apogee/trust.py, docs/trust.md.")
+    "non-stellar spectra fail it. zoo/families/apogeenet/trust.py, docs/trust.md.")
 AP_UNC_DESCRIPTION = (
     "<label>_std = sqrt((noise_scale * sigma_noise)^2 + sigma_model^2) per label. sigma_noise: the standard "
     "deviation of the predictions over noise realizations of the input drawn from its per-pixel errors "
     "(Olney et al. 2020 Sec. 3.5; Predictor.predict(return_uncertainty=True); returned as <label>_std_noise by "
-    "zoo.families.apogee.trust.predict_with_uncertainty); alone it covers only a quarter to a third of the "
+    "zoo.families.apogeenet.trust.predict_with_uncertainty); alone it covers only a quarter to a third of the "
     "simulated errors within 1 sigma. noise_scale and sigma_model (the model-error term, in the label's "
     "unit) are fitted on simulated validation spectra (seed 4001, n_realizations each) so that 68.3 % / "
     "95.4 % of the errors lie within 1 / 2 sigma in each third of the stars by S/N. Needs per-pixel errors; "
     "valid for spectra like the simulated training set (not flagged out_of_domain); docs/trust.md.")
-
-
-def write_cards(mk, ap):
-    from zoo.predictor import exported_dir
-    fam = {"autoclassmk": "mk", "apogeenet": "apogee", "starnet": "apogee"}
-
-    def dump(path, d):
-        with open(path, "w", encoding="utf-8") as fh:
-            json.dump(d, fh, indent=2)
-            fh.write("\n")
-
-    def load(path):
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-
-    def preset_path(name):
-        return os.path.join(REPO, "zoo", "families", fam[name], "presets", f"{name}.json")
-
-    mk_trust = {**mk.trust, "description": MK_DESCRIPTION}
-    d = load(preset_path("autoclassmk"))
-    d["trust"] = mk_trust
-    dump(preset_path("autoclassmk"), d)
-    for m in MK_MODELS:
-        r = mk.results[m]
-        measured = {"command": "python scripts/trust_evaluate.py",
-                    "false_flag_rate": {"validation (libr18 augmented with the recipe, own star left out)":
-                                        _short(r["false_flags"]["validation"]),
-                                        "test (libr18_27, the card's test set)": _short(r["false_flags"]["test"])},
-                    "hit_rate": {k: _short(v) for k, v in r["hits"].items()},
-                    "note": "rates k/n with Clopper-Pearson 95 % intervals; inputs in docs/trust.md"}
-        path = os.path.join(exported_dir(m), "card.json")
-        d = load(path)
-        d["trust"] = {**mk_trust, "measured": measured}
-        dump(path, d)
-    for m in AP_MODELS:
-        unc = {"description": AP_UNC_DESCRIPTION, **ap.unc[m]["calibration"], "n_realizations": AP_REALIZATIONS}
-        tr = {**ap.trust[m], "description": AP_DESCRIPTION, "uncertainty": unc}
-        d = load(preset_path(m))
-        d["trust"] = tr
-        dump(preset_path(m), d)
-        r = ap.results[m]
-        cov = {k: {lab: [c[lab]["within_1sigma"], c[lab]["within_2sigma"]] for lab in LABELS}
-               for k, c in ap.unc[m]["coverage"].items()}
-        measured = {"command": "python scripts/trust_evaluate.py",
-                    "false_flag_rate": {f"{k} (simulated, seed {AP_SETS[k]['seed']})": _short(v)
-                                        for k, v in r["false_flags"].items()},
-                    "hit_rate": {k: _short(v) for k, v in r["hits"].items()},
-                    "real_apstar": {x["file"]: {"domain_score": x["domain_score"], "out_of_domain": x["out_of_domain"]}
-                                    for x in r["real"]},
-                    "uncertainty_coverage_1sigma_2sigma": cov,
-                    "note": "rates k/n with Clopper-Pearson 95 % intervals; coverage: fraction of simulated "
-                            "stars with |error| within 1 / 2 sigma_total; docs/trust.md"}
-        path = os.path.join(exported_dir(m), "card.json")
-        d = load(path)
-        d["trust"] = {**tr, "measured": measured}
-        dump(path, d)
 
 
 def _short(r):
@@ -728,145 +675,77 @@ def md_table(header, rows):
     return "\n".join(out)
 
 
-def doc_blocks(mk, ap, seconds):
-    b = {}
-    t = mk.trust
-    b["mk_cuts"] = (f"Cuts (pooled validation of both models, {2 * len(mk.train) * MK_VAL_VARIANTS} spectra): "
-                    f"`rms_cut` = {t['rms_cut']}, `amp_range` = {t['amp_range']}, `tilt_cut` = {t['tilt_cut']}; "
-                    f"smoothing {t['smooth_px']} px, "
-                    f"broadenings {t['broadening_px']} px, neighbours +-{t['neighbours']} class. "
-                    "99th percentile of the validation residual rms with the predicted class alone / with "
-                    "its neighbours: " + "; ".join(f"{m} {a['rms_p99_neighbours_0']} / {a['rms_p99_neighbours_1']}"
-                                                   for m, a in mk.ablation.items()) + ".")
-    rows = [["validation: libr18 augmented with the model's recipe, own star left out",
-             *[fmt_rate(mk.results[m]["false_flags"]["validation"]) for m in MK_MODELS]],
-            ["**test: libr18_27, the card's test set (2940)**",
-             *[f"**{fmt_rate(mk.results[m]['false_flags']['test'])}**" for m in MK_MODELS]]]
-    b["mk_false"] = md_table(["in-domain input (false flags)", *MK_MODELS], rows)
-    rows = []
-    for kind, what in mk.outside_what.items():
-        cells = []
-        for m in MK_MODELS:
-            h = mk.results[m]["hits"][kind]
-            top = sorted(h["predicted"].items(), key=lambda kv: -kv[1])[:2]
-            cells.append(fmt_rate(h) + (f" ({h['refused']} refused)" if h["refused"] else "")
-                         + f"; as {', '.join(c for c, _ in top)}")
-        rows.append([f"{kind}: {what}", *cells])
-    b["mk_hits"] = md_table(["known-outside input (hits)", *MK_MODELS], rows)
-    rows = [[k, *[mk.results[m]["probability"].get(k, "-") for m in MK_MODELS]]
-            for k in mk.results[MK_MODELS[0]]["probability"]]
-    b["mk_probability"] = md_table(["input", *[f"{m}: fraction with p > 0.9" for m in MK_MODELS]], rows)
-    rows = [[k, *[mk.results[m]["test_detail"][k] if k != "flagged_standards" else
-                  "; ".join(f"{f} ({v})" for f, v in mk.results[m]["test_detail"][k].items())
-                  for m in MK_MODELS]] for k in mk.results[MK_MODELS[0]]["test_detail"]]
-    b["mk_test_detail"] = md_table(["test set (libr18_27)", *MK_MODELS], rows)
-    rows = []
-    for i, row in enumerate(mk.results[MK_MODELS[0]]["lamost_rectified"]["rows"]):
-        cells = []
-        for m in MK_MODELS:
-            r = mk.results[m]["lamost_rectified"]["rows"][i]
-            cells.append(r["predicted"] + (f", p {r['probability']}, score {r['domain_score']}" if "probability" in r
-                                           else "") + (" **flagged**" if r["flagged"] else ""))
-        rows.append([row["file"], row["lamost"], *cells])
-    b["mk_lamost"] = md_table(["LAMOST file", "LAMOST pipeline type", *MK_MODELS], rows) + "\n\nFlagged: " + \
-        "; ".join(f"{m} {fmt_rate(mk.results[m]['lamost_rectified'])}" for m in MK_MODELS)
-    rows = []
-    for what in ("resolution", "snr", "tilt"):
-        for m in MK_MODELS:
-            for base in ("libr18_27", "libr18"):
-                pts = mk.curves[m].get(base, {}).get(what)
-                if not pts:
-                    continue
-                rows.append([what, m, base, " ".join(f"{p['value']}: {p['sc_accuracy']:.2f}/{p['sc_within_1']:.2f}/"
-                                                      f"{p['lc_accuracy']:.2f}/{p['flag_rate']:.2f}" for p in pts)])
-    b["mk_robustness"] = md_table(["varied", "model", "stars", "value: SC exact / SC within 1 / LC / flag rate"], rows)
-
-    rows = []
-    for m in AP_MODELS:
-        t = ap.trust[m]
-        rows.append([m, t["chi2_cut"], t["amp_range"], t["systematic"],
-                     ", ".join(f"{k} {v}" for k, v in t["label_bounds"].items())])
-    b["ap_cuts"] = md_table(["model", "chi2_cut", "amp_range", "systematic", "label_bounds"], rows)
-    rows = []
-    for k in AP_SETS:
-        rows.append([f"{k} (seed {AP_SETS[k]['seed']}, {AP_SETS[k]['n']} spectra)",
-                     *[fmt_rate(ap.results[m]["false_flags"][k]) + " (chi2 / amplitude / bounds: "
-                       + " / ".join(f"{100 * v:.1f}" for v in ap.results[m]["false_flags"][k]["by_component"].values())
-                       + " %)" for m in AP_MODELS]])
-    b["ap_false"] = md_table(["in-domain input (false flags)", *AP_MODELS], rows)
-    rows = []
-    for k in AP_SETS:
-        rows.append([k, *[", ".join(f"{g} {100 * v:.1f} %" for g, v in ap.results[m]["false_flags"][k]["by_group"].items())
-                          for m in AP_MODELS]])
-    b["ap_false_groups"] = md_table(["set: false flags per group", *AP_MODELS], rows)
-    rows = []
-    for k in AP_SETS:
-        for bin_ in ap.results[AP_MODELS[0]]["false_flags"][k]["by_snr"]:
-            rows.append([k, bin_, *[fmt_rate(ap.results[m]["false_flags"][k]["by_snr"][bin_]) for m in AP_MODELS]])
-    b["ap_false_snr"] = md_table(["set", "S/N", *AP_MODELS], rows)
-    rows = []
-    for kind, what in ap.outside_what.items():
-        rows.append([f"{kind}: {what}", *[fmt_rate(ap.results[m]["hits"][kind])
-                                          + f" (median chi2 {ap.results[m]['hits'][kind]['median_chi2']}, "
-                                            f"a {ap.results[m]['hits'][kind]['median_amplitude']})"
-                                          for m in AP_MODELS]])
-    b["ap_hits"] = md_table(["known-outside input (hits)", *AP_MODELS], rows)
-    rows = []
-    for i, x in enumerate(ap.results[AP_MODELS[0]]["real"]):
-        rows.append([x["file"], *[f"{r['teff']} K, {r['logg']}, {r['feh']:+.2f}; chi2 {r['chi2']}, a {r['amplitude']}, "
-                                  f"score {r['domain_score']}" + (" **out_of_domain**" if r["out_of_domain"] else "")
-                                  for r in (ap.results[m]["real"][i] for m in AP_MODELS)]])
-    b["ap_real"] = md_table(["real apStar file", *AP_MODELS], rows)
-    rows = []
-    for m in AP_MODELS:
-        c = ap.unc[m]["calibration"]
-        rows.append([m, *[f"{c['noise_scale'][lab]} / {c['sigma_model'][lab]} {UNITS[lab]}" for lab in LABELS]])
-    b["ap_calibration"] = md_table(["model", *[f"{lab}: noise_scale / sigma_model" for lab in LABELS]], rows)
-    rows = []
-    for m in AP_MODELS:
-        for k in AP_SETS:
-            c = ap.unc[m]["coverage"][k]
-            rows.append([m, k, *[f"**{100 * c[lab]['within_1sigma']:.0f} / {100 * c[lab]['within_2sigma']:.0f}** "
-                                 f"({100 * c[lab]['noise_only_1sigma']:.0f} / {100 * c[lab]['noise_only_2sigma']:.0f}); "
-                                 f"median sigma {c[lab]['median_sigma_total']:.3g} ({c[lab]['median_sigma_noise']:.3g}), "
-                                 f"rms error {c[lab]['rms_error']:.3g}" for lab in LABELS]])
-    b["ap_coverage"] = md_table(["model", "set", *[f"{lab}: % within 1 / 2 sigma" for lab in LABELS]], rows)
-    rows = []
-    for m in AP_MODELS:
-        for k in AP_SETS:
-            for bin_, v in ap.unc[m]["coverage"][k].get("by_snr", {}).items():
-                rows.append([m, k, bin_, v["n"], *[f"{100 * v[lab][0]:.0f} / {100 * v[lab][1]:.0f}" for lab in LABELS]])
-    b["ap_coverage_snr"] = md_table(["model", "set", "S/N", "n", *[f"{lab} % 1 / 2 sigma" for lab in LABELS]], rows)
-    rows = []
-    for m in AP_MODELS:
-        for k in AP_SETS:
-            for g, v in ap.unc[m]["coverage"][k]["by_group"].items():
-                rows.append([m, k, g, v["n"], *[f"{100 * v[lab][0]:.0f} / {100 * v[lab][1]:.0f}" for lab in LABELS]])
-    b["ap_coverage_group"] = md_table(["model", "set", "group", "n", *[f"{lab} % 1 / 2 sigma" for lab in LABELS]], rows)
-    b["runtime"] = (f"`python scripts/trust_evaluate.py` ran {seconds / 60:.1f} min on "
-                    f"{os.cpu_count()} CPU cores (ONNX backend).")
-    return b
+def results(mk, ap, seconds: float, load_before: float, load_after: float) -> dict:
+    """Every number docs/trust.md quotes, with its provenance (rendered by evaluation/trust.py)."""
+    import platform
+    import subprocess
+    rev = subprocess.run(["git", "-C", REPO, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    return {"experiment": "trust_mk_apogee", "command": "python scripts/trust_evaluate.py", "code_version": rev,
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "duration_s": round(seconds, 1),
+            "cpu_count": os.cpu_count(), "load_before": load_before, "load_after": load_after,
+            "machine": f"{platform.machine()}, Python {platform.python_version()}",
+            "mk_models": list(MK_MODELS), "ap_models": list(AP_MODELS), "labels": list(LABELS), "units": UNITS,
+            "mk": {"trust": mk.trust, "ablation": mk.ablation, "n_validation": 2 * len(mk.train) * MK_VAL_VARIANTS,
+                   "outside_what": mk.outside_what, "curves": mk.curves,
+                   "results": {m: {k: v for k, v in mk.results[m].items() if k != "scores"} for m in MK_MODELS}},
+            "apogee": {"trust": ap.trust, "sets": AP_SETS, "outside_what": ap.outside_what,
+                       "results": {m: {k: v for k, v in ap.results[m].items() if k not in ("scores", "snr")}
+                                   for m in AP_MODELS},
+                       "uncertainty": {m: {k: v for k, v in ap.unc[m].items() if k != "raw"} for m in AP_MODELS}}}
 
 
-def write_doc(blocks):
-    with open(DOC, encoding="utf-8") as fh:
-        text = fh.read()
-    for name, body in blocks.items():
-        start, end = f"<!-- BEGIN trust_evaluate:{name} -->", f"<!-- END trust_evaluate:{name} -->"
-        if start not in text:
-            log(f"docs/trust.md has no block {name}; skipped")
-            continue
-        a = text.index(start) + len(start)
-        z = text.index(end)
-        text = text[:a] + "\n" + body + "\n" + text[z:]
-    with open(DOC, "w", encoding="utf-8") as fh:
-        fh.write(text)
+def _jsonable(o):
+    return o.tolist() if hasattr(o, "tolist") else str(o)
+
+
+def compare_cards(mk, ap) -> list:
+    """Where the cuts just calibrated differ from the exported cards' (which this script never writes: a
+    card's trust block comes from its training run, from its preset)."""
+    from zoo.predictor import exported_dir
+    diffs = []
+    want = {m: {**mk.trust} for m in MK_MODELS}
+    for m in AP_MODELS:
+        want[m] = {**ap.trust[m], "uncertainty": {**ap.unc[m]["calibration"], "n_realizations": AP_REALIZATIONS}}
+    for m, w in want.items():
+        with open(os.path.join(exported_dir(m), "card.json"), encoding="utf-8") as fh:
+            have = json.load(fh)["trust"]
+        for k, v in w.items():
+            if k == "uncertainty":
+                for kk, vv in v.items():
+                    if json.loads(json.dumps(vv, default=_jsonable)) != have.get("uncertainty", {}).get(kk):
+                        diffs.append(f"{m}: trust.uncertainty.{kk} calibrated {vv}, card {have.get('uncertainty', {}).get(kk)}")
+            elif json.loads(json.dumps(v, default=_jsonable)) != have.get(k):
+                diffs.append(f"{m}: trust.{k} calibrated {v}, card {have.get(k)}")
+    return diffs
+
+
+def write_presets(mk, ap):
+    """The calibrated method and cuts into the family presets (source data: the next training run of each
+    model exports them into its card)."""
+    fam = {"autoclassmk": "autoclassmk", "apogeenet": "apogeenet", "starnet": "apogeenet"}
+
+    def path(name):
+        return os.path.join(REPO, "zoo", "families", fam[name], "presets", f"{name}.json")
+
+    def rewrite(name, trust):
+        with open(path(name), encoding="utf-8") as fh:
+            d = json.load(fh)
+        d["trust"] = trust
+        with open(path(name), "w", encoding="utf-8") as fh:
+            json.dump(d, fh, indent=2)
+            fh.write("\n")
+
+    rewrite("autoclassmk", {**mk.trust, "description": MK_DESCRIPTION})
+    for m in AP_MODELS:
+        unc = {"description": AP_UNC_DESCRIPTION, **ap.unc[m]["calibration"], "n_realizations": AP_REALIZATIONS}
+        rewrite(m, {**ap.trust[m], "description": AP_DESCRIPTION, "uncertainty": unc})
 
 
 def main(argv=None):
     ap_ = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap_.add_argument("--no-write", action="store_true", help="print only; write no card, doc or figure")
-    ap_.add_argument("--json", default=None, help="also write every measured number to this JSON file")
+    ap_.add_argument("--no-write", action="store_true", help="print only; write no results file or figure")
+    ap_.add_argument("--write-presets", action="store_true",
+                     help="also write the calibrated cuts into the family presets (the next training run exports them)")
     ap_.add_argument("--quick", action="store_true", help="tiny sets, to check the script (implies --no-write)")
     args = ap_.parse_args(argv)
     if args.quick:
@@ -875,6 +754,7 @@ def main(argv=None):
         for k in AP_SETS:
             AP_SETS[k]["n"] = 60
         args.no_write = True
+    load_before = round(os.getloadavg()[0], 2)
     t0 = time.time()
     mk = MK()
     mk.calibrate()
@@ -885,24 +765,24 @@ def main(argv=None):
     ap = Apogee()
     ap.run()
     seconds = time.time() - t0
-    blocks = doc_blocks(mk, ap, seconds)
-    for name, body in blocks.items():
-        log(f"\n## {name}\n{body}")
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"mk": {m: {k: v for k, v in mk.results[m].items() if k != "scores"} for m in MK_MODELS},
-                       "mk_trust": mk.trust, "mk_curves": mk.curves,
-                       "apogee": {m: {k: v for k, v in ap.results[m].items() if k not in ("scores", "snr")}
-                                  for m in AP_MODELS},
-                       "apogee_trust": ap.trust,
-                       "apogee_uncertainty": {m: {k: v for k, v in ap.unc[m].items() if k != "raw"} for m in AP_MODELS}},
-                      fh, indent=1, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
+    res = json.loads(json.dumps(results(mk, ap, seconds, load_before, round(os.getloadavg()[0], 2)),
+                                default=_jsonable))
+    diffs = compare_cards(mk, ap)
+    for d in diffs:
+        log(f"differs from the exported card: {d}")
+    log("the exported cards' trust blocks agree with this calibration" if not diffs else
+        f"{len(diffs)} differences: the cards keep what their training runs exported; --write-presets and a "
+        "retraining carry the new cuts into them")
     if not args.no_write:
         mk.plot()
         plot_apogee(ap)
-        write_cards(mk, ap)
-        write_doc(blocks)
-        log("wrote the cards' trust blocks, docs/trust.md and docs/img/trust_*.png")
+        with open(RESULTS, "w", encoding="utf-8") as fh:
+            json.dump(res, fh, indent=1)
+        log(f"wrote {os.path.relpath(RESULTS, REPO)} and docs/img/trust_*.png; python -m evaluation.render "
+            "puts the numbers into docs/trust.md")
+        if args.write_presets:
+            write_presets(mk, ap)
+            log("wrote the trust blocks of the presets")
     log(f"trust_evaluate: {time.time() - t0:.0f} s ({(time.time() - t0) / 60:.1f} min)")
 
 

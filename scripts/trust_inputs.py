@@ -172,7 +172,7 @@ def mk_outside(scale: int = 1, seed: int = 0, shared: bool = True) -> dict:
 
 def emission_stars(n: int, seed: int) -> np.ndarray:
     """libr18_27 standards B0-A3 with Balmer emission lines added (rectified flux)."""
-    from zoo.families.mk.atlas import load_atlas
+    from zoo.families.autoclassmk.atlas import load_atlas
     from zoo.preprocess import fill_missing
     rng = np.random.default_rng(seed)
     atlas = load_atlas("libr18_27")

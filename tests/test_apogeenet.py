@@ -11,8 +11,8 @@ from zoo.predictor import Predictor, exported_dir
 
 keras = pytest.importorskip("keras")
 
-from training.apogee_data import REAL_FILES, real_spectra, split_indices  # noqa: E402
-from training.regression import Standardizer, scatter_table, standardized_mse_table  # noqa: E402
+from training.apogeenet.task import REAL_FILES, real_spectra, split_indices  # noqa: E402
+from training.apogeenet.regression import Standardizer, scatter_table, standardized_mse_table  # noqa: E402
 
 MEAN, STD = [4800.0, 3.2, -0.09], [770.0, 1.1, 0.24]
 
@@ -130,7 +130,7 @@ def test_real_files_prepared():
     assert np.median(prep.error[~prep.mask]) < 0.2        # normalized, not raw or 1e10 sentinels
 
 
-#: The labels the Kurucz emulator (and so the training simulation) spans (zoo/families/apogee/simulate.py).
+#: The labels the Kurucz emulator (and so the training simulation) spans (zoo/families/apogeenet/simulate.py).
 EMULATOR_BOX = {"teff": (3529.0, 6983.0), "logg": (0.34, 5.22), "feh": (-0.99, 0.52)}
 #: Uncertainty of the reference labels in the apStar headers (the RV pipeline's coarse grid,
 #: zoo/data/apogee/PROVENANCE.md: "good only for sanity checks"; log g 5.0 is the grid's edge).
@@ -187,7 +187,7 @@ def test_exported_both_backends(name):
 
 def test_archive_dataset_reads_labels_csv_and_skips_bad_rows(tmp_path):
     """``--labels-csv``: real apStar files with labels, bad files and rows skipped and reported."""
-    from training.apogee_data import archive_dataset
+    from training.apogeenet.task import archive_dataset
     corrupt = tmp_path / "apStar-corrupt.fits"
     corrupt.write_bytes(b"SIMPLE  =                    T" + b"\0" * 100)
     lines = ["file,teff,logg,feh,group"]

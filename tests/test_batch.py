@@ -10,7 +10,7 @@ import pytest
 
 import zoo
 from zoo.batch import BatchStateError, MissingExtraError, expand_inputs, predict_archive, read_rows, read_table
-from zoo.families.mk.atlas import atlas_dir
+from zoo.families.autoclassmk.atlas import atlas_dir
 
 pytest.importorskip("pyarrow")
 MODEL = "autoclassmk"

@@ -47,7 +47,7 @@ def test_cluster_spec_from_tf_config():
 
 
 def test_every_training_cli_has_the_flag():
-    from zoo.families.emission.recipes import FC_RECIPE
+    from zoo.families.bestars.recipes import FC_RECIPE
     p = parser_for(FC_RECIPE)
     assert p.parse_args(["--distributed"]).distributed and not p.parse_args([]).distributed
     assert "MultiWorkerMirroredStrategy" in p.format_help()

@@ -5,8 +5,10 @@ the training module (``python -m training.<module> [flags]``), whose ``--evaluat
 scores the committed export (ONNX backend, ``--export-dir exported/<name>``: also a model
 exported under a name of its own, e.g. a domain refit) without training.  A model trained on
 a table of the user's real files (``--train-table``) is skipped, saying so: its figures
-cannot be rebuilt here.  What is compared depends on
-what the card's metrics are, and each tolerance is derived from a sample size:
+cannot be rebuilt here.  What is compared is the model's Task's to say
+(``Task.reproduction``: which data, which flags; ``Task.reproduction_checks``: which figures, as
+``training.skeleton.Check``), so a new model is picked up without editing this file; the
+tolerance follows from each check's kind and sample sizes:
 
 * **the card's own test set, rebuilt** (AutoClassMK: the 2940 augmented libr18_27 spectra;
   APOGEE Net and StarNet: the 575 test spectra of the 5000 simulated with the recipe seed):
@@ -29,7 +31,7 @@ what the card's metrics are, and each tolerance is derived from a sample size:
 
 A failure means the export, its card, or the data code it was made with no longer agree
 (e.g. the simulator changed after the model was trained: retrain and re-export), or a
-model's card has metrics this file does not know (add a check).
+model's Task does not say how its card is reproduced (implement its two hooks).
 """
 import importlib
 import inspect
@@ -40,14 +42,12 @@ import shlex
 
 import pytest
 
-from training.skeleton import SAMPLE_SEED_OFFSET, Task
+from training.skeleton import SAMPLE_SEED_OFFSET, Check, Task
 from zoo.predictor import exported_dir
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: two-sided 99.9 % normal quantile
 Z999 = 3.2905
-#: spectra per class simulated for a RAC-Net sample, and the share of them scored
-RACNET_PER_CLASS, SAMPLE_TEST_FRACTION = 300, 0.9
 
 
 def _exported():
@@ -76,9 +76,16 @@ def test_tolerances():
 
 
 def test_every_exported_model_is_checked():
+    """Every exported model's Task says how its card is reproduced (or it was trained on a user's table)."""
     assert _exported(), "no exported models"
     for name in _exported():
-        assert _kind(_card(name)), f"{name}: this file has no check for its card's metrics"
+        card = _card(name)
+        if _from_table(card):
+            continue
+        task = _task(card)
+        for hook in ("reproduction", "reproduction_checks"):
+            assert getattr(type(task), hook) is not getattr(Task, hook), \
+                f"{name}: {type(task).__name__} does not implement Task.{hook}"
 
 
 # ----------------------------------------------------------------------------- running --evaluate
@@ -87,37 +94,42 @@ def _card(name):
         return json.load(fh)
 
 
-def _kind(card) -> str | None:
-    if "--train-table" in shlex.split(card["recipe"].get("command", "")):
-        return "table"        # trained on the user's own table of real files: not rebuildable here
-    m = card.get("metrics", {})
-    if "standardized_mse" in m:
-        return "regression"
-    if "spectral_class" in m and "luminosity_class" in m:
-        return "mk"
-    if "test_accuracy" in m and "test_n" in m:
-        return "racnet"
-    if isinstance(m.get("test"), dict) and {"n", "accuracy"} <= set(m["test"]):
-        return "emission"
-    return None
+def _from_table(card) -> bool:
+    """Trained on the user's own table of real files: not rebuildable here."""
+    return "--train-table" in shlex.split(card["recipe"].get("command", ""))
+
+
+def _module(card):
+    words = shlex.split(card["recipe"]["command"])
+    assert words[:2] == ["python", "-m"], card["recipe"]["command"]
+    return importlib.import_module(words[2]), words[3:]
+
+
+def _task_class(module):
+    tasks = [c for c in vars(module).values() if inspect.isclass(c) and issubclass(c, Task)
+             and c.__module__ == module.__name__]
+    if len(tasks) != 1:
+        tasks = [c for c in vars(module).values() if inspect.isclass(c) and issubclass(c, Task) and c is not Task]
+    assert len(tasks) == 1, f"{module.__name__}: expected one Task class, found {tasks}"
+    return tasks[0]
+
+
+def _task(card) -> Task:
+    module, _ = _module(card)
+    return _task_class(module)()
 
 
 def _run(card, argv):
     """``python -m <module> <flags> <argv>`` in this process, from the card's recipe command."""
-    words = shlex.split(card["recipe"]["command"])
-    assert words[:2] == ["python", "-m"], card["recipe"]["command"]
-    module = importlib.import_module(words[2])
+    module, words = _module(card)
     own_main = getattr(module, "main", None)
     if own_main is not None and getattr(own_main, "__module__", None) == module.__name__:
-        return own_main([*words[3:], *argv])                      # e.g. training.racnet --task ds1
-    tasks = [c for c in vars(module).values() if inspect.isclass(c) and issubclass(c, Task)
-             and c.__module__ == module.__name__]
-    assert len(tasks) == 1, f"{words[2]}: expected one Task class, found {tasks}"
+        return own_main([*words, *argv])                      # e.g. training.racnet --task ds1
     from training.skeleton import main
-    return main(tasks[0], [*words[3:], *argv])
+    return main(_task_class(module), [*words, *argv])
 
 
-def _evaluate(name, card, out, *flags, sample=False):
+def _evaluate(name, card, out, flags, sample):
     metrics = _run(card, ["--evaluate-sample" if sample else "--evaluate", "--backend", "onnx",
                           "--out", str(out / name), "--export-dir", exported_dir(name), *flags])
     folder = out / (f"{name}_sample" if sample else name)
@@ -130,75 +142,40 @@ def _evaluate(name, card, out, *flags, sample=False):
     return metrics
 
 
+def tolerance(check: Check, sample: bool) -> float:
+    """How far a re-measured figure may lie from the card's (module docstring)."""
+    if check.kind == "mse":
+        assert not sample, "an MSE is compared on the card's own test set only"
+        return 1e-3 * check.card + 5e-6
+    assert check.kind == "accuracy", check.kind
+    return accuracy_tolerance(check.card, check.n, check.n_card) if sample else flip_tolerance(check.n)
+
+
+def test_tolerance_by_kind():
+    assert tolerance(Check("x", 0.5, 0.0126, 575, 575, "mse"), False) == pytest.approx(1.76e-5)
+    assert tolerance(Check("x", 0.9, 0.9, 2940, 2940), False) == pytest.approx(3 / 2940)
+    assert tolerance(Check("x", 0.9, 0.84, 1080, 800), True) == pytest.approx(0.0574, abs=5e-4)
+
+
 @pytest.fixture(scope="session")
-def apogee_cache(tmp_path_factory):
-    """One simulation of the APOGEE training data for both regressors (same recipe seed and size)."""
-    return tmp_path_factory.mktemp("apogee_data")
+def data_cache(tmp_path_factory):
+    """One simulation shared by the models that cache theirs (APOGEE Net and StarNet: same recipe seed and size)."""
+    return tmp_path_factory.mktemp("evaluate_cache")
 
 
 @pytest.mark.parametrize("name", _exported())
-def test_export_reproduces_its_card(name, tmp_path, apogee_cache):
+def test_export_reproduces_its_card(name, tmp_path, data_cache):
     card = _card(name)
-    kind = _kind(card)
-    if kind is None:
-        pytest.fail(f"{name}: no check for its card's metrics {sorted(card.get('metrics', {}))}")
-    if kind == "table":
+    if _from_table(card):
         pytest.skip(f"{name} was trained on a table of real files ({card['recipe']['command']}): "
                     "its figures cannot be rebuilt from simulations")
-    {"regression": _check_regression, "mk": _check_mk, "racnet": _check_racnet,
-     "emission": _check_emission}[kind](name, card, tmp_path, apogee_cache)
-
-
-# ----------------------------------------------------------------------------- the card's own test set
-def _check_regression(name, card, tmp_path, apogee_cache):
-    """APOGEE Net / StarNet: the card's test split rebuilt (recipe seed, 5000 spectra)."""
-    m = _evaluate(name, card, tmp_path, "--cache", str(apogee_cache))
-    n = m["exported"]["scatter_test"]["all"]["n"]
-    assert n == card["metrics"]["test_scatter"]["all"]["n"], "not the card's test split"
-    for group, full in card["metrics"]["standardized_mse"]["test"].items():
-        got = m["exported"]["mse"]["test"][group]
-        assert abs(got - full) <= 1e-3 * full + 5e-6, (f"{name} standardized test MSE [{group}]: {got:.6f} "
-                                                       f"on the card's {n} test spectra vs card {full:.5f}")
-
-
-def _check_mk(name, card, tmp_path, apogee_cache):
-    """AutoClassMK: the card's augmented libr18_27 test set rebuilt (recipe seed)."""
-    m = _evaluate(name, card, tmp_path)
-    n = m["n_test"]
-    assert f"{n} spectra" in card["metrics"]["test_set"], (n, card["metrics"]["test_set"])
-    for head in ("spectral_class", "luminosity_class"):
-        got, full = m["exported"][head]["accuracy"], card["metrics"][head]["accuracy"]
-        tol = flip_tolerance(n)
-        assert abs(got - full) <= tol, (f"{name} {head}: {got:.4f} on the card's {n} test spectra vs card "
-                                        f"{full:.4f} (tolerance {tol:.4f})")
-
-
-# ----------------------------------------------------------------------------- a fresh sample
-def _check_accuracy(label, sample, card_value, n, n_card):
-    tol = accuracy_tolerance(card_value, n, n_card)
-    assert abs(sample - card_value) <= tol, (f"{label}: sample {sample:.4f} on {n} spectra vs card "
-                                             f"{card_value:.4f} on {n_card} (99.9 % tolerance {tol:.4f})")
-
-
-def _check_racnet(name, card, tmp_path, apogee_cache):
-    m = _evaluate(name, card, tmp_path, "--no-cache", "--n-per-class", str(RACNET_PER_CLASS),
-                  "--test-fraction", str(SAMPLE_TEST_FRACTION), sample=True)
-    assert m["test_n"] >= 0.85 * RACNET_PER_CLASS * len(m["per_class_accuracy"])
-    _check_accuracy(f"{name} test accuracy", m["test_accuracy"], card["metrics"]["test_accuracy"],
-                    m["test_n"], card["metrics"]["test_n"])
-
-
-def _check_emission(name, card, tmp_path, apogee_cache):
-    from zoo.families.emission.simulate import SimConfig
-    trained_on = card["data"].get("simulator")
-    now = json.loads(json.dumps(SimConfig().to_dict()))     # tuples as the card's JSON lists
-    changed = sorted(k for k in set(now) | set(trained_on or {}) if (trained_on or {}).get(k) != now.get(k))
-    assert not changed, f"{name} was trained on another simulator (fields {changed}): retrain and re-export"
-    m = _evaluate(name, card, tmp_path, "--test-fraction", str(SAMPLE_TEST_FRACTION), sample=True)
-    full = card["metrics"]["test"]
-    assert m["test"]["n"] >= 600
-    _check_accuracy(f"{name} test accuracy", m["test"]["accuracy"], full["accuracy"], m["test"]["n"], full["n"])
-    # the real files: what the card recorded at export
-    for f, v in m["real_files"].items():
-        if not f.startswith("_") and f in card["metrics"].get("real_files", {}):
-            assert v["class"] == card["metrics"]["real_files"][f]["class"], f
+    task = _task(card)
+    how = task.reproduction(card, str(data_cache))
+    metrics = _evaluate(name, card, tmp_path, how["flags"], how["sample"])
+    checks = task.reproduction_checks(card, metrics)
+    assert checks, f"{name}: {type(task).__name__}.reproduction_checks compared nothing"
+    for c in checks:
+        tol = tolerance(c, how["sample"])
+        assert abs(c.got - c.card) <= tol, (f"{c.label}: {c.got:.6f} on {c.n} spectra "
+                                            f"({'a fresh sample' if how['sample'] else 'the card test set'}) "
+                                            f"vs card {c.card:.6f} on {c.n_card} (tolerance {tol:.6f})")

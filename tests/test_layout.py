@@ -101,7 +101,7 @@ def test_family_imports_only_the_core(path):
 
 def test_families_are_discovered_and_register():
     found = families()
-    assert "zoo.families.mk" in found and "zoo.families.apogee" in found
+    assert "zoo.families.autoclassmk" in found and "zoo.families.apogeenet" in found
     for name in zoo.list_models():
         assert get_entry(name).family in found
 
@@ -244,3 +244,33 @@ def test_no_caller_outside_the_predictor_uses_its_private_methods():
                     if isinstance(node, ast.Attribute) and node.attr in private:
                         hits.append(f"{os.path.relpath(path, REPO)}:{node.lineno} .{node.attr}")
     assert not hits, hits
+
+
+def _family_stems():
+    return sorted(d for d in os.listdir(FAMILIES)
+                  if os.path.isfile(os.path.join(FAMILIES, d, "__init__.py")))
+
+
+@pytest.mark.parametrize("stem", _family_stems())
+def test_one_stem_per_paper(stem):
+    """A family's places share its stem (docs/contributing.md): ``zoo/families/<stem>/``,
+    ``training/<stem>.py`` or the package ``training/<stem>/``, ``docs/<stem>.md``,
+    ``tests/test_<stem>*.py``; every registered model's training command runs a module of the family
+    (``training.<stem>`` or a one-line entry module importing it)."""
+    import importlib.util
+    training = os.path.join(REPO, "training")
+    assert (os.path.isfile(os.path.join(training, f"{stem}.py"))
+            or os.path.isfile(os.path.join(training, stem, "__init__.py"))), f"no training/{stem}.py or training/{stem}/"
+    assert os.path.isfile(os.path.join(REPO, "docs", f"{stem}.md")), f"no docs/{stem}.md"
+    assert any(f.startswith(f"test_{stem}") and f.endswith(".py") for f in os.listdir(os.path.join(REPO, "tests"))), \
+        f"no tests/test_{stem}*.py"
+    for name in zoo.list_models():
+        e = get_entry(name)
+        if e.family != f"zoo.families.{stem}":
+            continue
+        module = (e.command or f"python -m training.{stem}").split()[2]
+        spec = importlib.util.find_spec(module)
+        assert spec is not None, f"{name}: {module} not found"
+        src = open(spec.origin, encoding="utf-8").read()
+        assert module == f"training.{stem}" or f"training.{stem}" in src, \
+            f"{name}: {module} is neither training.{stem} nor an entry module of it"

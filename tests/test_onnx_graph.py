@@ -20,7 +20,7 @@ def test_attention_network_runs_channels_first(tmp_path):
 
     from zoo.derive import keras_from_onnx
     from zoo.export import export_onnx
-    from zoo.families.lamost_class.models import racnet
+    from zoo.families.racnet.models import racnet
     rng = np.random.default_rng(5)
     model = racnet(n_classes=3, n_pixels=256, filters=(4, 8, 8), pool=(2, 2, 1), dense=16, seed=1)
     _random_biases(model, rng)

@@ -173,9 +173,9 @@ def test_card_parameters_are_the_family_code_parameters():
     """The presets hold the numbers the family code documents (one fact: the card reads them
     from the code's signatures when written, the code reads them from the card when run)."""
     import zoo
-    from zoo.families.apogee.continuum import contract_params
-    from zoo.families.emission.preprocess import step_params as ondrejov
-    from zoo.families.mk.rectify import step_params as mk
+    from zoo.families.apogeenet.continuum import contract_params
+    from zoo.families.bestars.preprocess import step_params as ondrejov
+    from zoo.families.autoclassmk.rectify import step_params as mk
     for name in ("apogeenet", "starnet"):
         assert zoo.get_card(name, trained=False).input.normalization_params == contract_params()
         assert zoo.get_card(name).input.normalization_params == contract_params()

@@ -10,7 +10,7 @@ import pytest
 
 import zoo
 from zoo.io import read as read_spectrum
-from zoo.families.mk.atlas import atlas_dir, load_atlas
+from zoo.families.autoclassmk.atlas import atlas_dir, load_atlas
 from zoo.errors import SpectrumLengthError, WavelengthCoverageError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -59,7 +59,7 @@ def test_catalogue_types_of_the_test_atlas(models):
     its preprocessing, not generalization.  Types between two of the network's classes (B0.5,
     A2) count as right when either neighbour is predicted.
     """
-    from zoo.families.mk.atlas import LUMINOSITY_RELABEL
+    from zoo.families.autoclassmk.atlas import LUMINOSITY_RELABEL
     classes = models["onnx"].labels["spectral_class"]
     files = sorted(glob.glob(os.path.join(atlas_dir("libr18_27"), "*.rbn")))
     assert len(files) == 100

@@ -5,10 +5,10 @@ import pytest
 import zoo
 from zoo.errors import (InsufficientDataError, NonFiniteFluxError, SpectrumLengthError, UnphysicalFluxError,
                         WavelengthCoverageError)
-from zoo.families.lamost_class import simulate as S
-from zoo.families.lamost_class.models import CLASSES
-from zoo.families.lamost_class.preprocess import l2_normalize
-from zoo.families.lamost_class.trust import detrend, features, fit_trust, score, score_parts
+from zoo.families.racnet import simulate as S
+from zoo.families.racnet.models import CLASSES
+from zoo.families.racnet.preprocess import l2_normalize
+from zoo.families.racnet.trust import detrend, features, fit_trust, score, score_parts
 from zoo.preprocess import to_contract
 
 #: Table 4 of the paper; the reconstruction must be within +-5 %
@@ -44,13 +44,13 @@ def test_registered_names_and_classes():
     for arch in ("racnet", "rcnet", "cnet", "fcnet"):
         for task in ("ds1", "ds2", "fgk"):
             assert f"{arch}_{task}" in names
-    assert zoo.get_card("racnet_fgk", trained=False).output("class").classes == list(CLASSES["ds3"])
+    assert zoo.get_card("racnet_fgk", trained=False).output("class").classes == list(CLASSES["fgk"])
     assert zoo.get_card("racnet_ds1", trained=False).output("class").classes == list(CLASSES["ds1"])
 
 
 def test_attention_block_shapes_and_effect():
     import keras
-    from zoo.families.lamost_class.models import channel_attention
+    from zoo.families.racnet.models import channel_attention
     inp = keras.Input((50, 6))
     out, w = channel_attention(inp, 50, 8, name="t", seed=1, return_weights=True)
     m = keras.Model(inp, [out, w])
@@ -114,7 +114,7 @@ def test_l2_standardization(contract):
 
 
 def test_balancing_only_on_training_split():
-    from training.racnet_data import balance, split
+    from training.racnet.data import balance, split
     rng = np.random.default_rng(0)
     y = np.repeat([0, 1, 2, 3], [300, 80, 40, 60])
     X = rng.normal(1, 0.1, size=(y.size, 20)).astype(np.float32)
@@ -266,7 +266,7 @@ def _exported(name):
 def test_exported_loads_and_backends_agree(name):
     onnx = _exported(name)
     card = onnx.card
-    from zoo.families.lamost_class.trust import METHOD_FOR_TASK, METHOD_TPL
+    from zoo.families.racnet.trust import METHOD_FOR_TASK, METHOD_TPL
     assert card.trust["method"] == METHOD_TPL and card.trust["knn"]["method"] == METHOD_FOR_TASK[card.recipe["task"]]
     assert card.trust["knn"]["false_flag_rate_test"] <= 0.05
     assert card.input.flux_normalization == "l2" and card.input.n_pixels == 3899

@@ -9,7 +9,7 @@ from importlib import resources
 import numpy as np
 import pytest
 
-from zoo.families.lamost_class import simulate as S
+from zoo.families.racnet import simulate as S
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULT = os.path.join(REPO, "docs", "results", "racnet_survey_calibration.json")
@@ -44,7 +44,7 @@ def test_packaged_calibration_is_the_committed_result():
     assert tuple(cfg.mk_boundaries) == tuple(r["boundaries"]["new_lamost_pipeline"])
     assert cfg.colour_min == r["colour_min"]
     assert tuple(cfg.snr_all) == tuple(r["snr_all"])
-    path = resources.files("zoo") / "families" / "lamost_class" / "data" / "lamost_dev_calibration.npz"
+    path = resources.files("zoo") / "families" / "racnet" / "data" / "lamost_dev_calibration.npz"
     assert hashlib.sha256(path.read_bytes()).hexdigest() == r["output_npz_sha256"]
     lib = S.survey_library(cfg)
     assert lib["throughput"].shape == (S.N_PIXELS,) and len(lib["ebv"]) == r["n_stars"] == len(lib["resid"])

@@ -1,7 +1,7 @@
 """RAC-Net trust on inputs without an object and on real LAMOST stars (issue 17, "RAC-Net trust on real
 survey spectra"; issue 22: the real-spectra check runs on bundled files, never skipped).
 
-The template parts of ``"pca_knn_tpl"`` (zoo/families/lamost_class/trust.py, tplfit.py): pure noise, flat
+The template parts of ``"pca_knn_tpl"`` (zoo/families/racnet/trust.py, tplfit.py): pure noise, flat
 lines and empty fibres come back out_of_domain (or UNKNOWN from ``racnet_ds1``, which has that class);
 a real star is never GALAXY or QSO in domain.  Real files: tests/data/lamost_dev (PROVENANCE.md there)
 and zoo/data/lamost.
@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo.families.lamost_class import simulate as S
-from zoo.families.lamost_class import tplfit as T
-from zoo.families.lamost_class.trust import METHOD_FOR_TASK, METHOD_TPL, template_z
+from zoo.families.racnet import simulate as S
+from zoo.families.racnet import tplfit as T
+from zoo.families.racnet.trust import METHOD_FOR_TASK, METHOD_TPL, template_z
 from zoo.preprocess import to_contract
 
 DEV = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "lamost_dev")
@@ -215,7 +215,7 @@ def test_template_parts_rarely_flag_right_calls():
     """In-domain simulated spectra (a seed used nowhere else) called right by racnet_ds2: the template
     parts flag few of them (cuts at the 0.5 % / 1 % quantiles of validation spectra: expected ~1.5 %;
     bound 5 %, about three binomial sd above at n ~ 170)."""
-    from zoo.families.lamost_class.trust import reference, template_parts
+    from zoo.families.racnet.trust import reference, template_parts
     m = _exported("racnet_ds2")
     kinds = ["STAR"] * 60 + ["GALAXY"] * 60 + ["QSO"] * 60
     sim = S.simulate(kinds, 303)

@@ -76,7 +76,8 @@ def test_list_shows_family_and_paper(capsys):
     from zoo.__main__ import main
     assert main(["list"]) == 0
     rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
-    assert "lamost_class" in rows["racnet_fgk"] and "Zou et al. (2020)" in rows["racnet_fgk"]
+    assert rows["racnet_fgk"].split()[2] == "racnet" and "Zou et al. (2020)" in rows["racnet_fgk"]
+    assert rows["emission_cnn"].split()[2] == "bestars" and rows["autoclassmk"].split()[2] == "autoclassmk"
     assert "apogee" in rows["starnet"] and "Fabbro et al. (2018)" in rows["starnet"]
     assert "Short (2026)" in rows["autoclassmk"]
 

@@ -132,7 +132,7 @@ def test_tiny_quick_run_writes_the_standard_outputs_and_records_its_recipe(tmp_p
         assert os.path.getmtime(committed) == before
     with open(os.path.join(exported, "card.json")) as fh:
         card = json.load(fh)
-    from zoo.families.mk.recipes import PAPER
+    from zoo.families.autoclassmk.recipes import PAPER
     recipe = PAPER.replace(epochs=1, variants=2, val_variants=1, test_variants=1)
     command = "python -m training.autoclassmk " + " ".join(argv)
     assert card["recipe"] == {**json.loads(json.dumps(dataclasses.asdict(recipe))), "command": command,

@@ -65,8 +65,8 @@ def predictor(name, backend="onnx"):
 def mk_in_domain(n_variants=1, seed=12):
     """libr18_27 (the test atlas) with the paper's perturbations, one copy per standard (98)."""
     from zoo.registry import load_preset
-    from zoo.families.mk.atlas import load_atlas
-    from zoo.families.mk.augment import AugmentConfig, augment_dataset
+    from zoo.families.autoclassmk.atlas import load_atlas
+    from zoo.families.autoclassmk.augment import AugmentConfig, augment_dataset
     from zoo.registry import get_entry
     card = load_preset("autoclassmk")
     atlas = load_atlas("libr18_27")
@@ -82,7 +82,7 @@ _SIM = {}
 def ap_sample(n=N_COVER, seed=4005):
     """A small fixed simulated set (a seed no training or calibration run uses)."""
     if (n, seed) not in _SIM:
-        from zoo.families.apogee.simulate import simulate_apogee
+        from zoo.families.apogeenet.simulate import simulate_apogee
         _SIM[n, seed] = simulate_apogee(n, seed=seed)
     return _SIM[n, seed]
 
@@ -221,7 +221,7 @@ def test_apogee_flags_known_outside(name, kind):
 
 @pytest.mark.parametrize("name", AP_MODELS)
 def test_apogee_uncertainty_coverage(name):
-    from zoo.families.apogee.trust import predict_with_uncertainty
+    from zoo.families.apogeenet.trust import predict_with_uncertainty
     s = ap_sample()
     p = predictor(name)
     r = predict_with_uncertainty(p, s.flux, error=s.error, mask=s.mask, n_realizations=10, seed=3)

@@ -18,7 +18,7 @@ Ours, not the paper's: the best checkpoint on our validation set (libr18
 augmentations) is kept — the paper monitors its test set — and TensorBoard
 logs are written.  Every number (epochs,
 batch, learning rate and its halving, head weights, augmentation counts and
-widths, the early-stopping probe) is in ``zoo/families/mk/recipes.py``; the
+widths, the early-stopping probe) is in ``zoo/families/autoclassmk/recipes.py``; the
 run itself is :mod:`training.skeleton`.
 """
 from __future__ import annotations
@@ -46,8 +46,8 @@ def build_datasets(card, n_train: int, n_val: int, n_test: int, seed: int = 0, c
     set always uses the paper's perturbations (the registered ``autoclassmk``
     recipe, Sec. II), so every variant is scored on one protocol.
     """
-    from zoo.families.mk.atlas import load_atlas, prune_complete
-    from zoo.families.mk.augment import AugmentConfig, augment_dataset
+    from zoo.families.autoclassmk.atlas import load_atlas, prune_complete
+    from zoo.families.autoclassmk.augment import AugmentConfig, augment_dataset
     paper = AugmentConfig.paper()
     config = config or paper
     classes = {h: card.output(h).classes for h in HEADS}
@@ -172,7 +172,7 @@ class AutoClassMK(Task):
     aliases = {"lr_halving_every": ("--lr-halving",)}
 
     def data(self, recipe, ctx):
-        from zoo.families.mk.augment import AugmentConfig
+        from zoo.families.autoclassmk.augment import AugmentConfig
         card = ctx.entry.card()
         sets, train_atlas, test_atlas, aug = build_datasets(
             card, recipe.variants, recipe.val_variants, recipe.test_variants, recipe.seed,
@@ -266,9 +266,22 @@ class AutoClassMK(Task):
     def report(self, metrics, ctx):
         return ["```", *report_lines(ctx.model, metrics["n_test"], metrics), "```"]
 
+    def reproduction(self, card, cache_dir):
+        """The card's augmented libr18_27 test set, rebuilt exactly (recipe seed)."""
+        return {"sample": False, "flags": []}
+
+    def reproduction_checks(self, card, metrics):
+        from training.skeleton import Check, ReproductionError
+        n = metrics["n_test"]
+        if f"{n} spectra" not in card["metrics"]["test_set"]:
+            raise ReproductionError(f"{card['name']}: {n} test spectra rebuilt, the card's test set is "
+                                    f"{card['metrics']['test_set']!r}")
+        return [Check(f"{card['name']} {head}", metrics["exported"][head]["accuracy"],
+                      card["metrics"][head]["accuracy"], n, n) for head in ("spectral_class", "luminosity_class")]
+
     def evaluate_exported(self, recipe, ctx):
         """Rebuild the test set (same seed) and score the exported model against the paper."""
-        from zoo.families.mk.augment import AugmentConfig
+        from zoo.families.autoclassmk.augment import AugmentConfig
         from zoo.predictor import Predictor
         model = Predictor(ctx.export_dir, backend=ctx.args.backend)
         card = model.card

@@ -7,11 +7,11 @@ Sec. 9.1.3, Fig. 9.1) -- the network the thesis chose for LAMOST.
     python -m training.emission_cnn --help         # every recipe field, with its default
 
 Everything but the network is shared with ``training.emission_fc``
-(:mod:`training.emission_common`); the numbers are in ``zoo/families/emission/recipes.py``.
+(:mod:`training.bestars`); the numbers are in ``zoo/families/bestars/recipes.py``.
 """
 from __future__ import annotations
 
-from training.emission_common import EmissionTask  # (sets the TF environment first)
+from training.bestars import EmissionTask  # (sets the TF environment first)
 from training.skeleton import main
 
 

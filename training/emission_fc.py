@@ -8,11 +8,11 @@
     python -m training.emission_fc --help          # every recipe field, with its default
 
 Everything but the network is shared with ``training.emission_cnn``
-(:mod:`training.emission_common`); the numbers are in ``zoo/families/emission/recipes.py``.
+(:mod:`training.bestars`); the numbers are in ``zoo/families/bestars/recipes.py``.
 """
 from __future__ import annotations
 
-from training.emission_common import EmissionTask  # (sets the TF environment first)
+from training.bestars import EmissionTask  # (sets the TF environment first)
 from training.skeleton import main
 
 

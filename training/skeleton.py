@@ -126,6 +126,41 @@ class Task:
         ``ctx.args.backend``) without training; return metrics (``report`` formats them)."""
         raise NotImplementedError(f"{type(self).__name__} has no --evaluate")
 
+    def reproduction(self, card: dict, cache_dir: str) -> dict:
+        """How the committed export's card figures are reproduced without training
+        (``tests/test_evaluate_exported.py`` asks every exported model's Task):
+        ``{"sample": bool, "flags": [...]}``.  ``sample`` False: ``--evaluate`` rebuilds the
+        card's own test set exactly (same simulator and seeds); True: ``--evaluate-sample`` scores
+        fresh spectra drawn with the recipe seed + ``SAMPLE_SEED_OFFSET``.  ``flags`` are added to
+        the card's command (``cache_dir``: a folder shared by the models of one session)."""
+        raise NotImplementedError(f"{type(self).__name__} does not say how its card is reproduced")
+
+    def reproduction_checks(self, card: dict, metrics: dict) -> list:
+        """The figures to compare, from ``--evaluate``'s ``metrics`` and the ``card``: a list of
+        :class:`Check`.  May raise :class:`ReproductionError` when the export cannot be compared
+        (another simulator, another test set)."""
+        raise NotImplementedError(f"{type(self).__name__} does not say how its card is reproduced")
+
+
+class ReproductionError(AssertionError):
+    """The committed export and the code that re-scores it no longer describe the same data."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """One figure of a card against its re-measurement.
+
+    ``kind`` is ``"accuracy"`` (a share of ``n`` spectra; ``n_card`` those of the card) or ``"mse"``
+    (a mean squared error; compared to 0.1 % on the card's own test set); the tolerance follows from
+    the kind, the sample sizes and whether the data are the card's own or a fresh sample."""
+
+    label: str
+    got: float
+    card: float
+    n: int
+    n_card: int
+    kind: str = "accuracy"
+
 
 @dataclass
 class Context:

@@ -5,16 +5,16 @@
     python -m training.starnet --help     # every recipe field, with its default
 
 Same data, splits, standardization, evaluation and export as APOGEE Net
-(:class:`training.apogee_data.ApogeeTask`); StarNet's own recipe, with the
+(:class:`training.apogeenet.task.ApogeeTask`); StarNet's own recipe, with the
 hyperparameters of astroNN's ``StarNet2017`` (whose defaults its authors state
 are the paper's): Adam, He-normal init, MSE, an epoch cap, ReduceLROnPlateau
 and early stopping on the dev loss; no stratified fine-tuning unless
-``--stratified``.  The numbers are in ``zoo/families/apogee/recipes.py`` (``STARNET``).
+``--stratified``.  The numbers are in ``zoo/families/apogeenet/recipes.py`` (``STARNET``).
 """
 from __future__ import annotations
 
 
-from training.apogee_data import ApogeeTask  # noqa: E402
+from training.apogeenet.task import ApogeeTask  # noqa: E402
 from training.skeleton import main  # noqa: E402
 
 
@@ -26,7 +26,7 @@ class StarNet(ApogeeTask):
     def notes(self, recipe, ctx):
         return [
             "Baseline: trained on the same simulated spectra, splits and standardization as apogeenet "
-            "(training/apogee_data.py); not the paper's APOGEE DR13 / synthetic training sets.",
+            "(training/apogeenet/task.py); not the paper's APOGEE DR13 / synthetic training sets.",
             "Input: the 8575-pixel apStar contract shared with apogeenet (the paper uses the 7214 ASPCAP pixels); "
             "the gap pixels are the constant fill 1.0, so the first dense layer is larger (8.8M vs ~7.4M parameters).",
             "Hyperparameters (the recipe block: epoch cap, ReduceLROnPlateau 'reduce_lr', early stopping "

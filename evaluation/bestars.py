@@ -1,0 +1,99 @@
+"""Generated blocks of docs/bestars.md (Podsztavek 2017, the Be-star H-alpha classifiers)."""
+from __future__ import annotations
+
+import os
+
+from evaluation.common import RESULTS, _json, block, card
+
+THESIS_EMISSION = {  # Podsztavek (2017) Sec. 9.2.4: per-class accuracy of the SMOTE-trained networks
+    "emission_fc": {"emission": 98, "absorption": 99, "double-peak": 94},
+    "emission_cnn": {"emission": 99, "absorption": 99, "double-peak": 95}}
+
+
+@block("emission_results")
+def emission_results() -> str:
+    from zoo.stats import clopper_pearson
+    out = ["| model | emission | absorption | double-peak | overall | epochs (best), stopped by, wall time, load |",
+           "|---|---|---|---|---|---|"]
+    for name in ("emission_fc", "emission_cnn"):
+        c = card(name)
+        t, tr = c["metrics"]["test"], c["metrics"]["training_run"]
+        th = THESIS_EMISSION[name]
+        out.append(f"| thesis {name.split('_')[1].upper()}, SMOTE (Fig. 9.4) | {th['emission']} % | {th['absorption']} % | "
+                   f"{th['double-peak']} % | - | 250 |")
+        cells = []
+        for i, cls in enumerate(t["classes"]):
+            row = t["confusion_matrix"][i]
+            k, n = row[i], sum(row)
+            lo, hi = clopper_pearson(k, n)
+            cells.append(f"{100 * k / n:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}] (n {n})")
+        ld = tr.get("load_average_1min") or {}
+        out.append(f"| **ours** (`{name}`) | " + " | ".join(cells) + f" | {100 * t['accuracy']:.1f} % | "
+                   f"{tr['epochs_run']} ({tr['best_epoch']}), {tr['stopped_by']}, {tr['wall_time_minutes']} min, "
+                   f"load median {ld.get('median', '?')} |")
+    return "\n".join(out)
+
+
+@block("emission_real_dev")
+def emission_real_dev() -> str:
+    out = ["| trained on | model | SUBCLASS A | F | G | K | M | LAMOST-rendered simulated absorption, S/N 8-150: "
+           "called emission, G / K / M |", "|---|---|---|---|---|---|---|---|"]
+    for label in ("legacy", "survey"):
+        path = os.path.join(RESULTS, f"emission_sim_realism_{label}.json")
+        if not os.path.exists(path):
+            continue
+        r = _json(path)
+        for name in ("emission_fc", "emission_cnn"):
+            m = r["models"].get(name)
+            if not m:
+                continue
+            cells = []
+            for sub in "AFGKM":
+                d = m["real_lamost_dev_by_subclass"].get(sub)
+                cells.append("-" if not d else f"{round(d['emission'] * d['n'])} / {round(d['double-peak'] * d['n'])} "
+                             f"({round(d['out_of_domain'] * d['n'])}) of {d['n']}")
+            sim = m["sim_absorption"].get("lamost_survey_snr") or {}
+            simtxt = " / ".join(f"{100 * sim[g]['emission']:.0f} %" for g in "GKM" if g in sim) or "-"
+            out.append(f"| {m.get('trained_with_simulator', label)} simulator | {name} | " + " | ".join(cells)
+                       + f" | {simtxt} |")
+    out += ["", "Cells: calls emission / double-peak (flagged out of domain) of n real lamost_dev stars of that "
+            "SUBCLASS. From docs/results/emission_sim_realism_legacy.json (the models exported at 9850d08) and "
+            "_survey.json (the retrained ones), `python scripts/bestars_sim_realism.py`."]
+    return "\n".join(out)
+
+
+@block("emission_real_files")
+def emission_real_files() -> str:
+    fc, cnn = card("emission_fc")["metrics"]["real_files"], card("emission_cnn")["metrics"]["real_files"]
+    out = ["| file | expected | `emission_fc` | `emission_cnn` | domain score (CNN; out of domain above the card's "
+           "threshold) |", "|---|---|---|---|---|"]
+    for f, r in cnn.items():
+        if f.startswith("_"):
+            continue
+        a = fc.get(f, {})
+        cell = lambda d: f"{d['class']} ({d['probabilities'][d['class']]:.3f})" if d else "-"  # noqa: E731
+        out.append(f"| {f} | {r['expected']} | {cell(a)} | {cell(r)} | {r['domain_score']:.2f}"
+                   + (" (flagged)" if r["out_of_domain"] else "") + " |")
+    out += ["", "From the exported cards (`metrics.real_files`, written by the training runs through ONNX Runtime)."]
+    return "\n".join(out)
+
+
+@block("emission_trust")
+def emission_trust() -> str:
+    out = ["| set | `emission_fc` flagged | `emission_cnn` flagged |", "|---|---|---|"]
+    t = {n: card(n)["metrics"]["trust"] for n in ("emission_fc", "emission_cnn")}
+    real = {n: card(n)["metrics"]["real_files"] for n in t}
+    rows = [("threshold (the 99th percentile of the validation scores)", lambda m, n: f"{m['threshold']:.2f}"),
+            ("validation (defines the threshold)", lambda m, n: f"{100 * m['validation_flag_rate']:.1f} %"),
+            ("simulated test set (false flags)", lambda m, n: f"{100 * m['test_false_flag_rate']:.1f} %")]
+    for probe in t["emission_cnn"]["hit_rate"]:
+        rows.append((f"probe: {probe.replace('_', ' ')}", lambda m, n, p=probe: f"{100 * m['hit_rate'][p]:.1f} %"))
+    files = {n: [r for f, r in real[n].items() if not f.startswith("_")] for n in real}
+    rows.append(("real files of the card (metrics.real_files)",
+                 lambda m, n: f"{sum(r['out_of_domain'] for r in files[n])} of {len(files[n])}"))
+    for label, fn in rows:
+        out.append(f"| {label} | {fn(t['emission_fc'], 'emission_fc')} | {fn(t['emission_cnn'], 'emission_cnn')} |")
+    out += ["", "From the exported cards (`metrics.trust`, `metrics.real_files`: the training runs' measurements; "
+            "probes: flat lines, flat lines + 0.1 % noise, white noise of 5-30 % on a positive level, and a simulated "
+            "spectrum's 6282-6498 A (no H-alpha) fed as 6519-6732 A)."]
+    return "\n".join(out)

@@ -1,0 +1,50 @@
+"""The block registry and helpers of the docs renderer (:mod:`evaluation.render`).
+
+A block is a function of committed results files (``docs/results/*.json``) and exported cards that
+returns Markdown; ``@block(NAME)`` registers it for the markers ``<!-- BEGIN generated:NAME -->``.
+Blocks of one family live in ``evaluation/<family>.py`` beside the family's other code stems
+(``zoo/families/<family>/``, ``training/<family>``, ``docs/<family>.md``); blocks that serve every
+model (fine-tuning tables, training speed) in :mod:`evaluation.generic`.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(REPO, "docs", "results")
+BLOCKS: dict = {}
+
+
+def block(name: str):
+    def deco(fn):
+        BLOCKS[name] = fn
+        return fn
+    return deco
+
+
+def load(name: str) -> dict:
+    with open(os.path.join(RESULTS, f"{name}.json"), encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def card(name: str) -> dict:
+    with open(os.path.join(REPO, "exported", name, "card.json"), encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def _json(path: str) -> dict:
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def pct(s: dict) -> str:
+    """k/n, percent and the 95 % Clopper-Pearson interval of a share dict (k, n, rate, ci95)."""
+    lo, hi = s["ci95"]
+    return f"{s['k']}/{s['n']} = {100 * s['rate']:.0f} % [{100 * lo:.0f}, {100 * hi:.0f}]"
+
+
+def provenance(r: dict) -> str:
+    code = (r.get("code_version") or "?")[:7]
+    return (f"`{r['command']}`, {r['duration_s']:.0f} s on {r.get('cpu_count', '?')} CPUs, load "
+            f"{r.get('load_before', '?')} before / {r.get('load_after', '?')} after, code {code}")

@@ -1,0 +1,74 @@
+"""Generated blocks that serve every model: fine-tuning results, training speed."""
+from __future__ import annotations
+
+import glob
+import json
+import os
+
+from evaluation.common import REPO, RESULTS, _json, block, load, provenance
+
+@block("finetune_cv")
+def finetune_cv() -> str:
+    def ci(x, key):
+        lo, hi = x[f"{key}_ci95"]
+        return f"{x[key]:.2f} [{lo:.2f}, {hi:.2f}]"
+    out = ["| model | table | held-out spectra | pretrained unchanged | fine-tuned | from scratch | PCA baseline | run |",
+           "|---|---|---|---|---|---|---|---|"]
+    for f in sorted(glob.glob(os.path.join(RESULTS, "*.json"))):
+        with open(f, encoding="utf-8") as fh:
+            r = json.load(fh)
+        if "folds" not in r or "results" not in r:
+            continue
+        for row in r["results"]:
+            for head in row["pretrained"]:
+                cells = [ci(row[m][head], "accuracy" if "accuracy" in row[m][head] else "scatter") if m in row else "-"
+                         for m in ("pretrained", "finetuned", "scratch", "baseline")]
+                out.append(f"| {r['model']} ({head}) | {os.path.basename(r['table'])}, {r['n_spectra']} spectra, "
+                           f"train size {row['train_size']} | {row['n_held_out']} ({r['folds']} folds) | "
+                           + " | ".join(cells) + f" | {r['wall_time_minutes']:.0f} min |")
+    return "\n".join(out)
+
+
+@block("finetune_models")
+def finetune_models() -> str:
+    def ci(x, key):
+        lo, hi = x[f"{key}_ci95"]
+        return f"{x[key]:.2f} [{lo:.2f}, {hi:.2f}]"
+    out = []
+    out.append("| model | base | what | validation: base unchanged | validation: trained | simulated test: base | "
+          "simulated test: trained | epochs (best) |")
+    out.append("|---|---|---|---|---|---|---|---|")
+    for f in sorted(glob.glob(os.path.join(REPO, "exported", "*", "card.json"))):
+        c = _json(f)
+        rec = c.get("recipe") or {}
+        if not rec.get("base_model"):
+            continue
+        ev = (c.get("metrics") or {}).get("finetune_evaluation")
+        if ev:
+            v, s = ev["val"], ev.get("simulated_test", {})
+            head = next(iter(v["trained"]))
+            fit = c["metrics"]["fit"]
+            cell = lambda d: ci(d[head], "accuracy") if d and head in d else "-"  # noqa: E731
+            out.append(f"| {c['name']} | {rec['base_model']} | {rec['start_from']} on {c['data']['train_table']} "
+                  f"({fit['train_spectra']} real + {fit['simulated_spectra']} simulated) | {cell(v['pretrained_unchanged'])} | "
+                  f"{cell(v['trained'])} | {cell(s.get('pretrained_unchanged'))} | {cell(s.get('trained'))} | "
+                  f"{fit['epochs_run']} ({fit['best_epoch']}) |")
+        elif "refit" in (c.get("trust") or {}):
+            r = c["trust"]["refit"]
+            n = r["held_out_spectra"]
+            lo, hi = r["false_flag_ci95"]
+            blo, bhi = r["base_false_flag_ci95"]
+            out.append(f"| {c['name']} | {rec['base_model']} | domain score refit on {r['table']} | held-out false flags "
+                  f"{r['base_false_flag_rate_held_out'] * n:.0f}/{n} ({r['base_false_flag_rate_held_out']:.2f} "
+                  f"[{blo:.2f}, {bhi:.2f}]) | {r['false_flag_rate_held_out'] * n:.0f}/{n} "
+                  f"({r['false_flag_rate_held_out']:.2f} [{lo:.2f}, {hi:.2f}]) | - | - | - |")
+    return "\n".join(out)
+
+
+@block("onednn_training_speed")
+def onednn_training_speed() -> str:
+    r = load("onednn_training_speed")
+    sp = r["spectra_per_s"]
+    return (f"{r['model']} training with TensorFlow's oneDNN kernels on: {sp['onednn_on']:.0f} against "
+            f"{sp['onednn_off']:.0f} spectra/s off, **{r['ratio']:.1f}x** (best of {r['rounds']} alternating rounds "
+            f"of {r['steps']} steps of {r['batch']} spectra; {provenance(r)}, {r['date']}).")

@@ -1,0 +1,151 @@
+"""Generated blocks of docs/racnet.md (Zou et al. 2020): survey calibration, real stars, Table 4, trust."""
+from __future__ import annotations
+
+import os
+
+from evaluation.common import RESULTS, _json, block, card, load, pct, provenance
+
+@block("racnet_survey_calibration")
+def racnet_survey_calibration() -> str:
+    r = load("racnet_survey_calibration")
+    b, a, mk = r["boundaries"], r["agreement_with_pipeline_fgk"], r["agreement_with_mk_standards"]
+    n = a["n"]
+    out = [f"Measured on {r['n_stars']} real LAMOST DR1 stars ("
+           + ", ".join(f"{t} {k}" for t, k in r["types"].items()) + f"); {provenance(r)}.", "",
+           "| | legacy simulator | calibrated simulator |", "|---|---|---|",
+           f"| F/G/K boundaries of HdA + HgA (A/F, F/G, G/K, A) | {tuple(b['old_mk_standards'])} (MK standards) | "
+           f"{tuple(b['new_lamost_pipeline'])} (LAMOST pipeline) |",
+           f"| index labels = pipeline F/G/K type | {a['old']}/{n} | {a['new_heldout_cv']}/{n} held-out (4-fold CV; "
+           f"{a['new_fit_on_all']}/{n} fitted on all) |",
+           f"| index labels = MK type of the libr18 F/G/K standards | {mk['old']}/{mk['n']} | {mk['new']}/{mk['n']} |",
+           f"| S/N at 6000-7000 A | per class (STAR 25, GALAXY 10, QSO 8) | every class: log-normal, median "
+           f"{r['snr_all'][0]}, width {r['snr_all'][1]} |",
+           f"| star E(B-V) | exponential, mean 0.15 | a real star's effective value: median {r['ebv']['median']:.3f}, "
+           f"16-84 % {r['ebv']['p16']:.3f} to {r['ebv']['p84']:.3f} |",
+           "| flux-calibration error | Legendre P1-P3, N(0, 0.08) | that star's residual (rms P1-P3 "
+           + ", ".join(f"{v:.3f}" for v in r["resid_rms"]) + ") plus N(0, 0.08) |",
+           f"| F/G/K archetype pools | every A/F/G/K archetype by its index | intrinsic log10(f4500/f6100) >= "
+           f"{r['colour_min']} |", "",
+           "Held-out checks (4 folds over stars: calibrated on three, simulated "
+           f"{r['n_sim_per_type_and_fold']} stars a type, compared with the fourth):", "",
+           "| type | real stars | S/N(4000-4500)/S/N(6000-7000): real | legacy | calibrated | colour real - simulated "
+           "at fixed index (dex): legacy | calibrated |", "|---|---|---|---|---|---|---|"]
+    for t in "FGK":
+        o, nw = r["checks_heldout"]["old"][t], r["checks_heldout"]["new"][t]
+        out.append(f"| {t} | {nw['n_real']} | {nw['real_snr_blue_over_red']:.2f} | {o['sim_snr_blue_over_red']:.2f} | "
+                   f"{nw['sim_snr_blue_over_red']:.2f} | {o['colour_offset_real_minus_sim_dex']:+.3f} ± "
+                   f"{o['colour_offset_stderr']:.3f} | {nw['colour_offset_real_minus_sim_dex']:+.3f} ± "
+                   f"{nw['colour_offset_stderr']:.3f} |")
+    return "\n".join(out)
+
+
+def _real_dev_rows(r: dict, label: str) -> list:
+    rows = []
+    for m in r["results"]:
+        real, sim = m["real"], m["simulated"]
+        if "called_STAR" in real:
+            by = real["non_STAR_by_snr_g"]
+            rows.append(f"| {m['model']} ({label}) | called STAR {pct(real['called_STAR'])} | "
+                        f"non-STAR at S/N_g < 12: {pct(by['0-12'])}; 12-35: {pct(by['12-35'])}; > 35: {pct(by['35-1000'])} | "
+                        f"{pct(real['flagged'])} | {pct(sim['legacy']['called_STAR'])} | {pct(sim['calibrated']['called_STAR'])} |")
+        else:
+            rows.append(f"| {m['model']} ({label}) | pipeline F/G/K type {pct(real['agree_with_pipeline'])} | "
+                        f"confusion (rows pipeline F, G, K) {real['confusion_rows_pipeline_cols_predicted']} | "
+                        f"{pct(real['flagged'])} | {pct(sim['legacy']['agree_with_label'])} | "
+                        f"{pct(sim['calibrated']['agree_with_label'])} |")
+    return rows
+
+
+@block("racnet_real_dev")
+def racnet_real_dev() -> str:
+    out = ["| model | real dev stars: right | detail | real: flagged | simulated stars, legacy simulator: right | "
+           "calibrated simulator: right |", "|---|---|---|---|---|---|"]
+    notes = []
+    for label in ("before", "after"):
+        path = os.path.join(RESULTS, f"racnet_real_dev_{label}.json")
+        if os.path.exists(path):
+            r = load(f"racnet_real_dev_{label}")
+            out += _real_dev_rows(r, label)
+            notes.append(f"{label}: {provenance(r)}")
+    return "\n".join(out + [""] + [f"- {n}" for n in notes])
+
+
+PAPER_TABLE4 = {  # Zou et al. (2020) Table 4 (params, DS1, DS2, DS3 accuracy %) and Table 2's FC row (DS1)
+    "cnet": ("2.89 M", 88.75, 98.58, 91.97), "rcnet": ("0.388 M", 93.33, 98.81, 93.07),
+    "racnet": ("0.623 M", 93.52, 98.92, 93.25), "fcnet": ("-", 77.13, None, None)}
+ARCH_LABEL = {"fcnet": "FC baseline", "cnet": "C-Net", "rcnet": "RC-Net", "racnet": "RAC-Net"}
+
+
+@block("racnet_table4")
+def racnet_table4() -> str:
+    r = load("racnet_table4")
+    rows = {(x["arch"], x["task"]): x for x in r["rows"]}
+    out = ["| network | params (paper) | params (ours) | DS1 paper | DS1 ours | DS2 paper | DS2 ours | DS3 paper | "
+           "DS3 ours |", "|---|---|---|---|---|---|---|---|---|"]
+    for arch in ("fcnet", "cnet", "rcnet", "racnet"):
+        paper = PAPER_TABLE4[arch]
+        params = next((f"{x['params']:,}" for (a, _), x in rows.items() if a == arch and x.get("params")), "-")
+        cells = []
+        for i, task in enumerate(("ds1", "ds2", "fgk")):
+            p = paper[1 + i]
+            x = rows.get((arch, task))
+            ours = (f"{100 * x['test_accuracy']:.2f} % (avg/class {100 * x['average_accuracy']:.2f} %; "
+                    f"{x['epochs_run']} epochs, best {x['best_epoch']}, {x['stopped_by']})" if x else "not rerun")
+            cells += ["-" if p is None else f"{p} %", ours]
+        out.append(f"| {ARCH_LABEL[arch]} | {paper[0]} | {params} | " + " | ".join(cells) + " |")
+    out += [""]
+    for i, task in enumerate(("ds1", "ds2", "fgk")):
+        ours = sorted((rows[(a, task)]["test_accuracy"], a) for a in ("cnet", "rcnet", "racnet") if (a, task) in rows)
+        paper = sorted((PAPER_TABLE4[a][1 + i], a) for a in ("cnet", "rcnet", "racnet"))
+        if len(ours) == 3:
+            gap = 100 * (ours[-1][0] - ours[0][0])
+            out.append(f"- DS{i + 1}: ours {' > '.join(ARCH_LABEL[a] for _, a in reversed(ours))} (spread "
+                       f"{gap:.2f} points); paper {' > '.join(ARCH_LABEL[a] for _, a in reversed(paper))}"
+                       + ("; the paper's ordering holds" if [a for _, a in ours] == [a for _, a in paper]
+                          else "; **the paper's ordering does not hold**"))
+    out += ["", "| run | command | simulated test spectra | wall time | s/epoch | load average (1 min, at epoch ends) |",
+            "|---|---|---|---|---|---|"]
+    for x in r["rows"]:
+        ld = x.get("load_average_1min") or {}
+        load_txt = f"median {ld['median']}, max {ld['max']}" if ld else "not recorded"
+        out.append(f"| {x['name']} | `{x['command']}` | {x['test_n']} | {x['wall_time_minutes']} min | "
+                   f"{x['seconds_per_epoch_median']} | {load_txt} |")
+    out += ["", f"Collected by `{r['command']}` (code {(r.get('code_version') or '?')[:7]}) from the runs' "
+            "metrics and the exported cards."]
+    return "\n".join(out)
+
+
+@block("racnet_trust")
+def racnet_trust() -> str:
+    after = os.path.join(RESULTS, "racnet_real_dev_after.json")
+    real = {m["model"]: m["real"] for m in _json(after)["results"]} if os.path.exists(after) else {}
+    out = ["| model | template cuts z_s / z_c GALAXY / z_c QSO; knn threshold | simulated in-domain test: flagged | "
+           "inputs without an object: flagged | out-of-domain probes: flagged | real dev stars: flagged | "
+           "real dev stars: wrong class not flagged |", "|---|---|---|---|---|---|---|"]
+    for name in ("racnet_ds1", "racnet_ds2", "racnet_fgk"):
+        c = card(name)
+        t, probes = c["trust"], c["metrics"]["trust"]["flagged_out_of_domain"]
+        cuts = t["template_cuts"]
+        fmt_cut = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
+        st = t["measured"]["simulated_test"]
+        sim = ", ".join(f"{k} {v['k']}/{v['n']}" for k, v in st.items() if isinstance(v, dict) and "k" in v
+                        and not k.startswith("all"))
+        allr = st.get("all", {})
+        no_obj = ", ".join(f"{k} {100 * v['rate']:.0f} %" for k, v in t["measured"]["no_object"].items())
+        pr = ", ".join(f"{k} {100 * v:.0f} %" for k, v in probes.items())
+        r = real.get(name, {})
+        if "called_STAR" in r:
+            wrong = pct(r["non_STAR_not_flagged"]) if "non_STAR_not_flagged" in r else "-"
+            flagged = pct(r["flagged"])
+        elif r:
+            flagged, wrong = f"F/G/K {pct(r['flagged'])}; A/M {pct(r['A_M_flagged'])}", "-"
+        else:
+            flagged = wrong = "-"
+        out.append(f"| {name} | {fmt_cut(cuts['signal'])} / {fmt_cut(cuts['GALAXY'])} / {fmt_cut(cuts['QSO'])}; "
+                   f"{t['knn']['threshold']} | {allr.get('k', '?')}/{allr.get('n', '?')} ({sim}) | {no_obj} | {pr} | "
+                   f"{flagged} | {wrong} |")
+    out += ["", "From each card's `trust` block (written by its training run, `python -m training.racnet`; "
+            "simulated test: seed recipe.seed + 202, 200 per class; inputs without an object: 100 each, seed 4242, "
+            "for racnet_ds1 flagged or UNKNOWN) and `metrics.trust` (probes of seed recipe.seed + 23, 150 each), "
+            "and docs/results/racnet_real_dev_after.json (the 88 real dev stars)."]
+    return "\n".join(out)

@@ -1,0 +1,158 @@
+"""Generated blocks of docs/trust.md: the trust of the MK and APOGEE models (AutoClassMK, APOGEE Net, StarNet).
+
+From ``docs/results/trust_mk_apogee.json``, written by ``python scripts/trust_evaluate.py`` (calibration of
+the cuts on simulated or augmented validation sets, false flags, hits on known-outside inputs,
+uncertainty coverage, robustness).  Each block of the page is ``trust_<part>``.
+"""
+from __future__ import annotations
+
+import functools
+
+from evaluation.common import block, load
+
+
+def fmt_rate(r: dict) -> str:
+    if not r["n"]:
+        return "-"
+    return f"{r['k']}/{r['n']} = {100 * r['rate']:.1f} % [{100 * r['ci95'][0]:.1f}, {100 * r['ci95'][1]:.1f}]"
+
+
+def md_table(header, rows):
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(out)
+
+
+def _blocks(res: dict) -> dict:
+    mk, ap = res["mk"], res["apogee"]
+    MK_MODELS, AP_MODELS, LABELS, UNITS, AP_SETS = (res["mk_models"], res["ap_models"], res["labels"], res["units"],
+                                                    ap["sets"])
+    b = {}
+    t = mk['trust']
+    b["mk_cuts"] = (f"Cuts (pooled validation of both models, {mk['n_validation']} spectra): "
+                    f"`rms_cut` = {t['rms_cut']}, `amp_range` = {t['amp_range']}, `tilt_cut` = {t['tilt_cut']}; "
+                    f"smoothing {t['smooth_px']} px, "
+                    f"broadenings {t['broadening_px']} px, neighbours +-{t['neighbours']} class. "
+                    "99th percentile of the validation residual rms with the predicted class alone / with "
+                    "its neighbours: " + "; ".join(f"{m} {a['rms_p99_neighbours_0']} / {a['rms_p99_neighbours_1']}"
+                                                   for m, a in mk['ablation'].items()) + ".")
+    rows = [["validation: libr18 augmented with the model's recipe, own star left out",
+             *[fmt_rate(mk['results'][m]["false_flags"]["validation"]) for m in MK_MODELS]],
+            ["**test: libr18_27, the card's test set (2940)**",
+             *[f"**{fmt_rate(mk['results'][m]['false_flags']['test'])}**" for m in MK_MODELS]]]
+    b["mk_false"] = md_table(["in-domain input (false flags)", *MK_MODELS], rows)
+    rows = []
+    for kind, what in mk['outside_what'].items():
+        cells = []
+        for m in MK_MODELS:
+            h = mk['results'][m]["hits"][kind]
+            top = sorted(h["predicted"].items(), key=lambda kv: -kv[1])[:2]
+            cells.append(fmt_rate(h) + (f" ({h['refused']} refused)" if h["refused"] else "")
+                         + f"; as {', '.join(c for c, _ in top)}")
+        rows.append([f"{kind}: {what}", *cells])
+    b["mk_hits"] = md_table(["known-outside input (hits)", *MK_MODELS], rows)
+    rows = [[k, *[mk['results'][m]["probability"].get(k, "-") for m in MK_MODELS]]
+            for k in mk['results'][MK_MODELS[0]]["probability"]]
+    b["mk_probability"] = md_table(["input", *[f"{m}: fraction with p > 0.9" for m in MK_MODELS]], rows)
+    rows = [[k, *[mk['results'][m]["test_detail"][k] if k != "flagged_standards" else
+                  "; ".join(f"{f} ({v})" for f, v in mk['results'][m]["test_detail"][k].items())
+                  for m in MK_MODELS]] for k in mk['results'][MK_MODELS[0]]["test_detail"]]
+    b["mk_test_detail"] = md_table(["test set (libr18_27)", *MK_MODELS], rows)
+    rows = []
+    for i, row in enumerate(mk['results'][MK_MODELS[0]]["lamost_rectified"]["rows"]):
+        cells = []
+        for m in MK_MODELS:
+            r = mk['results'][m]["lamost_rectified"]["rows"][i]
+            cells.append(r["predicted"] + (f", p {r['probability']}, score {r['domain_score']}" if "probability" in r
+                                           else "") + (" **flagged**" if r["flagged"] else ""))
+        rows.append([row["file"], row["lamost"], *cells])
+    b["mk_lamost"] = md_table(["LAMOST file", "LAMOST pipeline type", *MK_MODELS], rows) + "\n\nFlagged: " + \
+        "; ".join(f"{m} {fmt_rate(mk['results'][m]['lamost_rectified'])}" for m in MK_MODELS)
+    rows = []
+    for what in ("resolution", "snr", "tilt"):
+        for m in MK_MODELS:
+            for base in ("libr18_27", "libr18"):
+                pts = mk['curves'][m].get(base, {}).get(what)
+                if not pts:
+                    continue
+                rows.append([what, m, base, " ".join(f"{p['value']}: {p['sc_accuracy']:.2f}/{p['sc_within_1']:.2f}/"
+                                                      f"{p['lc_accuracy']:.2f}/{p['flag_rate']:.2f}" for p in pts)])
+    b["mk_robustness"] = md_table(["varied", "model", "stars", "value: SC exact / SC within 1 / LC / flag rate"], rows)
+
+    rows = []
+    for m in AP_MODELS:
+        t = ap['trust'][m]
+        rows.append([m, t["chi2_cut"], t["amp_range"], t["systematic"],
+                     ", ".join(f"{k} {v}" for k, v in t["label_bounds"].items())])
+    b["ap_cuts"] = md_table(["model", "chi2_cut", "amp_range", "systematic", "label_bounds"], rows)
+    rows = []
+    for k in AP_SETS:
+        rows.append([f"{k} (seed {AP_SETS[k]['seed']}, {AP_SETS[k]['n']} spectra)",
+                     *[fmt_rate(ap['results'][m]["false_flags"][k]) + " (chi2 / amplitude / bounds: "
+                       + " / ".join(f"{100 * v:.1f}" for v in ap['results'][m]["false_flags"][k]["by_component"].values())
+                       + " %)" for m in AP_MODELS]])
+    b["ap_false"] = md_table(["in-domain input (false flags)", *AP_MODELS], rows)
+    rows = []
+    for k in AP_SETS:
+        rows.append([k, *[", ".join(f"{g} {100 * v:.1f} %" for g, v in ap['results'][m]["false_flags"][k]["by_group"].items())
+                          for m in AP_MODELS]])
+    b["ap_false_groups"] = md_table(["set: false flags per group", *AP_MODELS], rows)
+    rows = []
+    for k in AP_SETS:
+        for bin_ in ap['results'][AP_MODELS[0]]["false_flags"][k]["by_snr"]:
+            rows.append([k, bin_, *[fmt_rate(ap['results'][m]["false_flags"][k]["by_snr"][bin_]) for m in AP_MODELS]])
+    b["ap_false_snr"] = md_table(["set", "S/N", *AP_MODELS], rows)
+    rows = []
+    for kind, what in ap['outside_what'].items():
+        rows.append([f"{kind}: {what}", *[fmt_rate(ap['results'][m]["hits"][kind])
+                                          + f" (median chi2 {ap['results'][m]['hits'][kind]['median_chi2']}, "
+                                            f"a {ap['results'][m]['hits'][kind]['median_amplitude']})"
+                                          for m in AP_MODELS]])
+    b["ap_hits"] = md_table(["known-outside input (hits)", *AP_MODELS], rows)
+    rows = []
+    for i, x in enumerate(ap['results'][AP_MODELS[0]]["real"]):
+        rows.append([x["file"], *[f"{r['teff']} K, {r['logg']}, {r['feh']:+.2f}; chi2 {r['chi2']}, a {r['amplitude']}, "
+                                  f"score {r['domain_score']}" + (" **out_of_domain**" if r["out_of_domain"] else "")
+                                  for r in (ap['results'][m]["real"][i] for m in AP_MODELS)]])
+    b["ap_real"] = md_table(["real apStar file", *AP_MODELS], rows)
+    rows = []
+    for m in AP_MODELS:
+        c = ap['uncertainty'][m]["calibration"]
+        rows.append([m, *[f"{c['noise_scale'][lab]} / {c['sigma_model'][lab]} {UNITS[lab]}" for lab in LABELS]])
+    b["ap_calibration"] = md_table(["model", *[f"{lab}: noise_scale / sigma_model" for lab in LABELS]], rows)
+    rows = []
+    for m in AP_MODELS:
+        for k in AP_SETS:
+            c = ap['uncertainty'][m]["coverage"][k]
+            rows.append([m, k, *[f"**{100 * c[lab]['within_1sigma']:.0f} / {100 * c[lab]['within_2sigma']:.0f}** "
+                                 f"({100 * c[lab]['noise_only_1sigma']:.0f} / {100 * c[lab]['noise_only_2sigma']:.0f}); "
+                                 f"median sigma {c[lab]['median_sigma_total']:.3g} ({c[lab]['median_sigma_noise']:.3g}), "
+                                 f"rms error {c[lab]['rms_error']:.3g}" for lab in LABELS]])
+    b["ap_coverage"] = md_table(["model", "set", *[f"{lab}: % within 1 / 2 sigma" for lab in LABELS]], rows)
+    rows = []
+    for m in AP_MODELS:
+        for k in AP_SETS:
+            for bin_, v in ap['uncertainty'][m]["coverage"][k].get("by_snr", {}).items():
+                rows.append([m, k, bin_, v["n"], *[f"{100 * v[lab][0]:.0f} / {100 * v[lab][1]:.0f}" for lab in LABELS]])
+    b["ap_coverage_snr"] = md_table(["model", "set", "S/N", "n", *[f"{lab} % 1 / 2 sigma" for lab in LABELS]], rows)
+    rows = []
+    for m in AP_MODELS:
+        for k in AP_SETS:
+            for g, v in ap['uncertainty'][m]["coverage"][k]["by_group"].items():
+                rows.append([m, k, g, v["n"], *[f"{100 * v[lab][0]:.0f} / {100 * v[lab][1]:.0f}" for lab in LABELS]])
+    b["ap_coverage_group"] = md_table(["model", "set", "group", "n", *[f"{lab} % 1 / 2 sigma" for lab in LABELS]], rows)
+    b["runtime"] = (f"`{res['command']}` ran {res['duration_s'] / 60:.1f} min on {res['cpu_count']} CPU cores (ONNX "
+                    f"backend), load {res['load_before']} before / {res['load_after']} after, code "
+                    f"{(res.get('code_version') or '?')[:7]}, {res['date']}.")
+    return b
+
+
+def _all() -> dict:
+    return _blocks(load("trust_mk_apogee"))
+
+
+PARTS = ("runtime", "mk_cuts", "mk_false", "mk_test_detail", "mk_hits", "mk_probability", "mk_lamost", "mk_robustness",
+         "ap_cuts", "ap_false", "ap_false_groups", "ap_false_snr", "ap_hits", "ap_real", "ap_calibration", "ap_coverage",
+         "ap_coverage_snr", "ap_coverage_group")
+for _part in PARTS:
+    block(f"trust_{_part}")(functools.partial(lambda p: _all()[p], _part))

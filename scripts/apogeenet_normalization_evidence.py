@@ -1,0 +1,107 @@
+"""Evidence for the APOGEE continuum normalisation (zoo.families.apogeenet.continuum.normalize_apstar).
+
+Prints, for the five bundled real apStar files, for the bare Kurucz emulator of
+The Payne and for simulated raw-like spectra (zoo.families.apogeenet.simulate.simulate_apogee):
+
+* the median flux level (raw and normalised), and
+* the per-chip slope: a straight line fitted to the good pixels of each chip,
+  expressed as the relative change across the chip, (end - start) / median.
+
+Raw levels differ by orders of magnitude between sources and the raw slopes
+are tens of per cent; after normalisation the levels agree (~0.9-1.0, below 1
+by the line absorption) and the slopes are ~0.  Usage::
+
+    python scripts/apogeenet_normalization_evidence.py [--n 300] [--seed 0]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from importlib import resources
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
+
+from zoo.families.apogeenet.continuum import normalize_apstar
+from zoo.io.apstar import APSTAR_CHIP_SLICES, aspcap_pixel_mask, read_apstar
+from zoo.families.apogeenet.simulate import GROUP_NAMES, PayneEmulator, simulate_apogee
+
+
+def chip_stats(flux, bad):
+    """(median over good chip pixels, [slope per chip]) of one spectrum."""
+    slopes = []
+    for s in APSTAR_CHIP_SLICES:
+        f, b = flux[s], bad[s]
+        x = np.linspace(0.0, 1.0, f.size)[~b]
+        y = f[~b]
+        med = np.median(y)
+        k = np.polyfit(x, y / med, 1)[0]        # relative change across the chip
+        slopes.append(k)
+    chips = aspcap_pixel_mask()
+    return float(np.median(flux[chips & ~bad])), slopes
+
+
+def fmt(med, slopes):
+    return f"{med:11.4g}  " + " ".join(f"{s:+7.3f}" for s in slopes)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=300, help="simulated spectra")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+
+    print(f"# {time.strftime('%Y-%m-%d %H:%M %Z')}  python {platform.python_version()}  "
+          f"numpy {np.__version__}  {platform.machine()}")
+    head = f"{'':36s} {'raw median':>11s}  {'slope b/g/r (raw)':>23s} | " \
+           f"{'norm median':>11s}  {'slope b/g/r (norm)':>23s}"
+
+    print("\n## real apStar files (zoo/data/apogee), combined spectrum")
+    print(head)
+    d = resources.files("zoo") / "data" / "apogee"
+    for p in sorted(x for x in d.iterdir() if x.name.endswith(".fits")):
+        s = read_apstar(p)
+        nf, _, bad = normalize_apstar(s.flux, s.error, s.mask, return_mask=True)
+        m = s.meta
+        print(f"{p.name[7:33]:26s} {m['teff']:5.0f}/{m['logg']:3.1f}",
+              fmt(*chip_stats(s.flux, s.mask)), "|", fmt(*chip_stats(nf, bad)))
+
+    print("\n## bare Kurucz emulator (1e6 f_nu, no noise, no throughput)")
+    print(head)
+    em = PayneEmulator("kurucz")
+    for lab in ([4500, 2.5, 0.0, 0.0], [5800, 4.4, 0.0, 0.0], [3700, 4.8, 0.0, 0.0],
+                [4000, 1.5, -0.8, 0.25], [3800, 3.6, 0.0, 0.0]):
+        f, gaps = em.on_apstar_grid(em.flux(np.array(lab, float)))
+        nf, _, bad = normalize_apstar(f, mask=gaps, return_mask=True)
+        print(f"Teff {lab[0]:4.0f} logg {lab[1]:3.1f} [Fe/H] {lab[2]:+4.1f}     ",
+              fmt(*chip_stats(f, gaps)), "|", fmt(*chip_stats(nf, bad)))
+
+    print(f"\n## simulate_apogee(n={args.n}, seed={args.seed}): per group, "
+          "median [5th-95th percentile] over spectra")
+    t0 = time.perf_counter()
+    sim = simulate_apogee(args.n, seed=args.seed)
+    t1 = time.perf_counter()
+    nf, _, bad = normalize_apstar(sim.flux, sim.error, sim.mask, return_mask=True)
+    t2 = time.perf_counter()
+    raw = [chip_stats(f, b) for f, b in zip(sim.flux, sim.mask)]
+    nrm = [chip_stats(f, b) for f, b in zip(nf, bad)]
+    rmed = np.array([r[0] for r in raw])
+    nmed = np.array([r[0] for r in nrm])
+    rsl = np.abs(np.array([r[1] for r in raw]))
+    nsl = np.abs(np.array([r[1] for r in nrm]))
+
+    def q(a):
+        return f"{np.median(a):8.3g} [{np.percentile(a, 5):8.3g} - {np.percentile(a, 95):8.3g}]"
+    for g, name in enumerate(GROUP_NAMES):
+        sel = sim.group == g
+        print(f"{name:7s} n={sel.sum():4d}  raw median {q(rmed[sel])}  norm median {q(nmed[sel])}")
+        print(f"{'':14s}|slope| raw  {q(rsl[sel])}  |slope| norm {q(nsl[sel])}")
+    print(f"\nsimulate {args.n}: {t1 - t0:.2f} s; normalise {args.n}: {t2 - t1:.2f} s")
+
+
+if __name__ == "__main__":
+    main()

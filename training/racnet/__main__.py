@@ -1,0 +1,4 @@
+"""``python -m training.racnet``: see :mod:`training.racnet`."""
+from training.racnet import main
+
+main()
