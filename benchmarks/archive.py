@@ -168,7 +168,8 @@ def measure_archive(name: str, n_files: int = 2000, batch: int = 256, repeats: i
             row["start_s"] = time.perf_counter() - t
             shutil.rmtree(out, ignore_errors=True)
             if dask and not quick:
-                row["dask_2"] = _dask_rate(name, files, root, batch, cfg)
+                row["dask_2"] = _dask_rate(name, files, os.path.join(root, f"dask-{label.replace(' ', '_')}"),
+                                           batch, cfg)
             res["configs"].append(row)
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -177,7 +178,8 @@ def measure_archive(name: str, n_files: int = 2000, batch: int = 256, repeats: i
 
 def _dask_rate(name, files, root, batch, cfg):
     """files/s of the Dask engine on a LocalCluster of 2 single-threaded worker processes (started and the
-    model loaded on each before the clock)."""
+    model loaded on each before the clock); ``root``: a folder of this configuration's own (a batch
+    folder holds one run's settings)."""
     try:
         import distributed
     except ImportError:
@@ -194,6 +196,7 @@ def _dask_rate(name, files, root, batch, cfg):
     finally:
         client.close()
         cluster.close()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- report
