@@ -16,7 +16,7 @@ BASE = "emission_fc"
 
 def test_clopper_pearson_matches_the_beta_quantiles():
     stats = pytest.importorskip("scipy.stats")
-    for k, n in ((0, 10), (3, 20), (20, 20), (5, 27)):
+    for k, n in ((0, 10), (3, 20), (20, 20), (5, 27), (23, 2940), (1400, 2940)):   # large n: no float overflow
         lo, hi = clopper_pearson(k, n)
         want_lo = stats.beta.ppf(0.025, k, n - k + 1) if k else 0.0
         want_hi = stats.beta.ppf(0.975, k + 1, n - k) if k < n else 1.0

@@ -2,7 +2,7 @@
 that the base install has them)."""
 from __future__ import annotations
 
-from math import comb
+from math import exp, lgamma, log, log1p
 
 __all__ = ["clopper_pearson"]
 
@@ -13,8 +13,15 @@ def clopper_pearson(k: int, n: int, level: float = 0.95) -> list[float]:
     if n == 0:
         return [float("nan"), float("nan")]
 
-    def tail_ge(x, kk):   # P[X >= kk], X ~ Bin(n, x): increasing in x
-        return sum(comb(n, i) * x ** i * (1 - x) ** (n - i) for i in range(kk, n + 1))
+    lg_n = lgamma(n + 1)
+
+    def tail_ge(x, kk):   # P[X >= kk], X ~ Bin(n, x): increasing in x; terms in log space (large n)
+        if x <= 0.0:
+            return 0.0 if kk > 0 else 1.0
+        if x >= 1.0:
+            return 1.0
+        lx, l1x = log(x), log1p(-x)
+        return sum(exp(lg_n - lgamma(i + 1) - lgamma(n - i + 1) + i * lx + (n - i) * l1x) for i in range(kk, n + 1))
 
     def root(f, target):  # f increasing on [0, 1]
         lo, hi = 0.0, 1.0
