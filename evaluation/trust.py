@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 
-from evaluation.common import block, load
+from evaluation.common import block, card, load
 
 
 def fmt_rate(r: dict) -> str:
@@ -115,11 +115,23 @@ def _blocks(res: dict) -> dict:
                                   f"score {r['domain_score']}" + (" **out_of_domain**" if r["out_of_domain"] else "")
                                   for r in (ap['results'][m]["real"][i] for m in AP_MODELS)]])
     b["ap_real"] = md_table(["real apStar file", *AP_MODELS], rows)
-    rows = []
+    rows, differ = [], []
     for m in AP_MODELS:
         c = ap['uncertainty'][m]["calibration"]
-        rows.append([m, *[f"{c['noise_scale'][lab]} / {c['sigma_model'][lab]} {UNITS[lab]}" for lab in LABELS]])
-    b["ap_calibration"] = md_table(["model", *[f"{lab}: noise_scale / sigma_model" for lab in LABELS]], rows)
+        used = card(m)["trust"].get("uncertainty", {})
+        for what, cal in (("this run", c), ("exported card (what predict uses)", used)):
+            rows.append([m, what, *[f"{cal['noise_scale'][lab]} / {cal['sigma_model'][lab]} {UNITS[lab]}"
+                                    for lab in LABELS]])
+        if any(c[k][lab] != used.get(k, {}).get(lab) for k in ("noise_scale", "sigma_model") for lab in LABELS):
+            differ.append(m)
+    b["ap_calibration"] = md_table(["model", "calibration", *[f"{lab}: noise_scale / sigma_model" for lab in LABELS]],
+                                   rows)
+    if differ:
+        b["ap_calibration"] += (
+            f"\n\n**The calibration of this run differs from the exported cards' for {', '.join(differ)}.** "
+            "`predict(..., return_uncertainty=True)` uses the card's numbers; the coverage tables below are "
+            "measured with this run's calibration (fitted on the validation set, measured on the others), so they "
+            "describe a recalibrated model, not the exported one, until a retraining exports the new numbers.")
     rows = []
     for m in AP_MODELS:
         for k in AP_SETS:
