@@ -7,7 +7,7 @@ imported); by hand::
 
 On an archive of ``--files`` symlinks to the bundled real files the model reads (the LAMOST files of
 ``zoo/data/lamost`` and ``tests/data/lamost_dev``: three wavelength grids; the apStar files of
-``zoo/data/apogee``), it measures, each in this one process and one after the other:
+``zoo/families/apogeenet/data/apogee``), it measures, each in this one process and one after the other:
 
 - **read** [files/s]: ``zoo.io.read`` of each file (one core);
 - **contract** [spectra/s]: ``Predictor.prepare_many`` on chunks of ``zoo.batch.CHUNK_SIZE`` read

@@ -23,11 +23,11 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "zoo", "data")
+ZOO = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "zoo")
 SOURCES = {  # model -> its bundled real files
-    "autoclassmk": os.path.join(DATA, "mk_atlas", "libr18_27", "*.rbn"),
-    "apogeenet": os.path.join(DATA, "apogee", "apStar-*.fits"),
-    "emission_cnn": os.path.join(DATA, "lamost", "*.fits"),
+    "autoclassmk": os.path.join(ZOO, "families", "autoclassmk", "data", "mk_atlas", "libr18_27", "*.rbn"),
+    "apogeenet": os.path.join(ZOO, "families", "apogeenet", "data", "apogee", "apStar-*.fits"),
+    "emission_cnn": os.path.join(ZOO, "data", "lamost", "*.fits"),
 }
 
 

@@ -36,7 +36,6 @@ during the run; the other timings are the best of ``--repeats`` calls after a wa
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import platform
@@ -45,7 +44,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from importlib import resources
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -139,10 +137,9 @@ def onnx_flops(path) -> float:
 
 
 def bundled_files(predictor, limit: int = 8) -> list[str]:
-    """Bundled real files (zoo/data) the model reads and accepts, at most ``limit``."""
-    root = resources.files("zoo") / "data"
-    candidates = sorted(glob.glob(os.path.join(str(root), "*", "*.fits")) +
-                        glob.glob(os.path.join(str(root), "*", "*", "*.rbn")))
+    """Bundled real files (:func:`zoo.example_files`) the model reads and accepts, at most ``limit``."""
+    import zoo
+    candidates = sorted(zoo.example_files("*/*.fits") + zoo.example_files("*/*/*.rbn"))
     good = []
     for f in candidates:
         try:

@@ -27,7 +27,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
 from zoo.families.apogeenet.continuum import normalize_apstar
-from zoo.io.apstar import APSTAR_CHIP_SLICES, aspcap_pixel_mask, read_apstar
+from zoo.families.apogeenet.apstar import APSTAR_CHIP_SLICES, aspcap_pixel_mask, read_apstar
 from zoo.families.apogeenet.simulate import GROUP_NAMES, PayneEmulator, simulate_apogee
 
 
@@ -60,9 +60,9 @@ def main(argv=None):
     head = f"{'':36s} {'raw median':>11s}  {'slope b/g/r (raw)':>23s} | " \
            f"{'norm median':>11s}  {'slope b/g/r (norm)':>23s}"
 
-    print("\n## real apStar files (zoo/data/apogee), combined spectrum")
+    print("\n## real apStar files (zoo/families/apogeenet/data/apogee), combined spectrum")
     print(head)
-    d = resources.files("zoo") / "data" / "apogee"
+    d = resources.files("zoo") / "families" / "apogeenet" / "data" / "apogee"
     for p in sorted(x for x in d.iterdir() if x.name.endswith(".fits")):
         s = read_apstar(p)
         nf, _, bad = normalize_apstar(s.flux, s.error, s.mask, return_mask=True)

@@ -66,7 +66,7 @@ RAW_NORMALIZATION = "apogee_median_scale"
 
 # ----------------------------------------------------------------------------- input variants
 def _register_raw():
-    from zoo.io.apstar import aspcap_pixel_mask
+    from zoo.families.apogeenet.apstar import aspcap_pixel_mask
     from zoo.preprocess import NORMALIZATIONS, register_normalization
     if RAW_NORMALIZATION in NORMALIZATIONS:
         return
@@ -126,7 +126,7 @@ def test_sets(n: int, seed: int) -> dict:
     """``{"real": (flux, error, mask), "kurucz": ...}`` and the labels (n, 3)."""
     from zoo.families.apogeenet.continuum import fit_continuum
     from zoo.families.apogeenet.simulate import PayneEmulator, observe
-    from zoo.io.apstar import aspcap_pixel_mask
+    from zoo.families.apogeenet.apstar import aspcap_pixel_mask
     lab4, vmacro = test_labels(n, seed)
     kur, dw = PayneEmulator("kurucz"), PayneEmulator("apogee_dwarf")
     fk = kur.flux(lab4)

@@ -12,7 +12,7 @@ import collections
 import numpy as np
 
 from zoo.families.autoclassmk.atlas import load_atlas, prune_complete
-from zoo.io.rbn import EDGE_GUARD
+from zoo.families.autoclassmk.rbn import EDGE_GUARD
 
 
 def main():

@@ -59,7 +59,7 @@ def _plt():
 def real_sets():
     from importlib import resources
     root = resources.files("zoo") / "data"
-    ond = sorted(glob.glob(str(root / "ondrejov" / "*.fits")))
+    ond = sorted(glob.glob(str(resources.files("zoo") / "families" / "bestars" / "data" / "ondrejov" / "*.fits")))
     lam = sorted(glob.glob(os.path.join(SHARED_LAMOST, "*.fits"))) or sorted(glob.glob(str(root / "lamost" / "*.fits")))
     return ond, lam
 

@@ -188,7 +188,7 @@ def main(argv=None):
     lam_files = sorted(glob.glob(os.path.join(args.lamost, "*.fits")))
     dev = real_lamost(first, dev_files)
     lam = real_lamost(first, lam_files)
-    ond_files = sorted(str(p) for p in (resources.files("zoo") / "data" / "ondrejov").iterdir()
+    ond_files = sorted(str(p) for p in (resources.files("zoo") / "families" / "bestars" / "data" / "ondrejov").iterdir()
                        if str(p).endswith(".fits"))
     ond = real_ondrejov(first, ond_files)
     real_x = np.concatenate([dev[2], lam[2]])

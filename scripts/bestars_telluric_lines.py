@@ -21,7 +21,7 @@ from scipy.signal import find_peaks
 from zoo.io import read
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DATA = os.path.join(HERE, "..", "zoo", "data", "ondrejov")
+DATA = os.path.join(HERE, "..", "zoo", "families", "bestars", "data", "ondrejov")
 
 
 def dips(path, min_depth=0.015, max_fwhm=0.9):

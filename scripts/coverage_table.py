@@ -65,14 +65,14 @@ def mk_row(model, x, wave, y, d, end):
 
 def apogee_test_set(model):
     from zoo.families.apogeenet.simulate import simulate_apogee
-    from zoo.io.apstar import apstar_wavelength
+    from zoo.families.apogeenet.apstar import apstar_wavelength
     sim = simulate_apogee(300, seed=2024)
     return sim, apstar_wavelength().value
 
 
 def apogee_row(model, sim, wave, d, end):
     # the observed range of apStar spectra is the chips (the grid ends are empty)
-    from zoo.io.apstar import APSTAR_CHIP_SLICES
+    from zoo.families.apogeenet.apstar import APSTAR_CHIP_SLICES
     lo, hi = wave[APSTAR_CHIP_SLICES[0].start], wave[APSTAR_CHIP_SLICES[-1].stop - 1]
     f = np.array(sim.flux, float, copy=True)
     if end in ("blue", "both"):

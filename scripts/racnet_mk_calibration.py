@@ -3,7 +3,7 @@
 The redrock star classes are broad (docs/racnet.md, "Calibrating F/G/K").
 This script measures the MK temperature index HdA + HgA (Lick indices,
 Worthey & Ottaviani 1997; :func:`zoo.families.racnet.simulate.mk_index`)
-on the MKCLASS standards bundled in ``zoo/data/mk_atlas/libr18`` (Gray &
+on the MKCLASS standards bundled in ``zoo/families/autoclassmk/data/mk_atlas/libr18`` (Gray &
 Corbally 2014), prints it per type and luminosity class, and the class
 boundaries A/F, F/G, G/K as midpoints between A7/F0, F9/G0 and G8/K0
 (luminosity classes III and V averaged): the numbers of
@@ -34,7 +34,7 @@ CODES = {19: "A3", 20: "A5", 21: "A7", 23: "F0", 24: "F2", 25: "F3", 26: "F5", 2
 
 def atlas():
     rows = {}
-    for p in sorted(glob.glob(os.path.join(REPO, "zoo", "data", "mk_atlas", "libr18", "*.rbn"))):
+    for p in sorted(glob.glob(os.path.join(REPO, "zoo", "families", "autoclassmk", "data", "mk_atlas", "libr18", "*.rbn"))):
         m = re.match(r"t(\d+)l(\d+)p", os.path.basename(p))
         sc, lc = int(m.group(1)) / 10, int(m.group(2)) / 10
         if sc in CODES and lc in (3.0, 5.0):

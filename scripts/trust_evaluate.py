@@ -415,7 +415,7 @@ class Apogee:
         alike, at labels of simulated warm dwarfs: the systematic floor of the chi-square."""
         from zoo.families.apogeenet.continuum import fit_continuum
         from zoo.families.apogeenet.simulate import PayneEmulator
-        from zoo.io.apstar import aspcap_pixel_mask
+        from zoo.families.apogeenet.apstar import aspcap_pixel_mask
         rng = np.random.default_rng(AP_MISMATCH_SEED)
         n = AP_MISMATCH_N
         dw, kur = PayneEmulator("apogee_dwarf"), PayneEmulator("kurucz")
@@ -454,7 +454,7 @@ class Apogee:
         self.outside_what = {k: v["what"] for k, v in outside.items()}
         from zoo.io import read
         import glob
-        real_files = sorted(glob.glob(os.path.join(REPO, "zoo", "data", "apogee", "apStar-*.fits")))
+        real_files = sorted(glob.glob(os.path.join(REPO, "zoo", "families", "apogeenet", "data", "apogee", "apStar-*.fits")))
         for m in AP_MODELS:
             t0 = time.time()
             S = {k: self.single(m, s.flux, s.error, s.mask) for k, s in self.sets.items()}

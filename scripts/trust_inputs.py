@@ -15,7 +15,7 @@ Sources
 - real LAMOST spectra (``zoo/data/lamost``, and ``../shared/data/lamost``);
 - the libr18_27 MK standards (for emission-line stars: B and early-A standards with
   Balmer emission added);
-- the real APOGEE M dwarf ``zoo/data/apogee/apStar-r6-2M14305591+0858023.fits``.
+- the real APOGEE M dwarf ``zoo/families/apogeenet/data/apogee/apStar-r6-2M14305591+0858023.fits``.
 
 Redrock spectra are flux, not rectified; for the MK grid they are rectified by
 :func:`rectify` (an iterative upper-envelope polynomial, the kind of continuum
@@ -33,7 +33,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(REPO, "zoo", "data")
 SHARED = os.environ.get("ZOO_SHARED_DATA", os.path.join(os.path.dirname(REPO), "shared", "data"))
 MK_GRID = 3800.0 + 0.5 * np.arange(1600)          # AutoClassMK contract, air
-M_DWARF = os.path.join(DATA, "apogee", "apStar-r6-2M14305591+0858023.fits")
+M_DWARF = os.path.join(REPO, "zoo", "families", "apogeenet", "data", "apogee", "apStar-r6-2M14305591+0858023.fits")
 #: Balmer lines in the MK range (air, A): H8, H-epsilon, H-delta, H-gamma.
 BALMER = (3889.05, 3970.07, 4101.74, 4340.47)
 

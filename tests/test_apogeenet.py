@@ -133,13 +133,13 @@ def test_real_files_prepared():
 #: The labels the Kurucz emulator (and so the training simulation) spans (zoo/families/apogeenet/simulate.py).
 EMULATOR_BOX = {"teff": (3529.0, 6983.0), "logg": (0.34, 5.22), "feh": (-0.99, 0.52)}
 #: Uncertainty of the reference labels in the apStar headers (the RV pipeline's coarse grid,
-#: zoo/data/apogee/PROVENANCE.md: "good only for sanity checks"; log g 5.0 is the grid's edge).
+#: zoo/families/apogeenet/data/apogee/PROVENANCE.md: "good only for sanity checks"; log g 5.0 is the grid's edge).
 REFERENCE_SIGMA = {"teff": 200.0, "logg": 0.5, "feh": 0.2}
 
 
 def _reference(path):
     """The header labels of a bundled apStar file (RV_TEFF / RVTEFF ...), independent of the models."""
-    from zoo.io.apstar import read_apstar
+    from zoo.families.apogeenet.apstar import read_apstar
     meta = read_apstar(path).meta
     return {k: float(meta[k]) for k in ("teff", "logg", "feh")}
 

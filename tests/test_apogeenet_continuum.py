@@ -6,7 +6,7 @@ import pytest
 
 from zoo.families.apogeenet.continuum import continuum_pixels, fit_continuum, normalize_apstar
 from zoo.errors import SpectrumLengthError
-from zoo.io.apstar import APSTAR_CHIP_SLICES, APSTAR_NPIX, aspcap_pixel_mask, read_apstar
+from zoo.families.apogeenet.apstar import APSTAR_CHIP_SLICES, APSTAR_NPIX, aspcap_pixel_mask, read_apstar
 
 
 def _synthetic(n=4, seed=0):
@@ -74,7 +74,7 @@ def test_heavily_masked_chip_falls_back_or_gives_up():
 
 
 def test_real_files_normalise_near_one():
-    d = resources.files("zoo") / "data" / "apogee"
+    d = resources.files("zoo") / "families" / "apogeenet" / "data" / "apogee"
     for p in sorted(x for x in d.iterdir() if x.name.endswith(".fits")):
         s = read_apstar(p)
         nf, ne, bad = normalize_apstar(s.flux, s.error, s.mask, return_mask=True)

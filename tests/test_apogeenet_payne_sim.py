@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from zoo.families.apogeenet.continuum import normalize_apstar
-from zoo.io.apstar import APSTAR_CHIP_SLICES, APSTAR_NPIX, aspcap_pixel_mask
+from zoo.families.apogeenet.apstar import APSTAR_CHIP_SLICES, APSTAR_NPIX, aspcap_pixel_mask
 from zoo.families.apogeenet.simulate import GROUP_NAMES, PayneEmulator, simulate_apogee
 
 

@@ -9,7 +9,7 @@ import pytest
 from zoo.families.apogeenet.realism import (PAPER_LABEL_NOISE, Realism, UPGRADED, sky_template, spot_mix,
                                          telluric_template, veil)
 from zoo.families.apogeenet.simulate import observe, simulate_apogee
-from zoo.io.apstar import aspcap_pixel_mask
+from zoo.families.apogeenet.apstar import aspcap_pixel_mask
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CHIPS = aspcap_pixel_mask()

@@ -7,7 +7,7 @@ import pytest
 from zoo.families.autoclassmk.atlas import LUMINOSITY_RELABEL, atlas_dir, load_atlas, prune_complete
 from zoo.errors import CorruptFileError, SpectrumFileError, UnsupportedFormatError
 from zoo.io import read
-from zoo.io.rbn import parse_rbn_name, read_rbn
+from zoo.families.autoclassmk.rbn import parse_rbn_name, read_rbn
 
 
 def test_read_rbn_file():

@@ -176,9 +176,9 @@ def _two_format_archive(root, copies):
     """``copies`` symlinks to each bundled LAMOST and Ondrejov file: two formats, both read by
     emission_cnn, whose normalization and Ondrejov step its family registers (not the core)."""
     from importlib import resources
-    data = resources.files("zoo") / "data"
-    src = sorted(str(p) for sub in ("lamost", "ondrejov") for p in (data / sub).iterdir()
-                 if str(p).endswith(".fits"))
+    src = sorted(str(p) for d in (resources.files("zoo") / "data" / "lamost",
+                                  resources.files("zoo") / "families" / "bestars" / "data" / "ondrejov")
+                 for p in d.iterdir() if str(p).endswith(".fits"))
     for k in range(copies):
         for s in src:
             os.symlink(s, root / f"{k:03d}-{os.path.basename(s)}")
@@ -195,7 +195,7 @@ import glob, threading
 from importlib import resources
 from zoo.predictor import Predictor, exported_dir
 p = Predictor(exported_dir("apogeenet"), backend="onnx")
-files = sorted(glob.glob(str(resources.files("zoo") / "data" / "apogee" / "*.fits"))) * 2
+files = sorted(glob.glob(str(resources.files("zoo") / "families" / "apogeenet" / "data" / "apogee" / "*.fits"))) * 2
 errs, go = [], threading.Barrier(len(files))
 def work(f):
     go.wait()
@@ -285,7 +285,7 @@ def test_parquet_carries_units_identifiers_and_provenance(tmp_path):
 
     from zoo.export import sha256
     from zoo.predictor import exported_dir
-    files = sorted(glob.glob(str(resources.files("zoo") / "data" / "apogee" / "*.fits")))
+    files = sorted(glob.glob(str(resources.files("zoo") / "families" / "apogeenet" / "data" / "apogee" / "*.fits")))
     res = predict_archive("apogeenet", files, tmp_path / "out", progress=False)
     assert (res.rows, res.failed) == (len(files), 0)
     t = pq.read_table(tmp_path / "out" / "part-000000.parquet")

@@ -29,7 +29,7 @@ def archive(tmp_path_factory):
     for f in src:
         os.symlink(f, d / os.path.basename(f))
     (d / "spec-00000-corrupt_sp01-001.fits").write_bytes(b"SIMPLE  =                    T" + b" " * 50 + b"\0" * 100)
-    apogee = sorted(p for p in (resources.files("zoo") / "data" / "apogee").iterdir() if p.name.endswith(".fits"))[0]
+    apogee = sorted(p for p in (resources.files("zoo") / "families" / "apogeenet" / "data" / "apogee").iterdir() if p.name.endswith(".fits"))[0]
     os.symlink(str(apogee), d / "apStar-wrong-range.fits")     # read, then refused by the contract
     return d
 

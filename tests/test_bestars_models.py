@@ -11,9 +11,9 @@ import zoo
 from zoo.predictor import exported_dir
 
 DATA = resources.files("zoo") / "data"
-GCAS = str(DATA / "ondrejov" / "gamma-cas-emission.fits")
-VEGA = str(DATA / "ondrejov" / "alpha-lyr-absorption.fits")
-BT_O = str(DATA / "ondrejov" / "bt-cmi-ondrejov.fits")
+GCAS = str(resources.files("zoo") / "families" / "bestars" / "data" / "ondrejov" / "gamma-cas-emission.fits")
+VEGA = str(resources.files("zoo") / "families" / "bestars" / "data" / "ondrejov" / "alpha-lyr-absorption.fits")
+BT_O = str(resources.files("zoo") / "families" / "bestars" / "data" / "ondrejov" / "bt-cmi-ondrejov.fits")
 BT_L = str(DATA / "lamost" / "bt-cmi-lamost.fits")
 MODELS = ("emission_fc", "emission_cnn")
 

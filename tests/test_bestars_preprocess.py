@@ -13,7 +13,7 @@ from zoo.preprocess import NORMALIZATIONS, air_to_vacuum, to_contract
 from zoo.registry import get_entry
 
 DATA = resources.files("zoo") / "data"
-GCAS = str(DATA / "ondrejov" / "gamma-cas-emission.fits")
+GCAS = str(resources.files("zoo") / "families" / "bestars" / "data" / "ondrejov" / "gamma-cas-emission.fits")
 BTCMI_L = str(DATA / "lamost" / "bt-cmi-lamost.fits")
 CONTRACT = get_entry("emission_cnn").card().input
 

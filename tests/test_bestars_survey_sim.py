@@ -156,7 +156,7 @@ def _real_inputs():
     from zoo.families.bestars import prepare
     root = resources.files("zoo") / "data"
     lam = sorted(str(p) for p in (root / "lamost").iterdir() if str(p).endswith(".fits"))
-    ond = sorted(str(p) for p in (root / "ondrejov").iterdir() if str(p).endswith(".fits"))
+    ond = sorted(str(p) for p in (resources.files("zoo") / "families" / "bestars" / "data" / "ondrejov").iterdir() if str(p).endswith(".fits"))
     return prepare(CONTRACT, lam).flux, prepare(CONTRACT, ond).flux
 
 

@@ -15,20 +15,14 @@ from zoo.io import read
 from zoo.predictor import exported_dir
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DATA = os.path.join(REPO, "zoo", "data")
 EXPORTED = [n for n in zoo.list_models() if os.path.exists(os.path.join(exported_dir(n), "card.json"))]
 
 
 def _bundled_files():
     """Every bundled file that one of the zoo's readers claims."""
-    from zoo.io import READERS
-    out = []
-    for d, _, files in os.walk(DATA):
-        for f in sorted(files):
-            path = os.path.join(d, f)
-            if any(looks_like(path) for looks_like, _ in READERS.values()):
-                out.append(path)
-    return sorted(out)
+    from zoo.io import readers
+    return sorted(p for p in zoo.example_files()
+                  if any(looks_like(p) for looks_like, _ in readers().values()))
 
 
 FILES = _bundled_files()

@@ -22,7 +22,7 @@ import pytest
 
 import zoo
 from zoo import errors
-from zoo.io import READERS, read
+from zoo.io import read, readers
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tests", "port"))
@@ -35,17 +35,14 @@ RBN_EVERY = 1
 
 
 def _files():
-    data = os.path.join(REPO, "zoo", "data")
+    import zoo
     out = []
-    for d, _, names in sorted(os.walk(data)):
-        rbn = sorted(n for n in names if n.endswith(".rbn"))
-        keep = set(rbn[::RBN_EVERY])
-        for n in sorted(names):
-            path = os.path.join(d, n)
-            if n.endswith(".rbn") and n not in keep:
-                continue
-            if any(looks(path) for looks, _ in READERS.values()):
-                out.append(path)
+    for path in zoo.example_files():
+        if path.endswith(".rbn") and (sorted(os.listdir(os.path.dirname(path))).index(os.path.basename(path))
+                                      % RBN_EVERY):
+            continue
+        if any(looks(path) for looks, _ in readers().values()):
+            out.append(path)
     return out
 
 

@@ -13,7 +13,7 @@ import pytest
 from astropy.io import fits
 
 from zoo.errors import CorruptFileError, SpectrumFileError, UnsupportedFormatError
-from zoo.io import READERS, read
+from zoo.io import read, readers
 from zoo.io.lamost import LAMOST_DLOGLAM, LAMOST_NO_ERROR, LAMOST_LOGLAM0, lamost_wavelength, looks_like_lamost, read_lamost
 
 DATA = resources.files("zoo") / "data" / "lamost"
@@ -24,7 +24,7 @@ WAVE_ROW = [p for p in FILES if "Wavelength" in fits.getheader(p)["EXTEN0"]][0]
 
 def test_bundled_files_and_registration():
     assert len(FILES) == 5
-    assert "lamost" in READERS
+    assert "lamost" in readers()
     for p in FILES:
         assert looks_like_lamost(p)
         assert read(p).meta["format"] == "lamost"
@@ -201,9 +201,9 @@ def test_zeroed_data_is_all_masked_and_refused(tmp_path):
 
 
 def test_other_formats_not_claimed():
-    for p in glob.glob(str(resources.files("zoo") / "data" / "ondrejov" / "*.fits")):
+    for p in glob.glob(str(resources.files("zoo") / "families" / "bestars" / "data" / "ondrejov" / "*.fits")):
         assert not looks_like_lamost(p)
-    for p in glob.glob(str(resources.files("zoo") / "data" / "apogee" / "*.fits"))[:2]:
+    for p in glob.glob(str(resources.files("zoo") / "families" / "apogeenet" / "data" / "apogee" / "*.fits"))[:2]:
         assert not looks_like_lamost(p)
 
 

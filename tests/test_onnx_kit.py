@@ -1,7 +1,6 @@
 """The ONNX deployment kit (zoo.onnx_kit, issue 12): the contract in metadata_props (or the card
 beside an older export), raw spectrum -> contract -> ONNX Runtime -> labels, the same answers as
 the Predictor's ONNX backend (which is the kit), and no TensorFlow anywhere on that path."""
-import glob
 import json
 import os
 import shutil
@@ -80,7 +79,7 @@ def test_metadata_alone_is_enough_and_matches_the_predictor(tmp_path):
     assert read_metadata(path)["zoo.name"] == name
     m = OnnxModel(path)
     assert m.contract_source == "metadata_props" and m.labels == _card(name).labels
-    files = sorted(glob.glob(os.path.join(DATA, "mk_atlas", "**", "*.rbn"), recursive=True))[:3]
+    files = zoo.example_files("mk_atlas/**/*.rbn")[:3]
     ref = zoo.load_model(name, backend="onnx", directory=_dir(name))
     for f in files:
         s = read(f)
@@ -169,8 +168,8 @@ def test_the_kit_never_imports_tensorflow(tmp_path):
     download machinery and even the onnx package are blocked; a raw apStar file (the APOGEE
     continuum normalization) and an .rbn spectrum, with the contract from card.json and from
     metadata_props."""
-    apstar = sorted(glob.glob(os.path.join(DATA, "apogee", "apStar*.fits")))
-    rbn = sorted(glob.glob(os.path.join(DATA, "mk_atlas", "**", "*.rbn"), recursive=True))
+    apstar = zoo.example_files("apogee/apStar*.fits")
+    rbn = zoo.example_files("mk_atlas/**/*.rbn")
     args = []
     if "starnet" in EXPORTED and apstar:
         args += [_dir("starnet"), apstar[0]]

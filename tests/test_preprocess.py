@@ -111,7 +111,7 @@ def test_no_overlap_says_so_plainly():
     import glob
     import os
     from zoo.io import read
-    path = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "..", "zoo", "data", "apogee", "apStar-*.fits")))[0]
+    path = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "..", "zoo", "families", "apogeenet", "data", "apogee", "apStar-*.fits")))[0]
     s = read(path)
     for contract in (C, InputContract(wavelength_start=6519.0, step=1.5, n_pixels=140, medium="vacuum")):
         with pytest.raises(WavelengthCoverageError, match="does not overlap") as exc:
@@ -216,7 +216,7 @@ def test_spectra_sharing_a_grid_are_prepared_as_one_by_one():
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     files = sorted(glob.glob(os.path.join(repo, "zoo", "data", "*", "*.fits"))
                    + glob.glob(os.path.join(repo, "tests", "data", "*", "*.fits"))
-                   + glob.glob(os.path.join(repo, "zoo", "data", "mk_atlas", "*", "*.rbn"))[::25])
+                   + glob.glob(os.path.join(repo, "zoo", "families", "autoclassmk", "data", "mk_atlas", "*", "*.rbn"))[::25])
     specs = [read(f) for f in files]
     assert len({len(s.flux) for s in specs if "lamost" in s.meta.get("instrument", "")}) >= 3   # LAMOST grids
     names = sorted(n for n in os.listdir(exported_dir()) if os.path.exists(os.path.join(exported_dir(n), "card.json")))

@@ -64,7 +64,7 @@ def test_catalogue_types_of_the_test_atlas(models):
     files = sorted(glob.glob(os.path.join(atlas_dir("libr18_27"), "*.rbn")))
     assert len(files) == 100
     out = models["onnx"].predict(files)
-    from zoo.io.rbn import SPECTRAL_CODES
+    from zoo.families.autoclassmk.rbn import SPECTRAL_CODES
     codes = {t: float(c) for c, t in SPECTRAL_CODES.items() if t in classes}
     exact_sp = exact_lum = scorable = 0
     for f, sc, lc in zip(files, out["spectral_class"], out["luminosity_class"]):

@@ -115,11 +115,14 @@ def load_model(name: str, backend: str = "auto", directory=None, verify: bool = 
 
 
 def example_files(pattern: str = "**/*.*") -> list[str]:
-    """Paths of the real spectra bundled with the zoo (``zoo/data/``), matching ``pattern``
-    (a glob relative to that folder, e.g. ``"<folder>/*.fits"``; README lists them), sorted;
-    provenance in each folder's PROVENANCE.md."""
+    """Paths of the real spectra bundled with the zoo, matching ``pattern`` (a glob relative to a
+    data folder, e.g. ``"lamost/*.fits"``, ``"apogee/apStar-*.fits"``, ``"mk_atlas/libr18/*.rbn"``;
+    README lists them), sorted.  The data folders are the core's ``zoo/data/`` (the survey files
+    several families share) and each family's ``zoo/families/<family>/data/``; provenance in each
+    folder's PROVENANCE.md."""
     import glob
     from importlib import resources
-    root = str(resources.files("zoo") / "data")
-    return sorted(p for p in glob.glob(_os.path.join(root, pattern), recursive=True)
+    base = resources.files("zoo")
+    roots = [str(base / "data")] + sorted(glob.glob(_os.path.join(str(base / "families"), "*", "data")))
+    return sorted(p for root in roots for p in glob.glob(_os.path.join(root, pattern), recursive=True)
                   if _os.path.isfile(p) and not p.endswith((".md", ".npz", ".txt", ".json")))

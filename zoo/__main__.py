@@ -1,4 +1,4 @@
-"""Command line: ``python -m zoo {demo, list, info, predict, export, verify, download, publish, cache}``.
+"""Command line: ``python -m zoo {demo, list, info, predict, export, reexport, verify, download, publish, cache}``.
 
     python -m zoo demo                        # the bundled real spectra through every trained model
     python -m zoo list
@@ -7,6 +7,7 @@
     python -m zoo predict NAME 'archive/**/*.fits' --out DIR [--engine local|dask] [--format parquet|csv]
                                                # archive scale: Parquet shards, resumable (docs/scale.md)
     python -m zoo export NAME                  # write the derived model.keras and the SavedModel
+    python -m zoo reexport NAME... | --all [--dry-run]   # model.onnx again from its weights, if faster
     python -m zoo verify NAME                  # checksums + ONNX test_data_set_0 on ONNX Runtime
     python -m zoo download NAME... | --all     # fetch published models into the cache, sha256-verified
     python -m zoo publish NAME... | --all [--out dist]   # write release archives, record them in zoo/data/hub/
@@ -278,6 +279,25 @@ def _cmd_download(args):
     return 1 if failed else 0
 
 
+def _cmd_reexport(args):
+    """Convert exported models to ONNX again from their committed weights (:mod:`zoo.reexport`)."""
+    import json
+
+    from zoo.errors import ZooError
+    from zoo.predictor import exported_dir
+    from zoo.reexport import reexport
+    names = _names(args, lambda n: os.path.exists(os.path.join(exported_dir(n), "card.json")))
+    failed = []
+    for name in names:
+        try:
+            print(json.dumps(reexport(name, dry_run=args.dry_run, min_speedup=args.min_speedup,
+                                      publish=not args.no_publish)))
+        except (ZooError, RuntimeError) as exc:
+            failed.append(name)
+            print(f"{name}: not re-exported: {type(exc).__name__}: {exc}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def _cmd_publish(args):
     from zoo.errors import ZooError
     from zoo.hub import hub_url, publish, publish_all
@@ -373,6 +393,14 @@ def main(argv=None):
     p.add_argument("--all", action="store_true", help="every published model")
     p.add_argument("--force", action="store_true", help="download again even when cached")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p = sub.add_parser("reexport", help="convert exported models to ONNX again from their committed weights; "
+                       "replace model.onnx only when faster (the card records the command)")
+    p.add_argument("names", nargs="*")
+    p.add_argument("--all", action="store_true", help="every exported model")
+    p.add_argument("--dry-run", action="store_true", help="measure and report, write nothing")
+    p.add_argument("--min-speedup", type=float, default=1.1,
+                   help="replace only when ONNX Runtime runs the new file this many times as fast (default 1.1)")
+    p.add_argument("--no-publish", action="store_true", help="do not publish the release again")
     p = sub.add_parser("publish", help="write release archives of exported models and record them in the release index zoo/data/hub/")
     p.add_argument("names", nargs="*")
     p.add_argument("--all", action="store_true", help="every exported model")
@@ -407,7 +435,7 @@ def main(argv=None):
 def _run(args):
     return {"list": _cmd_list, "info": _cmd_info, "demo": _cmd_demo, "predict": _cmd_predict,
             "export": _cmd_export, "verify": _cmd_verify, "download": _cmd_download,
-            "publish": _cmd_publish, "cache": _cmd_cache, "refit-domain": _cmd_refit_domain}[args.cmd](args)
+            "publish": _cmd_publish, "reexport": _cmd_reexport, "cache": _cmd_cache, "refit-domain": _cmd_refit_domain}[args.cmd](args)
 
 
 def _cmd_refit_domain(args):

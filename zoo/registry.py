@@ -33,7 +33,8 @@ from .errors import UnknownModelError
 
 __all__ = ["ModelEntry", "architecture_of", "load_preset", "register_model", "register_demo", "register_trust", "get_entry",
            "list_models", "load_families", "families", "demos", "trust_method",
-           "register_domain_refit", "domain_refit", "register_trust_variant", "trust_variant"]
+           "register_domain_refit", "domain_refit", "register_trust_variant", "trust_variant",
+           "register_reader", "readers"]
 
 FAMILY_PACKAGE = "zoo.families"
 ENTRY_POINT_GROUP = "zoo.families"
@@ -128,6 +129,29 @@ def register_model(name: str, *, preset: str | None = None, recipe=None, command
                                      dict(card_overrides or {}), description or doc)
         return factory
     return deco
+
+
+#: file format name -> (looks_like(path) -> bool, read(path) -> Spectrum), in registration order
+_READERS: dict[str, tuple[Callable, Callable]] = {}
+
+
+def register_reader(name: str, looks_like: Callable, read: Callable) -> None:
+    """Register a spectrum file format for :func:`zoo.io.read`: ``looks_like(path) -> bool``
+    sniffs a file without raising, ``read(path) -> Spectrum`` reads it (typed errors of
+    :mod:`zoo.errors` for bad files).  A family registers the formats only its papers read (the
+    core registers the survey formats several families share); the sniffers are tried in
+    registration order, so ``looks_like`` must not claim another format's files."""
+    if name in _READERS and _READERS[name] != (looks_like, read):
+        raise ValueError(f"file format {name!r} registered twice")
+    if not callable(looks_like) or not callable(read):
+        raise TypeError(f"register_reader({name!r}, ...): looks_like and read must be callables")
+    _READERS[name] = (looks_like, read)
+
+
+def readers() -> dict[str, tuple[Callable, Callable]]:
+    """Every registered file format (the families loaded first): name -> (looks_like, read)."""
+    load_families()
+    return dict(_READERS)
 
 
 def register_demo(name: str, fn: Callable) -> None:

@@ -44,8 +44,8 @@ __all__ = ["build_dataset", "archive_dataset", "split_indices", "real_spectra", 
            "REAL_FILES", "REAL_EXPECTATIONS", "LABELS", "UNITS"]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-REAL_FILES = sorted(glob.glob(os.path.join(ROOT, "zoo", "data", "apogee", "apStar-*.fits")))
-#: What each bundled real spectrum should look like (zoo/data/apogee/PROVENANCE.md).
+REAL_FILES = sorted(glob.glob(os.path.join(ROOT, "zoo", "families", "apogeenet", "data", "apogee", "apStar-*.fits")))
+#: What each bundled real spectrum should look like (zoo/families/apogeenet/data/apogee/PROVENANCE.md).
 REAL_EXPECTATIONS = {
     "2M17335483-2753043": "cool giant toward the bulge (RV grid: 3677 K, log g 0.5)",
     "2M19485057+5005279": "Kepler-field K dwarf (RV grid: 5226 K, log g 5.0)",
@@ -195,7 +195,7 @@ def split_indices(group, seed: int, large_group: int = 0, large=(0.8, 0.1, 0.1),
 
 def real_spectra(contract):
     """The bundled real apStar files on ``contract``: ``(short names, Prepared)``."""
-    from zoo.io.apstar import read_apstar
+    from zoo.families.apogeenet.apstar import read_apstar
     from zoo.preprocess import Prepared, to_contract
     names, parts = [], []
     for f in REAL_FILES:

@@ -119,11 +119,12 @@ def real_files() -> dict:
     """The bundled real spectra and what they are (thesis labels / the files' H-alpha)."""
     from importlib import resources
     root = resources.files("zoo") / "data"
-    return {str(root / "ondrejov" / "gamma-cas-emission.fits"): "emission",
-            str(root / "ondrejov" / "alpha-lyr-absorption.fits"): "absorption",
-            str(root / "ondrejov" / "bt-cmi-ondrejov.fits"): "BT CMi",
+    ond = resources.files("zoo") / "families" / "bestars" / "data" / "ondrejov"
+    return {str(ond / "gamma-cas-emission.fits"): "emission",
+            str(ond / "alpha-lyr-absorption.fits"): "absorption",
+            str(ond / "bt-cmi-ondrejov.fits"): "BT CMi",
             str(root / "lamost" / "bt-cmi-lamost.fits"): "BT CMi",
-            str(root / "ondrejov" / "oe270005.fits"): "absorption",
+            str(ond / "oe270005.fits"): "absorption",
             str(root / "lamost" / "spec-56257-GAC089N38V2_sp01-008.fits"): "absorption",
             str(root / "lamost" / "spec-55939-B5593905_sp01-018.fits"): "absorption"}
 

@@ -1,31 +1,27 @@
-"""Spectrum readers, one module per file format, and :func:`read` to dispatch.
+"""Spectrum file formats and :func:`read` to dispatch.
 
-Each reader is a pair ``(looks_like(path) -> bool, read(path) -> Spectrum)``;
-:func:`read` tries them in order and raises
-:class:`~zoo.errors.UnsupportedFormatError` when none claims the file.
+The core keeps the generic FITS helpers (:mod:`zoo.io.fits`), the format several families
+share (LAMOST ``spec-*.fits``, :mod:`zoo.io.lamost`: RAC-Net and the LAMOST Be-star model read
+it) and the dispatch.  A format only one family's papers read lives in that family and is
+registered with :func:`zoo.registry.register_reader` (APOGEE apStar, MKCLASS ``.rbn`` and the
+Ondřejov 2 m CCD700 FITS are such formats; docs/contributing.md lists where each lives).
+
+Each reader is a pair ``(looks_like(path) -> bool, read(path) -> Spectrum)``; :func:`read`
+tries them in registration order and raises :class:`~zoo.errors.UnsupportedFormatError` when
+none claims the file.
 """
 from __future__ import annotations
 
 import os
 
 from ..errors import SpectrumFileError, UnsupportedFormatError
+from ..registry import readers, register_reader
 from ..spectrum import Spectrum
-from .rbn import looks_like_rbn, read_rbn
+from .lamost import looks_like_lamost, read_lamost
 
-READERS: dict = {"rbn": (looks_like_rbn, read_rbn)}
+register_reader("lamost", looks_like_lamost, read_lamost)
 
-try:  # APOGEE apStar (FITS); astropy is a hard dependency, the module may be absent in old trees
-    from .apstar import looks_like_apstar, read_apstar
-    READERS["apstar"] = (looks_like_apstar, read_apstar)
-except ImportError:  # pragma: no cover
-    pass
-
-from .lamost import looks_like_lamost, read_lamost  # noqa: E402  (LAMOST spec-*.fits, DR1-DR5 and DR6+)
-READERS["lamost"] = (looks_like_lamost, read_lamost)
-from .ondrejov import looks_like_ondrejov, read_ondrejov  # noqa: E402  (Ondrejov 2 m CCD700 FITS)
-READERS["ondrejov"] = (looks_like_ondrejov, read_ondrejov)
-
-__all__ = ["read", "READERS", "read_rbn"]
+__all__ = ["read", "readers", "register_reader"]
 
 
 def read(path, format: str | None = None) -> Spectrum:
@@ -35,17 +31,19 @@ def read(path, format: str | None = None) -> Spectrum:
     ----------
     path : str or os.PathLike
     format : str, optional
-        A key of :data:`READERS` to skip sniffing.
+        A key of :func:`readers` (``"lamost"``, ``"apstar"``, ``"rbn"``, ``"ondrejov"``, or a
+        format a third-party family registers) to skip sniffing.
     """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise SpectrumFileError(f"{path}: no such file")
+    known = readers()
     if format is not None:
-        if format not in READERS:
-            raise UnsupportedFormatError(f"unknown format {format!r}; known: {sorted(READERS)}")
-        return READERS[format][1](path)
-    for looks_like, reader in READERS.values():
+        if format not in known:
+            raise UnsupportedFormatError(f"unknown format {format!r}; known: {sorted(known)}")
+        return known[format][1](path)
+    for looks_like, reader in known.values():
         if looks_like(path):
             return reader(path)
     raise UnsupportedFormatError(
-        f"{path}: not a spectrum format the zoo can read (known: {', '.join(READERS)})")
+        f"{path}: not a spectrum format the zoo can read (known: {', '.join(known)})")

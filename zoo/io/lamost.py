@@ -69,7 +69,7 @@ import numpy as np
 
 from ..errors import CorruptFileError
 from ..spectrum import Spectrum
-from ._fits import _DTYPES, _NotSimple, _card_value, _cards, _scan_file, find_table, open_fits
+from .fits import _DTYPES, _NotSimple, _card_value, _cards, _scan_file, find_table, open_fits
 
 __all__ = ["read_lamost", "looks_like_lamost", "lamost_wavelength",
            "LAMOST_LOGLAM0", "LAMOST_DLOGLAM", "LAMOST_ROWS",

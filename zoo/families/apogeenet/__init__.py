@@ -7,6 +7,7 @@ simulator (:mod:`.simulate`), the label relations of the small groups
 (:mod:`.labels`), the out-of-domain score ``"payne_consistency"`` and the calibrated
 uncertainties (:mod:`.trust`) and the demo of ``python -m zoo demo``.
 """
+from . import apstar  # noqa: F401  (registers the "apstar" file format)
 from . import continuum  # noqa: F401  (registers the "apogee_continuum" normalization)
 from . import models  # noqa: F401  (registers the models)
 from . import trust as _trust

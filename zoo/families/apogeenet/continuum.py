@@ -20,7 +20,7 @@ noiseless model spectrum gives) after, for real and simulated spectra alike.
 
 How
 ---
-Per chip (the three ASPCAP ranges of :data:`zoo.io.apstar.APSTAR_CHIP_SLICES`)
+Per chip (the three ASPCAP ranges of :data:`zoo.families.apogeenet.apstar.APSTAR_CHIP_SLICES`)
 and per spectrum, a polynomial of degree ``deg`` (default 2) in the chip's
 pixel coordinate (scaled to [-1, 1]) is fitted by weighted least squares to
 the *continuum pixels* of The Cannon (``cannon_cont_pixels_apogee.npz``,
@@ -38,7 +38,7 @@ whole chip is treated as bad.
 
 Output: ``flux / continuum`` and ``error / continuum``; bad pixels, chip gaps
 and the grid ends outside the chips are filled with 1.0 (error
-:data:`~zoo.io.apstar.APSTAR_BAD_ERROR`, i.e. no information), and the
+:data:`~zoo.families.apogeenet.apstar.APSTAR_BAD_ERROR`, i.e. no information), and the
 normalised flux is clipped to ``clip`` (default [0, 2]) so that an unflagged
 spike cannot dominate a network's input.  Everything is vectorised over a
 batch ``(n, 8575)``; the only per-spectrum loop is the rare fallback.
@@ -51,7 +51,7 @@ from importlib import resources
 import numpy as np
 
 from zoo.errors import SpectrumLengthError
-from zoo.io.apstar import (APSTAR_BAD_ERROR, APSTAR_CHIP_SLICES, APSTAR_NPIX,
+from zoo.families.apogeenet.apstar import (APSTAR_BAD_ERROR, APSTAR_CHIP_SLICES, APSTAR_NPIX,
                         N_ASPCAP_PIX)
 
 __all__ = ["normalize_apstar", "fit_continuum", "continuum_pixels", "contract_params"]
@@ -59,7 +59,7 @@ __all__ = ["normalize_apstar", "fit_continuum", "continuum_pixels", "contract_pa
 
 @lru_cache(maxsize=1)
 def _cannon_pixels_aspcap() -> np.ndarray:
-    ref = resources.files("zoo") / "data" / "payne" / "cannon_cont_pixels_apogee.npz"
+    ref = resources.files("zoo") / "families" / "apogeenet" / "data" / "payne" / "cannon_cont_pixels_apogee.npz"
     with resources.as_file(ref) as p, np.load(p) as d:
         pix = np.asarray(d["pixels_cannon"], dtype=bool)
     if pix.shape != (N_ASPCAP_PIX,):
@@ -268,7 +268,7 @@ def normalize_apstar(flux, error=None, mask=None, *, deg: int = 2, n_iter: int =
     error : array like ``flux``, optional
     mask : bool array like ``flux``, optional
         True = bad pixel (e.g. ``Spectrum.mask`` from
-        :func:`zoo.io.apstar.read_apstar`).
+        :func:`zoo.families.apogeenet.apstar.read_apstar`).
     deg, n_iter, **fit :
         Passed to :func:`fit_continuum`.
     clip : (float, float) or None

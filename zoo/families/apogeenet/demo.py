@@ -9,7 +9,7 @@ MODELS = ("apogeenet", "starnet")
 
 
 def demo_files() -> list[str]:
-    return sorted(glob.glob(str(resources.files("zoo") / "data" / "apogee" / "*.fits")))
+    return sorted(glob.glob(str(resources.files("zoo") / "families" / "apogeenet" / "data" / "apogee" / "*.fits")))
 
 
 def show(model) -> None:

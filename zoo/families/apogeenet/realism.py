@@ -90,7 +90,7 @@ from importlib import resources
 
 import numpy as np
 
-from zoo.io.apstar import APSTAR_CHIP_SLICES, aspcap_pixel_mask
+from zoo.families.apogeenet.apstar import APSTAR_CHIP_SLICES, aspcap_pixel_mask
 
 __all__ = ["Realism", "PAPER_LABEL_NOISE", "UPGRADED", "veil", "spot_mix", "spline_throughput",
            "telluric_template", "sky_template", "TEMPLATE_FILE"]
@@ -143,7 +143,7 @@ UPGRADED = Realism(label_noise=PAPER_LABEL_NOISE, metal_poor_fraction=0.1, feh_m
 def _templates():
     """(sky, telluric) of TEMPLATE_FILE on the 7214 ASPCAP pixels, float32."""
     from astropy.io import fits
-    ref = resources.files("zoo") / "data" / "apogee" / TEMPLATE_FILE
+    ref = resources.files("zoo") / "families" / "apogeenet" / "data" / "apogee" / TEMPLATE_FILE
     chips = aspcap_pixel_mask()
     with resources.as_file(ref) as p, fits.open(p, memmap=False) as h:
         sky = np.atleast_2d(np.asarray(h[4].data, float))[0][chips]

@@ -1,7 +1,7 @@
 """Labelled APOGEE-like spectra from The Payne's neural-network emulators.
 
 The emulators (Ting, Conroy, Rix & Cargile 2019, ApJ 879, 69, "The Payne";
-MIT licence; bundled in ``zoo/data/payne``, see its PROVENANCE.md) predict
+MIT licence; bundled in ``zoo/families/apogeenet/data/payne``, see its PROVENANCE.md) predict
 each of the 7214 ASPCAP pixels with a one-hidden-layer network (Ting et al.
 2019, Sec. 2; the form in the bundled ``NN_*.npz``)::
 
@@ -51,7 +51,7 @@ from importlib import resources
 
 import numpy as np
 
-from zoo.io.apstar import (APSTAR_BAD_ERROR, APSTAR_CHIP_SLICES, APSTAR_NPIX,
+from zoo.families.apogeenet.apstar import (APSTAR_BAD_ERROR, APSTAR_CHIP_SLICES, APSTAR_NPIX,
                          N_ASPCAP_PIX, aspcap_pixel_mask)
 
 from . import realism as _realism
@@ -63,7 +63,7 @@ _CHIP_OFFSETS = list(np.cumsum([0] + _CHIP_SIZES[:-1]))
 __all__ = ["PayneEmulator", "SimulatedSet", "simulate_apogee", "observe", "GROUP_NAMES",
            "DEFAULT_GROUP_FRACTIONS", "EMULATOR_FILES"]
 
-#: emulator kind -> (file in zoo/data/payne, label names)
+#: emulator kind -> (file in zoo/families/apogeenet/data/payne, label names)
 EMULATOR_FILES = {
     "kurucz": ("NN_unnormalized_spectra.npz", ("teff", "logg", "feh", "alpha_fe")),
     "apogee_dwarf": ("NN_normalized_spectra.npz", ("teff", "logg", "feh", "mg_fe", "vmacro")),
@@ -77,7 +77,7 @@ DEFAULT_GROUP_FRACTIONS = (0.85, 0.075, 0.075)
 @lru_cache(maxsize=None)
 def _load(kind):
     fname, names = EMULATOR_FILES[kind]
-    ref = resources.files("zoo") / "data" / "payne" / fname
+    ref = resources.files("zoo") / "families" / "apogeenet" / "data" / "payne" / fname
     with resources.as_file(ref) as p, np.load(p) as d:
         arrs = {k: np.asarray(d[k]) for k in d.files}
     return arrs, names

@@ -140,7 +140,7 @@ def consistency(flux, error, mask, labels, *, systematic: float = DEFAULTS["syst
 
     Returns dict of (n,) arrays ``chi2`` and ``a``.
     """
-    from zoo.io.apstar import aspcap_pixel_mask
+    from zoo.families.apogeenet.apstar import aspcap_pixel_mask
     x = np.atleast_2d(np.asarray(flux, float))
     mask = np.broadcast_to(np.asarray(mask, bool), x.shape)
     good = ~mask & aspcap_pixel_mask()[None, :]

@@ -10,6 +10,7 @@ the grouped cross-validation by star (:mod:`.grouped_cv`) and the demo of
 ``python -m zoo demo``.
 """
 from . import models  # noqa: F401  (registers the models)
+from . import rbn  # noqa: F401  (registers the MKCLASS ".rbn" file format)
 from . import rectify  # noqa: F401  (registers the native step mk_rectify)
 from . import trust as _trust
 from .demo import register as _register_demo

@@ -1,7 +1,7 @@
 """The MK standard atlases libr18 and libr18_27 as AutoClassMK uses them (Short 2026, Sec. II).
 
-The bundled atlases (``zoo/data/mk_atlas``, provenance in ``PROVENANCE.md``
-there) are read with :func:`zoo.io.rbn.read_rbn`, clipped to the 1600 pixels
+The bundled atlases (``zoo/families/autoclassmk/data/mk_atlas``, provenance in ``PROVENANCE.md``
+there) are read with :func:`zoo.families.autoclassmk.rbn.read_rbn`, clipped to the 1600 pixels
 3800.0-4599.5 A, relabeled to three luminosity classes and pruned so that every
 spectral class kept has all of I, III and V.
 """
@@ -13,7 +13,7 @@ from importlib import resources
 
 import numpy as np
 
-from zoo.io.rbn import read_rbn
+from zoo.families.autoclassmk.rbn import read_rbn
 from zoo.preprocess import mask_edges
 
 __all__ = ["LUMINOSITY_RELABEL", "LUMINOSITY_CLASSES", "AtlasSet", "load_atlas",
@@ -69,7 +69,7 @@ class AtlasSet:
 
 def atlas_dir(name: str) -> str:
     """Directory of a bundled atlas (``libr18`` or ``libr18_27``)."""
-    return str(resources.files("zoo") / "data" / "mk_atlas" / name)
+    return str(resources.files("zoo") / "families" / "autoclassmk" / "data" / "mk_atlas" / name)
 
 
 def load_atlas(name: str = "libr18", directory: str | None = None,

@@ -12,7 +12,7 @@ MODELS = ("autoclassmk", "autoclassmk_broad")
 
 def demo_files() -> list[str]:
     """Every 8th bundled libr18_27 standard (real spectra, lower resolution than training)."""
-    data = resources.files("zoo") / "data" / "mk_atlas" / "libr18_27"
+    data = resources.files("zoo") / "families" / "autoclassmk" / "data" / "mk_atlas" / "libr18_27"
     return sorted(glob.glob(str(data / "*.rbn")))[::8]
 
 

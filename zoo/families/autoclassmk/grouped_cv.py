@@ -1,7 +1,7 @@
 """Grouped cross-validation by star for AutoClassMK, and bootstrap intervals over stars.
 
 The paper's test atlas, libr18_27, holds the *same standard stars* as the
-training atlas libr18 at a lower resolution (``zoo/data/mk_atlas/PROVENANCE.md``),
+training atlas libr18 at a lower resolution (``zoo/families/autoclassmk/data/mk_atlas/PROVENANCE.md``),
 so its accuracy measures how well the network recognizes stars it was trained
 on.  To measure how it types stars it has *not* seen, whole stars are held out:
 every ``.rbn`` file of libr18 is one standard star (the file names encode its

@@ -197,7 +197,7 @@ def rectify_to_atlas(wave, flux, mask=None, error=None, *, exclude=None, refine:
 def step_params() -> dict:
     """The contract's ``instrument_step_params["mk_rectify"]``: the envelope fit's numbers
     (:data:`DEFAULTS`) and the refinement's (:func:`template_continuum`; it needs the libr18
-    standards bundled with the zoo, ``zoo/data/mk_atlas/libr18``)."""
+    standards bundled with the zoo, ``zoo/families/autoclassmk/data/mk_atlas/libr18``)."""
     import inspect
     tc = {k: p.default for k, p in inspect.signature(template_continuum).parameters.items()
           if p.default is not inspect.Parameter.empty}

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import models  # noqa: F401  (registers emission_fc, emission_cnn)
+from . import ondrejov  # noqa: F401  (registers the "ondrejov" file format)
 from . import preprocess  # noqa: F401  (registers the "emission_standardize" normalization)
 from . import trust  # noqa: F401  (registers the "emission_pca_distance" trust method)
 from ...onnx_kit import BATCH_SIZE

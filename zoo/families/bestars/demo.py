@@ -12,7 +12,7 @@ EXPECTED = {"gamma-cas-emission.fits": "emission", "alpha-lyr-absorption.fits": 
 
 def demo_files() -> list[str]:
     root = resources.files("zoo") / "data"
-    return (sorted(glob.glob(str(root / "ondrejov" / "*.fits")))
+    return (sorted(glob.glob(str(resources.files("zoo") / "families" / "bestars" / "data" / "ondrejov" / "*.fits")))
             + sorted(glob.glob(str(root / "lamost" / "*.fits"))))
 
 

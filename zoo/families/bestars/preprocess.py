@@ -16,7 +16,7 @@ All four steps are the cards' input contract, applied by the core's
 steps 1-2 are the instrument step ``"emission_ondrejov"`` registered here
 (contract ``instrument_steps = {"ondrejov": "emission_ondrejov"}``), run on
 the spectrum's own grid before resampling for spectra whose
-``meta["instrument"]`` is ``"ondrejov"`` (what :mod:`zoo.io.ondrejov` sets;
+``meta["instrument"]`` is ``"ondrejov"`` (what :mod:`zoo.families.bestars.ondrejov` sets;
 arrays: ``predict(..., instrument="ondrejov")``); step 3 is the core's
 resampling onto the contract grid; step 4 the normalization
 ``"emission_standardize"`` registered here; the core then fills missing pixels.

@@ -1,6 +1,6 @@
-"""Re-export committed ONNX models through today's zoo/export.py, from their current weights.
+"""Re-export committed ONNX models through today's :mod:`zoo.export`, from their current weights.
 
-    python scripts/reexport_onnx.py [NAME ...] [--dry-run] [--min-speedup 1.1] [--no-publish]
+    python -m zoo reexport NAME [NAME ...] | --all [--dry-run] [--min-speedup 1.1] [--no-publish]
 
 For each exported model (default: every ``exported/<name>/`` with a card):
 
@@ -20,25 +20,35 @@ For each exported model (default: every ``exported/<name>/`` with a card):
 
 ``test_data_set_0`` stays as it is (same inputs, same recorded Keras outputs).  In
 ``card.json`` only ``artifacts["model.onnx"]`` changes: its sha256, ``max_abs_diff_vs_keras``
-(measured again) and ``metadata_props`` (the keys now embedded); every other field is kept.
+(measured again), ``metadata_props`` (the keys now embedded) and ``reexported`` (the command,
+date, code version and measured speed-up: the card names the command that wrote it); every other
+field is kept.
 A model with a published release (``zoo/data/hub/<name>.json``) is published again
 (``python -m zoo publish NAME``: the archive goes to ``dist/``, to be uploaded to the
 release URL) so that the release index matches the new file.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
-import sys
+import subprocess
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np
 
-import numpy as np  # noqa: E402
+__all__ = ["reexport"]
+
+
+def _code_version() -> str | None:
+    """The git commit of the clone this runs from (None outside a clone)."""
+    try:
+        out = subprocess.run(["git", "-C", os.path.dirname(os.path.abspath(__file__)), "rev-parse", "HEAD"],
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
 
 
 def _ort_speed(paths, x, repeats=5, rounds=3):
@@ -72,21 +82,45 @@ def _op_counts(path):
     return dict(collections.Counter(n.op_type for n in onnx.load(path).graph.node))
 
 
-def reexport(name: str, directory: str, dry_run: bool = False, min_speedup: float = 1.1,
+def reexport(name: str, directory: str | None = None, dry_run: bool = False, min_speedup: float = 1.1,
              publish: bool = True, atol: float = 1e-5) -> dict:
+    """Re-export one model's ONNX file from its committed weights (see the module docstring).
+
+    Parameters
+    ----------
+    name : str
+        A registered model name.
+    directory : str, optional
+        Its exported folder (default: ``exported/<name>`` of the clone).
+    dry_run : bool
+        Measure and report, write nothing.
+    min_speedup : float
+        Replace the file only when ONNX Runtime runs the new one at least this many times as fast.
+    publish : bool
+        Publish the release again (``dist/``) when the model has one and the file was replaced.
+    atol : float
+        Largest allowed difference from the recorded outputs of ``test_data_set_0``.
+
+    Returns
+    -------
+    dict
+        The report: op counts, differences, speeds, ``action``.
+    """
     import onnxruntime as ort
 
-    import zoo
-    from zoo.card import ModelCard
-    from zoo.derive import keras_from_onnx
-    from zoo.export import export_onnx, read_test_data, sha256
-    from zoo.registry import get_entry
+    from .card import ModelCard
+    from .derive import keras_from_onnx
+    from .export import export_onnx, read_test_data, sha256
+    from .predictor import Predictor, exported_dir
+    from .registry import get_entry
+
+    directory = directory or exported_dir(name)
 
     card_file = os.path.join(directory, "card.json")
     card = ModelCard.from_json(card_file)
     old = os.path.join(directory, "model.onnx")
     flux, expected = read_test_data(directory)
-    model = zoo.load_model(name, backend="keras", directory=directory).model
+    model = Predictor(directory, backend="keras").model
     tmp = tempfile.mkdtemp(prefix=f"reexport_{name}_")
     try:
         new = export_onnx(model, os.path.join(tmp, "model.onnx"), card.input.n_pixels, card=card)
@@ -123,33 +157,17 @@ def reexport(name: str, directory: str, dry_run: bool = False, min_speedup: floa
         art["sha256"] = sha256(old)
         art["max_abs_diff_vs_keras"] = max(float(np.max(np.abs(got[k] - keras_out[k]))) for k in keras_out)
         art["metadata_props"] = meta
+        art["reexported"] = {"command": f"python -m zoo reexport {name}", "date": time.strftime("%Y-%m-%d"),
+                             "code_version": _code_version(), "speedup": report["speedup"],
+                             "max_abs_diff_vs_recorded": diff_rec}
         with open(card_file, "w") as fh:
             json.dump(raw, fh, indent=2)
             fh.write("\n")
         report["action"] = "replaced"
-        from zoo import hub
+        from . import hub
         if publish and hub.release_info(name) is not None:
             rel, path = hub.publish(name, directory=directory)
             report["published"] = f"{path} (upload it to the release URL)"
         return report
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("names", nargs="*")
-    ap.add_argument("--dry-run", action="store_true")
-    ap.add_argument("--min-speedup", type=float, default=1.1)
-    ap.add_argument("--no-publish", action="store_true")
-    args = ap.parse_args(argv)
-    from zoo.predictor import exported_dir
-    root = exported_dir()
-    names = args.names or sorted(n for n in os.listdir(root) if os.path.exists(os.path.join(root, n, "card.json")))
-    for name in names:
-        r = reexport(name, os.path.join(root, name), args.dry_run, args.min_speedup, not args.no_publish)
-        print(json.dumps(r))
-
-
-if __name__ == "__main__":
-    main()

@@ -1,4 +1,4 @@
-"""Ondřejov CCD700 reader (zoo.io.ondrejov): both layouts, air medium, bad files."""
+"""Ondřejov CCD700 reader (zoo.families.bestars.ondrejov): both layouts, air medium, bad files."""
 import glob
 import os
 from importlib import resources
@@ -8,17 +8,17 @@ import pytest
 from astropy.io import fits
 
 from zoo.errors import CorruptFileError, SpectrumFileError
-from zoo.io import READERS, read
-from zoo.io.ondrejov import looks_like_ondrejov, read_ondrejov
+from zoo.io import read, readers
+from zoo.families.bestars.ondrejov import looks_like_ondrejov, read_ondrejov
 
-DATA = resources.files("zoo") / "data" / "ondrejov"
+DATA = resources.files("zoo") / "families" / "bestars" / "data" / "ondrejov"
 FILES = sorted(str(p) for p in DATA.iterdir() if p.name.endswith(".fits"))
 TABLE = [p for p in FILES if "gamma-cas" in p][0]
 HEADER = [p for p in FILES if "oe270005" in p][0]
 
 
 def test_bundled_and_registered():
-    assert len(FILES) == 4 and "ondrejov" in READERS
+    assert len(FILES) == 4 and "ondrejov" in readers()
     for p in FILES:
         assert looks_like_ondrejov(p)
         s = read(p)
@@ -51,7 +51,7 @@ def test_header_layout():
 def test_other_formats_not_claimed():
     for p in glob.glob(str(resources.files("zoo") / "data" / "lamost" / "*.fits")):
         assert not looks_like_ondrejov(p)
-    for p in glob.glob(str(resources.files("zoo") / "data" / "apogee" / "*.fits"))[:2]:
+    for p in glob.glob(str(resources.files("zoo") / "families" / "apogeenet" / "data" / "apogee" / "*.fits"))[:2]:
         assert not looks_like_ondrejov(p)
 
 

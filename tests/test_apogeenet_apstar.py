@@ -1,14 +1,14 @@
-"""apStar reader on the bundled real files (zoo/data/apogee)."""
+"""apStar reader on the bundled real files (zoo/families/apogeenet/data/apogee)."""
 from importlib import resources
 
 import numpy as np
 import pytest
 
 from zoo.errors import CorruptFileError, SpectrumFileError
-from zoo.io.apstar import (APSTAR_CHIP_SLICES, APSTAR_NPIX, N_ASPCAP_PIX,
+from zoo.families.apogeenet.apstar import (APSTAR_CHIP_SLICES, APSTAR_NPIX, N_ASPCAP_PIX,
                            apstar_wavelength, looks_like_apstar, read_apstar)
 
-DATA = resources.files("zoo") / "data" / "apogee"
+DATA = resources.files("zoo") / "families" / "apogeenet" / "data" / "apogee"
 FILES = sorted(str(p) for p in DATA.iterdir() if p.name.endswith(".fits"))
 
 
@@ -111,7 +111,7 @@ def test_other_fits_not_apstar(tmp_path):
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.rsplit("/", 1)[-1])
 def test_fast_reader_equals_astropy_reader(path):
     """The direct reader (headers walked, row 0 of HDUs 1-3 read) gives exactly what astropy gives."""
-    from zoo.io.apstar import _read_astropy, _read_fast, _spectrum
+    from zoo.families.apogeenet.apstar import _read_astropy, _read_fast, _spectrum
     fast = _read_fast(path)
     assert fast is not None                              # the bundled files take the fast path
     slow = _read_astropy(path)
@@ -130,7 +130,7 @@ def test_gzipped_apstar_reads_through_astropy(tmp_path):
     src = [p for p in FILES if "2M03290406" in p][0]
     gz = tmp_path / "apStar-r6-2M03290406+3117075.fits.gz"
     gz.write_bytes(gzip.compress(open(src, "rb").read()))
-    from zoo.io.apstar import _read_fast
+    from zoo.families.apogeenet.apstar import _read_fast
     assert _read_fast(str(gz)) is None
     a, b = read_apstar(gz), read_apstar(src)
     assert np.array_equal(a.flux, b.flux) and np.array_equal(a.mask, b.mask)

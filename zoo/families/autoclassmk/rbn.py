@@ -16,8 +16,9 @@ import re
 import astropy.units as u
 import numpy as np
 
-from ..errors import CorruptFileError, SpectrumFileError
-from ..spectrum import Spectrum
+from zoo.errors import CorruptFileError, SpectrumFileError
+from zoo.registry import register_reader
+from zoo.spectrum import Spectrum
 
 __all__ = ["read_rbn", "looks_like_rbn", "parse_rbn_name",
            "SPECTRAL_CODES", "LUMINOSITY_CODES"]
@@ -118,3 +119,6 @@ def read_rbn(path) -> Spectrum:
     except ValueError:
         pass
     return Spectrum(wavelength=wave * u.AA, flux=flux, mask=flux == 0.0, medium="air", meta=meta)
+
+
+register_reader("rbn", looks_like_rbn, read_rbn)

@@ -34,9 +34,10 @@ import warnings
 import astropy.units as u
 import numpy as np
 
-from ..errors import CorruptFileError
-from ..spectrum import Spectrum
-from ._fits import open_fits, find_table, is_fits
+from zoo.errors import CorruptFileError
+from zoo.registry import register_reader
+from zoo.spectrum import Spectrum
+from zoo.io.fits import open_fits, find_table, is_fits
 
 __all__ = ["read_ondrejov", "looks_like_ondrejov", "ONDREJOV_RESOLVING_POWER"]
 
@@ -168,3 +169,6 @@ def read_ondrejov(path) -> Spectrum:
             "pixel_step": float(np.median(np.diff(wave))), "header": header}
     return Spectrum(wavelength=wave * u.AA, flux=flux, error=None, mask=mask,
                     medium="air", meta=meta)
+
+
+register_reader("ondrejov", looks_like_ondrejov, read_ondrejov)

@@ -54,9 +54,10 @@ import warnings
 import astropy.units as u
 import numpy as np
 
-from ..errors import CorruptFileError
-from ..spectrum import Spectrum
-from ._fits import (_BLOCK, _DTYPES, _NotSimple, _card_value, _cards, _scan_file,  # noqa: F401
+from zoo.errors import CorruptFileError
+from zoo.registry import register_reader
+from zoo.spectrum import Spectrum
+from zoo.io.fits import (_BLOCK, _DTYPES, _NotSimple, _card_value, _cards, _scan_file,  # noqa: F401
                     _value, is_fits, open_fits)
 
 __all__ = [
@@ -374,3 +375,6 @@ def _spectrum(path, hdr0, hdr1, nrows, flux, error, pixmask) -> Spectrum:
     meta["nvisits"] = int(hdr0["NVISITS"]) if "NVISITS" in hdr0 else None
     return Spectrum(wavelength=wavelength, flux=flux, error=error, mask=bad,
                     medium="vacuum", meta=meta)
+
+
+register_reader("apstar", looks_like_apstar, read_apstar)
