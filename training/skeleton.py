@@ -47,7 +47,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ALIASES = {"learning_rate": ("--lr",), "batch_size": ("--batch",)}
 #: Flags every model has besides its recipe fields (their ``dest`` names).
 COMMON = ("model", "quick", "out", "no_export", "export_dir", "evaluate", "docs", "backend", "distributed",
-          "evaluate_sample")
+          "evaluate_sample", "results")
 #: ``--evaluate-sample`` draws its data with the recipe's seed plus this (fresh spectra, not the
 #: first ones of the training run's simulation), unless ``--seed`` is given.
 SAMPLE_SEED_OFFSET = 1000
@@ -265,6 +265,9 @@ def parser_for(recipe, description: str = "", *, models=(), default_model: str |
                         "one); writes under <out>_sample")
     g.add_argument("--backend", default="onnx", choices=["keras", "onnx", "savedmodel"],
                    help="backend for --evaluate (default: onnx)")
+    g.add_argument("--results", action="store_true",
+                   help="with --evaluate: also write docs/results/evaluate_<model>.json (the metrics with the "
+                        "command, code version, machine, load and duration), which evaluation/ renders into docs/")
     g.add_argument("--docs", action="store_true",
                    help="also copy the plots into docs/img/ (the committed run; not with --quick)")
     g.add_argument("--distributed", action="store_true",
@@ -518,7 +521,7 @@ def evaluate_exported(task: Task, recipe, ctx: Context) -> dict:
     seed + :data:`SAMPLE_SEED_OFFSET` (a small fixed sample of the distribution the card's
     metrics were measured on, none of it the training run's first spectra), for a fast check
     of the export against its card (``tests/test_evaluate_exported.py``)."""
-    t0 = time.time()
+    t0, load_before = time.time(), round(os.getloadavg()[0], 2)
     os.makedirs(ctx.out, exist_ok=True)
     metrics = task.evaluate_exported(recipe, ctx)
     info = {"command": ctx.command, "exported_dir": ctx.export_dir, "backend": ctx.args.backend,
@@ -526,9 +529,27 @@ def evaluate_exported(task: Task, recipe, ctx: Context) -> dict:
             **({"recipe": recipe.to_dict()} if getattr(ctx.args, "evaluate_sample", False) else {}),
             "wall_time_minutes": round((time.time() - t0) / 60, 1), "machine": machine_description()}
     write_json({"evaluation": info, "metrics": metrics}, ctx.path("evaluation.json"))
+    if getattr(ctx.args, "results", False):
+        write_json(recorded_result(ctx.command, t0, load_before, {"backend": ctx.args.backend,
+                                                                  "sample": info["sample"], "metrics": metrics}),
+                   os.path.join(REPO, "docs", "results", f"evaluate_{os.path.basename(ctx.export_dir.rstrip(os.sep))}.json"))
     _write_report(task, metrics, ctx, info, title=f"evaluation of {ctx.export_dir} ({ctx.args.backend})",
                   filename="evaluation.md")
     return metrics
+
+
+def recorded_result(command: str, t0: float, load_before: float, numbers: dict) -> dict:
+    """A results file's frame (docs/results/*.json, rendered by :mod:`evaluation`): the command, the
+    code version (git commit of the clone), machine, CPUs, load before and after, duration, date."""
+    import subprocess
+    try:
+        rev = subprocess.run(["git", "-C", REPO, "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        rev = None
+    return {"command": command, "code_version": rev, "machine": machine_description(),
+            "cpu_count": os.cpu_count(), "load_before": load_before, "load_after": round(os.getloadavg()[0], 2),
+            "duration_s": round(time.time() - t0, 1), "date": time.strftime("%Y-%m-%d %H:%M"), **numbers}
 
 
 def _deterministic_switch(argv) -> None:
