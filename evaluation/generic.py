@@ -72,3 +72,27 @@ def onednn_training_speed() -> str:
     return (f"{r['model']} training with TensorFlow's oneDNN kernels on: {sp['onednn_on']:.0f} against "
             f"{sp['onednn_off']:.0f} spectra/s off, **{r['ratio']:.1f}x** (best of {r['rounds']} alternating rounds "
             f"of {r['steps']} steps of {r['batch']} spectra; {provenance(r)}, {r['date']}).")
+
+
+def _coverage(name: str) -> str:
+    """``python scripts/coverage_table.py NAME``: figures with less of the contract's range covered."""
+    r = load(f"coverage_{name}")
+    if r["kind"] == "classes":
+        head = ["| missing [A] | end | SC accuracy | LC accuracy |", "|---|---|---|---|"]
+        cell = lambda x: f"{x['spectral_class']:.3f} | {x['luminosity_class']:.3f}"  # noqa: E731
+        blank = " |"
+    else:
+        head = ["| missing [A] | end | Teff scatter [K] | log g scatter [dex] | [Fe/H] scatter [dex] |",
+                "|---|---|---|---|---|"]
+        cell = lambda x: f"{x['teff']:.0f} | {x['logg']:.3f} | {x['feh']:.3f}"  # noqa: E731
+        blank = " | |"
+    lines = [f"`{name}` on {r['n_spectra']} test spectra, {r['backend']} backend ({provenance(r)}, {r['date']})", ""]
+    lines += head
+    for x in r["rows"]:
+        body = f"refused: {x['refused']}{blank}" if "refused" in x else cell(x)
+        lines.append(f"| {x['missing_A']:.0f} | {x['end']} | {body} |")
+    return "\n".join(lines)
+
+
+for _n in ("autoclassmk", "autoclassmk_broad", "apogeenet", "starnet"):
+    block(f"coverage_{_n}")(lambda n=_n: _coverage(n))

@@ -1,7 +1,8 @@
 """Accuracy of the exported models when the input covers less of the contract's range.
 
-    python scripts/coverage_table.py                 # every model below, Markdown tables on stdout
+    python scripts/coverage_table.py                 # every model below -> docs/results/coverage_<model>.json
     python scripts/coverage_table.py autoclassmk     # one model
+    python -m evaluation.render                      # the tables of docs/ (evaluation/generic.py, coverage_<model>)
 
 For each model, a fixed test set is given with 0, 25, 50 and 100 A missing at
 the blue end, the red end and both ends (flux 0 there: the contract's mark of a
@@ -86,44 +87,40 @@ def apogee_row(model, sim, wave, d, end):
     return out
 
 
-def table(name) -> str:
+def rows(name) -> dict:
+    """The model's rows (missing Angstrom, end, figures or ``refused``) on its fixed test set."""
     model = zoo.load_model(name, backend="onnx")
-    t0 = time.time()
-    family = model.card.output_names
-    lines = []
-    if "spectral_class" in family:
+    out = []
+    if "spectral_class" in model.card.output_names:
         x, wave, y = mk_test_set(model)
-        lines += ["| missing [A] | end | SC accuracy | LC accuracy |", "|---|---|---|---|"]
-        for d in CUTS:
-            for end in (ENDS if d else ("none",)):
-                try:
-                    r = mk_row(model, x, wave, y, d, end)
-                    lines.append(f"| {d:.0f} | {end} | {r['spectral_class']:.3f} | {r['luminosity_class']:.3f} |")
-                except SpectrumError as exc:
-                    lines.append(f"| {d:.0f} | {end} | refused: {type(exc).__name__} | |")
-        n = len(x)
+        kind, n, fn = "classes", len(x), lambda d, end: mk_row(model, x, wave, y, d, end)
     else:
         sim, wave = apogee_test_set(model)
-        lines += ["| missing [A] | end | Teff scatter [K] | log g scatter [dex] | [Fe/H] scatter [dex] |",
-                  "|---|---|---|---|---|"]
-        for d in CUTS:
-            for end in (ENDS if d else ("none",)):
-                try:
-                    r = apogee_row(model, sim, wave, d, end)
-                    lines.append(f"| {d:.0f} | {end} | {r['teff']:.0f} | {r['logg']:.3f} | {r['feh']:.3f} |")
-                except SpectrumError as exc:
-                    lines.append(f"| {d:.0f} | {end} | refused: {type(exc).__name__} | | |")
-        n = len(sim)
-    head = (f"`{name}` on {n} test spectra, ONNX backend ({time.time() - t0:.0f} s; "
-            f"printed by `python scripts/coverage_table.py {name}`)")
-    return head + "\n\n" + "\n".join(lines) + "\n"
+        kind, n, fn = "labels", len(sim), lambda d, end: apogee_row(model, sim, wave, d, end)
+    for d in CUTS:
+        for end in (ENDS if d else ("none",)):
+            try:
+                out.append({"missing_A": d, "end": end, **fn(d, end)})
+            except SpectrumError as exc:
+                out.append({"missing_A": d, "end": end, "refused": type(exc).__name__})
+    return {"model": name, "kind": kind, "n_spectra": n, "backend": "onnx", "rows": out}
 
 
 def main(argv):
+    import json
+
+    from training.common import recorded_result
     names = argv or ["autoclassmk", "autoclassmk_broad", "apogeenet", "starnet"]
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     for name in names:
-        print(table(name))
+        t0, load = time.time(), round(os.getloadavg()[0], 2)
+        res = recorded_result(f"python scripts/coverage_table.py {name}", t0, load, rows(name))
+        path = os.path.join(root, "docs", "results", f"coverage_{name}.json")
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump(res, fh, indent=1)
+        print(f"{name}: {res['duration_s']:.0f} s, load {load} -> {os.path.relpath(path, root)}")
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     main(sys.argv[1:])

@@ -341,3 +341,18 @@ def machine_description() -> str:
     gpus = _gpus()
     gpu = ", ".join(gpus) if gpus else "no GPU"
     return f"{os.cpu_count()}-core {cpu}, {gpu}, Python {platform.python_version()}"
+
+
+def recorded_result(command: str, t0: float, load_before: float, numbers: dict) -> dict:
+    """A results file's frame (docs/results/*.json, rendered by :mod:`evaluation`): the command, the
+    code version (git commit of the clone), machine, CPUs, load before and after, duration, date."""
+    import subprocess
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        rev = subprocess.run(["git", "-C", repo, "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        rev = None
+    return {"command": command, "code_version": rev, "machine": machine_description(),
+            "cpu_count": os.cpu_count(), "load_before": load_before, "load_after": round(os.getloadavg()[0], 2),
+            "duration_s": round(time.time() - t0, 1), "date": time.strftime("%Y-%m-%d %H:%M"), **numbers}

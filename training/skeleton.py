@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from training import common  # noqa: F401  (sets the TF environment first)
-from training.common import machine_description, plot_history, write_json
+from training.common import machine_description, plot_history, recorded_result, write_json
 
 __all__ = ["Task", "Context", "parser_for", "recipe_from_args", "export_location", "make_context",
            "card_for", "run", "evaluate_exported", "main", "REPO"]
@@ -536,20 +536,6 @@ def evaluate_exported(task: Task, recipe, ctx: Context) -> dict:
     _write_report(task, metrics, ctx, info, title=f"evaluation of {ctx.export_dir} ({ctx.args.backend})",
                   filename="evaluation.md")
     return metrics
-
-
-def recorded_result(command: str, t0: float, load_before: float, numbers: dict) -> dict:
-    """A results file's frame (docs/results/*.json, rendered by :mod:`evaluation`): the command, the
-    code version (git commit of the clone), machine, CPUs, load before and after, duration, date."""
-    import subprocess
-    try:
-        rev = subprocess.run(["git", "-C", REPO, "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=10).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        rev = None
-    return {"command": command, "code_version": rev, "machine": machine_description(),
-            "cpu_count": os.cpu_count(), "load_before": load_before, "load_after": round(os.getloadavg()[0], 2),
-            "duration_s": round(time.time() - t0, 1), "date": time.strftime("%Y-%m-%d %H:%M"), **numbers}
 
 
 def _deterministic_switch(argv) -> None:
