@@ -149,3 +149,18 @@ def racnet_trust() -> str:
             "for racnet_ds1 flagged or UNKNOWN) and `metrics.trust` (probes of seed recipe.seed + 23, 150 each), "
             "and docs/results/racnet_real_dev_after.json (the 88 real dev stars)."]
     return "\n".join(out)
+
+
+@block("racnet_trust_real")
+def racnet_trust_real() -> str:
+    """``python scripts/racnet_trust_real.py --json docs/results/racnet_trust_real.json``: the exported
+    models' flag on real dev stars, inputs without an object and simulated test spectra, beside the knn
+    part alone (the first exports' score), with Clopper-Pearson intervals."""
+    from training.racnet.trust import report
+    r = load("racnet_trust_real")
+    m = r["meta"]
+    out = [f"`{m['command']}`: {m['seconds']:.0f} s on {m['cpus']} CPUs, load {m['load_average_start'][0]} at the "
+           f"start and {m['load_average_end'][0]} at the end, code {(m.get('code_version') or '?')[:7]}, {m['date']}.", ""]
+    for res in r["results"]:
+        out += [line.replace("### ", "#### ", 1) for line in report(res)] + [""]
+    return "\n".join(out).rstrip("\n")

@@ -1,7 +1,7 @@
 """RAC-Net trust on real LAMOST stars, noise, flat lines and empty fibres: the numbers of docs/racnet.md
 ("Template parts") and docs/trust.md ("RAC-Net").
 
-    python scripts/racnet_trust_real.py [--dev ../shared/data/lamost_dev] [--json results.json]
+    python scripts/racnet_trust_real.py --json docs/results/racnet_trust_real.json   # docs/trust.md renders it
 
 For each exported RAC-Net (ONNX Runtime, the card's trust method) it prints, beside the same rates
 under the first exports' knn score alone (``knn / knn_threshold > 1``, the score before the template
@@ -53,10 +53,11 @@ def main():
     results = [evaluate(n, dev, a.n_probe, a.n_test) for n in a.names]
     for r in results:
         print("\n".join(report(r)), "\n", flush=True)
-    meta = {"command": "python scripts/racnet_trust_real.py " + " ".join(sys.argv[1:]),
-            "seconds": round(time.time() - t0, 1), "load_average_start": [round(x, 2) for x in load0],
-            "load_average_end": [round(x, 2) for x in os.getloadavg()], "cpus": os.cpu_count(),
-            "machine": platform.machine(), "date": time.strftime("%Y-%m-%d")}
+    from training.common import recorded_result
+    meta = recorded_result("python scripts/racnet_trust_real.py " + " ".join(sys.argv[1:]), t0, round(load0[0], 2), {
+        "seconds": round(time.time() - t0, 1), "load_average_start": [round(x, 2) for x in load0],
+        "load_average_end": [round(x, 2) for x in os.getloadavg()], "cpus": os.cpu_count(),
+        "arch": platform.machine()})
     print(f"ran {meta['seconds']} s on {meta['cpus']} CPUs; load average {meta['load_average_start']} at start, "
           f"{meta['load_average_end']} at the end")
     if a.json:
