@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from evaluation.common import RESULTS, _json, block, card
+from evaluation.common import RESULTS, _json, block, card, load, provenance
 
 THESIS_EMISSION = {  # Podsztavek (2017) Sec. 9.2.4: per-class accuracy of the SMOTE-trained networks
     "emission_fc": {"emission": 98, "absorption": 99, "double-peak": 94},
@@ -96,4 +96,26 @@ def emission_trust() -> str:
     out += ["", "From the exported cards (`metrics.trust`, `metrics.real_files`: the training runs' measurements; "
             "probes: flat lines, flat lines + 0.1 % noise, white noise of 5-30 % on a positive level, and a simulated "
             "spectrum's 6282-6498 A (no H-alpha) fed as 6519-6732 A)."]
+    return "\n".join(out)
+
+
+@block("bestars_calibration")
+def bestars_calibration() -> str:
+    """``python scripts/bestars_figures.py --calibration``: how the real files sit among the simulated
+    training set of the committed runs (continuum tilts; nearest simulated neighbour, its percentile
+    among the simulated test spectra's own, the PCA domain score of trust.py fitted to that set)."""
+    r = load("bestars_calibration")
+    t = r["tilts"].values()
+    sim, nn = r["simulated"], r["simulated_test_nn"]
+    out = [f"Continuum tilts of the {len(r['tilts'])} real files over 6519–6732 Å (H-alpha ±35 Å excluded): "
+           f"|slope| up to {max(abs(x['slope']) for x in t):.3f} per 100 Å, |curvature| up to "
+           f"{max(abs(x['curvature']) for x in t):.3f} per (100 Å)².", "",
+           "| real spectrum | archive | nearest simulated | NN distance | percentile of simulated test | domain score |",
+           "|---|---|---|---|---|---|"]
+    for x in sorted(r["real"], key=lambda x: (x["archive"] != "ondrejov", x["nn_distance"])):
+        out.append(f"| {x['file']} | {x['archive']} | {x['nearest_class']} | {x['nn_distance']:.2f} | "
+                   f"{100 * x['percentile']:.0f} % | {x['domain_score']:.2f} |")
+    out += ["", f"Simulated test spectra's own nearest-neighbour distances: median {nn['median']:.2f}, 95th "
+            f"percentile {nn['p95']:.2f} ({nn['n']} spectra; the `{sim['simulator']}` simulator, {sim['n']} spectra, "
+            f"seed {sim['seed']}; domain score: PCA k = {sim['trust_components']}). {provenance(r)}, {r['date']}."]
     return "\n".join(out)

@@ -2,6 +2,11 @@
 
     python scripts/bestars_figures.py            # ~3-4 min on 2 CPU cores (t-SNE and the simulation)
     python scripts/bestars_figures.py --fast     # smaller t-SNE sample, for a quick look
+    python scripts/bestars_figures.py --calibration   # only the simulator calibration (~1 min, no figures)
+
+Writes docs/results/bestars_calibration.json (the continuum tilts of the real files, each real
+spectrum's nearest simulated neighbour and domain score; rendered into docs/bestars.md by
+evaluation/bestars.py) and
 
 Writes docs/img/emission_*.png:
 
@@ -145,7 +150,10 @@ def scatter_with_real(ax, xy, y, real_xy, real_names, title):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--fast", action="store_true")
+    ap.add_argument("--calibration", action="store_true",
+                    help="only the simulator calibration -> docs/results/bestars_calibration.json (no figures)")
     args = ap.parse_args()
+    load_before = round(os.getloadavg()[0], 2)
     t_start = time.time()
     os.makedirs(IMG, exist_ok=True)
     import zoo
@@ -166,15 +174,19 @@ def main():
     # ---- simulator calibration: continuum tilts of the real files
     print("\n## continuum tilt of the real files over 6519-6732 A (H-alpha +-35 A excluded): "
           "relative slope per 100 A, curvature per (100 A)^2")
+    calib = {"tilts": {}, "real": []}
     for f in ond + lam:
         s = read(f)
         w = s.angstrom
         m = (w > 6519) & (w < 6732) & (np.abs(w - 6564) > 35) & ~(s.mask if s.mask is not None else False)
         p = np.polyfit((w[m] - 6625) / 100, s.flux[m] / np.median(s.flux[m]), 2)
         print(f"  {os.path.basename(f):40s} slope {p[1]:+.3f}  curvature {p[0]:+.3f}")
+        calib["tilts"][os.path.basename(f)] = {"slope": round(float(p[1]), 4), "curvature": round(float(p[0]), 4)}
 
     # ---- confusion matrices from the training runs
-    if os.path.exists(RESULTS):
+    if args.calibration:
+        pass
+    elif os.path.exists(RESULTS):
         with open(RESULTS) as fh:
             results = json.load(fh)
         confusion(results)
@@ -187,39 +199,40 @@ def main():
     sim = simulate_dataset(FC_RECIPE.class_counts(), contract, seed=FC_RECIPE.seed, cfg=FC_RECIPE.sim_config())
     tr, va, te = stratified_split(sim.y, FC_RECIPE.test_fraction, FC_RECIPE.val_fraction, FC_RECIPE.seed)
     print(f"\n(simulated the training runs' {len(sim.y)} spectra in {time.time() - t0:.0f} s)")
-    examples(contract)
+    if not args.calibration:   # the figures of the simulated set
+        examples(contract)
 
-    # ---- PCA (thesis Fig. 8.1 right) with the real spectra
-    mean = sim.x.mean(0)
-    _, _, vt = np.linalg.svd(sim.x - mean, full_matrices=False)
-    xy = (sim.x - mean) @ vt[:2].T
-    rxy = (real - mean) @ vt[:2].T
-    fig, ax = plt.subplots(figsize=(7.5, 6))
-    scatter_with_real(ax, xy, sim.y, rxy, names, "PCA of the standardized simulated set (thesis Fig. 8.1, right) "
-                                                 "with the real spectra")
-    ax.set_xlabel("PC 1")
-    ax.set_ylabel("PC 2")
-    fig.tight_layout()
-    fig.savefig(os.path.join(IMG, "emission_pca.png"), dpi=110)
-    plt.close(fig)
+        # ---- PCA (thesis Fig. 8.1 right) with the real spectra
+        mean = sim.x.mean(0)
+        _, _, vt = np.linalg.svd(sim.x - mean, full_matrices=False)
+        xy = (sim.x - mean) @ vt[:2].T
+        rxy = (real - mean) @ vt[:2].T
+        fig, ax = plt.subplots(figsize=(7.5, 6))
+        scatter_with_real(ax, xy, sim.y, rxy, names, "PCA of the standardized simulated set (thesis Fig. 8.1, right) "
+                                                     "with the real spectra")
+        ax.set_xlabel("PC 1")
+        ax.set_ylabel("PC 2")
+        fig.tight_layout()
+        fig.savefig(os.path.join(IMG, "emission_pca.png"), dpi=110)
+        plt.close(fig)
 
-    # ---- t-SNE (Sec. 8.2: PCA to 30, perplexity 40)
-    from sklearn.decomposition import PCA
-    from sklearn.manifold import TSNE
-    rng = np.random.default_rng(0)
-    n_t = 1000 if args.fast else 3000
-    pick = rng.choice(len(sim.y), n_t, replace=False)
-    both = np.concatenate([sim.x[pick], real])
-    t0 = time.time()
-    z = PCA(30, random_state=0).fit_transform(both)
-    emb = TSNE(2, perplexity=40, init="pca", random_state=0).fit_transform(z)
-    print(f"(t-SNE of {len(both)} points in {time.time() - t0:.0f} s)")
-    fig, ax = plt.subplots(figsize=(7.5, 6))
-    scatter_with_real(ax, emb[:n_t], sim.y[pick], emb[n_t:], names,
-                      f"t-SNE (PCA to 30, perplexity 40) of {n_t} simulated spectra and the real ones")
-    fig.tight_layout()
-    fig.savefig(os.path.join(IMG, "emission_tsne.png"), dpi=110)
-    plt.close(fig)
+        # ---- t-SNE (Sec. 8.2: PCA to 30, perplexity 40)
+        from sklearn.decomposition import PCA
+        from sklearn.manifold import TSNE
+        rng = np.random.default_rng(0)
+        n_t = 1000 if args.fast else 3000
+        pick = rng.choice(len(sim.y), n_t, replace=False)
+        both = np.concatenate([sim.x[pick], real])
+        t0 = time.time()
+        z = PCA(30, random_state=0).fit_transform(both)
+        emb = TSNE(2, perplexity=40, init="pca", random_state=0).fit_transform(z)
+        print(f"(t-SNE of {len(both)} points in {time.time() - t0:.0f} s)")
+        fig, ax = plt.subplots(figsize=(7.5, 6))
+        scatter_with_real(ax, emb[:n_t], sim.y[pick], emb[n_t:], names,
+                          f"t-SNE (PCA to 30, perplexity 40) of {n_t} simulated spectra and the real ones")
+        fig.tight_layout()
+        fig.savefig(os.path.join(IMG, "emission_tsne.png"), dpi=110)
+        plt.close(fig)
 
     # ---- calibration: nearest simulated neighbours of the real spectra
     train = sim.x[tr]
@@ -239,6 +252,21 @@ def main():
               f"nearest: {CLASSES[sim.y[tr][i]]:11s} domain score {sc:7.2f}")
     print(f"  simulated test NN distance: median {np.median(d_test):.2f}, 95th percentile "
           f"{np.quantile(d_test, 0.95):.2f}")
+    ond_names = {os.path.basename(f) for f in ond}
+    calib["real"] = [{"file": n, "archive": "ondrejov" if n in ond_names else "lamost",
+                      "nn_distance": round(float(dd), 3), "percentile": round(float(np.mean(d_test < dd)), 4),
+                      "nearest_class": CLASSES[sim.y[tr][i]], "domain_score": round(float(sc), 3)}
+                     for n, dd, i, sc in zip(names, d_real, i_real, s_real)]
+    calib["simulated_test_nn"] = {"n": int(len(d_test)), "median": round(float(np.median(d_test)), 3),
+                                  "p95": round(float(np.quantile(d_test, 0.95)), 3)}
+    calib["simulated"] = {"n": int(len(sim.y)), "seed": FC_RECIPE.seed, "simulator": FC_RECIPE.simulator,
+                          "trust_components": FC_RECIPE.trust_components}
+    from training.common import recorded_result
+    with open(os.path.join(REPO, "docs", "results", "bestars_calibration.json"), "w", encoding="utf-8") as fh:
+        json.dump(recorded_result("python scripts/bestars_figures.py" + (" --calibration" if args.calibration else ""),
+                                  t_start, load_before, calib), fh, indent=1)
+    if args.calibration:
+        return
     # native-resolution view of the nearest neighbours of the Ondřejov spectra
     from zoo.families.bestars.simulate import simulate_spectrum  # noqa: F401
     from zoo.families.bestars.preprocess import air_to_vacuum_thesis
