@@ -59,10 +59,11 @@ def configs(name: str) -> list:
 
 
 def source_files(predictor) -> list[str]:
-    """The bundled real files (zoo/data, tests/data) the model reads and accepts."""
-    pats = [os.path.join(REPO, "zoo", "data", "*", "*.fits"), os.path.join(REPO, "tests", "data", "*", "*.fits"),
-            os.path.join(REPO, "zoo", "data", "*", "*", "*.rbn")]
-    files = sorted(f for p in pats for f in glob.glob(p))
+    """The bundled real files (:func:`zoo.example_files`: zoo/data and every family's data; tests/data)
+    the model reads and accepts."""
+    import zoo
+    files = sorted(zoo.example_files("*/*.fits") + zoo.example_files("*/*/*.rbn")
+                   + glob.glob(os.path.join(REPO, "tests", "data", "*", "*.fits")))
     good = []
     for f, p in zip(files, predictor.prepare_many(files)):
         if not isinstance(p, BaseException):

@@ -418,7 +418,8 @@ def main(argv=None) -> int:
     ap.add_argument("--batch", type=int, default=512)
     ap.add_argument("--repeats", type=int, default=5, help="interleaved rounds (network) / calls")
     ap.add_argument("--out", default=os.path.join(REPO, "docs", "performance.md"))
-    ap.add_argument("--json", default=None, help="also write the raw results here")
+    ap.add_argument("--json", default=os.path.join(REPO, "docs", "results", "performance.json"),
+                    help="also write the raw results here (docs blocks are rendered from it; default %(default)s)")
     ap.add_argument("--quick", action="store_true", help="smoke test: batch 16, one repeat, no XLA/SavedModel")
     ap.add_argument("--max-load", type=float, default=0.3,
                     help="CPU cores that other processes (not this run's) may use: measured for 2 s before the "

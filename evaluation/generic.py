@@ -96,3 +96,25 @@ def _coverage(name: str) -> str:
 
 for _n in ("autoclassmk", "autoclassmk_broad", "apogeenet", "starnet"):
     block(f"coverage_{_n}")(lambda n=_n: _coverage(n))
+
+
+@block("performance_ort_vs_tf")
+def performance_ort_vs_tf() -> str:
+    """ONNX Runtime's best setting over the fastest TensorFlow backend per model, from the run that wrote
+    docs/performance.md (``python -m benchmarks.performance`` -> docs/results/performance.json)."""
+    r = load("performance")
+    tf_b = ("keras_predict", "predict_on_batch", "tf_function", "xla", "savedmodel")
+    rows = []
+    for x in r["results"]:
+        sp = x.get("spectra_per_s") or {}
+        tf_best = max((sp[b] for b in tf_b if sp.get(b)), default=None)
+        ort = max((sp[b] for b in ("onnx_1t", "onnx_2t") if sp.get(b)), default=None)
+        if tf_best and ort:
+            rows.append((x["model"], ort / tf_best))
+    ahead = [m for m, q in rows if q >= 1.0]
+    behind = [f"{m} ({q:.2f}x)" for m, q in rows if q < 1.0]
+    m = r["meta"]
+    return (f"{min(q for _, q in rows):.2f}-{max(q for _, q in rows):.2f}x: at least as fast on "
+            f"{', '.join(ahead) or 'none'}; **slower on {', '.join(behind) or 'none'}** (run of {m['date']} UTC, "
+            f"{m['machine']}, load {m['load_start']:.1f} at the start, other processes at most "
+            f"{max(m['other_cores']):.2f} cores{'' if m['comparable'] else '; marked not comparable'}).")
