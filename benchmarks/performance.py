@@ -418,8 +418,9 @@ def main(argv=None) -> int:
     ap.add_argument("--batch", type=int, default=512)
     ap.add_argument("--repeats", type=int, default=5, help="interleaved rounds (network) / calls")
     ap.add_argument("--out", default=os.path.join(REPO, "docs", "performance.md"))
-    ap.add_argument("--json", default=os.path.join(REPO, "docs", "results", "performance.json"),
-                    help="also write the raw results here (docs blocks are rendered from it; default %(default)s)")
+    ap.add_argument("--json", default=None,
+                    help="also write the raw results here (default: docs/results/performance.json when --out is "
+                         "docs/performance.md, which docs blocks are rendered from; else none)")
     ap.add_argument("--quick", action="store_true", help="smoke test: batch 16, one repeat, no XLA/SavedModel")
     ap.add_argument("--max-load", type=float, default=0.3,
                     help="CPU cores that other processes (not this run's) may use: measured for 2 s before the "
@@ -512,6 +513,8 @@ def main(argv=None) -> int:
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as fh:
         fh.write(text)
+    if args.json is None and os.path.abspath(args.out) == os.path.join(REPO, "docs", "performance.md"):
+        args.json = os.path.join(REPO, "docs", "results", "performance.json")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"meta": meta, "results": results, "archive": archive}, fh, indent=1)
