@@ -54,29 +54,30 @@ def mse_table() -> str:
     return "\n".join(out)
 
 
+def _per_group(suffix: str, with_n: bool) -> str:
+    """Test-set ``<label><suffix>`` of ``metrics.test_scatter`` per group and model."""
+    cards = _cards()
+    head = [f"{n} {lab} [{u}]" for n in cards for lab, u, _ in LABELS]
+    lead = "| group | n | " if with_n else "| group | "
+    out = [lead + " | ".join(head) + " |", ("|---|---|" if with_n else "|---|") + "---|" * len(head)]
+    for g in GROUPS:
+        n0 = f"{next(iter(cards.values()))['metrics']['test_scatter'][g]['n']} | " if with_n else ""
+        cells = [f.format(c["metrics"]["test_scatter"][g][lab + suffix]) for c in cards.values()
+                 for lab, _, f in LABELS]
+        out.append(f"| {g} | {n0}" + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
 @block("apogee_scatter")
 def scatter_table() -> str:
     """Test-set scatter (std of predicted - label) per group (the layout of Table 3)."""
-    cards = _cards()
-    head = [f"{n} {lab} [{u}]" for n in cards for lab, u, _ in LABELS]
-    out = ["| group | n | " + " | ".join(head) + " |", "|---|---|" + "---|" * len(head)]
-    for g in GROUPS:
-        n0 = next(iter(cards.values()))["metrics"]["test_scatter"][g]["n"]
-        cells = [f.format(c["metrics"]["test_scatter"][g][lab]) for c in cards.values() for lab, _, f in LABELS]
-        out.append(f"| {g} | {n0} | " + " | ".join(cells) + " |")
-    return "\n".join(out)
+    return _per_group("", with_n=True)
 
 
 @block("apogee_bias")
 def bias_table() -> str:
-    cards = _cards()
-    head = [f"{n} {lab} [{u}]" for n in cards for lab, u, _ in LABELS]
-    out = ["| group | " + " | ".join(head) + " |", "|---|" + "---|" * len(head)]
-    for g in GROUPS:
-        cells = [f.format(c["metrics"]["test_scatter"][g][lab + "_bias"]) for c in cards.values()
-                 for lab, _, f in LABELS]
-        out.append(f"| {g} | " + " | ".join(cells) + " |")
-    return "\n".join(out)
+    """Test-set bias (mean of predicted - label) per group."""
+    return _per_group("_bias", with_n=False)
 
 
 @block("apogeenet_vs_paper_table2")
