@@ -63,10 +63,15 @@ except ImportError:
 #: archive-mode models (benchmarks/archive.py) and the files each is measured on by default
 ARCHIVE_FILES = {"racnet_ds2": 2000, "apogeenet": 400}
 
-BACKENDS = ("keras_predict", "predict_on_batch", "tf_function", "xla", "savedmodel", "onnx_1t", "onnx_2t")
+TF_BACKENDS = ("keras_predict", "predict_on_batch", "tf_function", "tf_chunked", "xla", "savedmodel")
+ORT_BACKENDS = ("onnx_1t", "onnx_2t", "onnx_zoo")
+BACKENDS = TF_BACKENDS + ORT_BACKENDS
 HEADERS = {"keras_predict": "Keras predict", "predict_on_batch": "predict_on_batch",
-           "tf_function": "tf.function", "xla": "XLA", "savedmodel": "SavedModel",
-           "onnx_1t": "ONNX RT 1 thr", "onnx_2t": "ONNX RT 2 thr"}
+           "tf_function": "tf.function", "tf_chunked": "tf.function, best chunk", "xla": "XLA",
+           "savedmodel": "SavedModel", "onnx_1t": "ONNX RT 1 thr", "onnx_2t": "ONNX RT 2 thr",
+           "onnx_zoo": "zoo ONNX (auto chunk)"}
+#: chunks of the batch that ``tf_chunked`` tries (the whole batch is ``tf_function``)
+TF_CHUNKS = (32, 64, 128, 256)
 
 
 # --------------------------------------------------------------------------- measurements
@@ -159,6 +164,7 @@ def measure_model(name: str, batch: int, repeats: int, quick: bool) -> dict:
 
     import zoo
     from zoo.export import export_saved_model, read_test_data
+    from zoo.onnx_kit import OnnxModel
     from zoo.predictor import exported_dir
 
     d = exported_dir(name)
@@ -190,15 +196,36 @@ def measure_model(name: str, batch: int, repeats: int, quick: bool) -> dict:
             fns["savedmodel"] = lambda: {k: v.numpy() for k, v in sig(flux=xt).items()}
         except Exception as exc:  # noqa: BLE001
             errors["savedmodel"] = f"{type(exc).__name__}: {exc}"[:160]
-    for threads in (1, 2):
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        sess = ort.InferenceSession(os.path.join(d, "model.onnx"), so, providers=["CPUExecutionProvider"])
-        fns[f"onnx_{threads}t"] = (lambda s: lambda: s.run(None, {s.get_inputs()[0].name: x}))(sess)
+    # TensorFlow at its best chunk of the batch too (its speed depends on the call size as ONNX Runtime's
+    # does): the fastest of TF_CHUNKS, best of two after a warm-up each, then measured with the others
+    if quick:
+        tf_chunk = batch
+    else:
+        parts = {c: [tf.constant(x[i:i + c]) for i in range(0, batch, c)] for c in TF_CHUNKS if c < batch}
+        sweep = {c: best_of(lambda p=p: [{k: v.numpy() for k, v in fn(t).items()} for t in p], 2)
+                 for c, p in parts.items()}
+        sweep[batch] = best_of(fns["tf_function"], 2)
+        tf_chunk = min(sweep, key=sweep.get)
+        res["tf_chunk_sweep_s"] = {str(c): t for c, t in sweep.items()}
+    res["tf_chunk"] = tf_chunk
+    tf_parts = [tf.constant(x[i:i + tf_chunk]) for i in range(0, batch, tf_chunk)]
+    fns["tf_chunked"] = lambda: [{k: v.numpy() for k, v in fn(p).items()} for p in tf_parts]
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    sess1 = ort.InferenceSession(os.path.join(d, "model.onnx"), so, providers=["CPUExecutionProvider"])
+    fns["onnx_1t"] = lambda: sess1.run(None, {sess1.get_inputs()[0].name: x})
+    # the deployment path (zoo.onnx_kit.OnnxModel, chunk="auto": tuned on its first call, the warm-up)
+    # and its session alone with the whole batch in one call: one thread pool for both
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 2
+    kit = OnnxModel(d, session_options=so, providers=["CPUExecutionProvider"])
+    fns["onnx_2t"] = lambda: kit.session.run(None, {kit.input_name: x})
+    fns["onnx_zoo"] = lambda: kit(x)
     # every backend once per round, in turn: a change of the machine's load hits all alike
     best, err = interleaved_best(fns, repeats)
     errors.update(err)
     speed = {k: (batch / best[k] if k in best else None) for k in BACKENDS}
+    res["onnx_chunk"] = kit.chunk_info
     if errors:
         res["errors"] = errors
     res["spectra_per_s"] = speed
@@ -345,12 +372,15 @@ def markdown(results: list[dict], meta: dict, archive: list[dict] | None = None)
             lines.append(f"| {r['model']} | failed: {r['error'][:200]} |")
             continue
         sp = r["spectra_per_s"]
-        tf_best = max((sp[b] for b in BACKENDS[:5] if sp.get(b)), default=None)
-        ort_best = max((sp[b] for b in BACKENDS[5:] if sp.get(b)), default=None)
+        tf_best = max((sp[b] for b in TF_BACKENDS if sp.get(b)), default=None)
+        ort_best = max((sp[b] for b in ORT_BACKENDS if sp.get(b)), default=None)
         best = max(v for v in sp.values() if v) if any(sp.values()) else None
         ratio = f"{ort_best / tf_best:.2f}x" if tf_best and ort_best else "n/a"
         gflops = best * r["flops"] / 1e9 if best else None
-        lines.append(f"| {r['model']} | " + " | ".join(_fmt(sp.get(b)) for b in BACKENDS) +
+        chunk = {"tf_chunked": r.get("tf_chunk"),
+                 "onnx_zoo": ((r.get("onnx_chunk") or {}).get("chunk") or r["batch"]) if r.get("onnx_chunk") else None}
+        lines.append(f"| {r['model']} | " + " | ".join(_fmt(sp.get(b)) + (f" ({chunk[b]})" if chunk.get(b) else "")
+                                                       for b in BACKENDS) +
                      f" | {ratio} | {r['flops'] / 1e6:.2f} | {_fmt(gflops, 1)} | "
                      f"{(gflops / roof if gflops else 0):.0%} |")
     lines += ["", "## Preprocessing, end to end and memory", "",
@@ -371,8 +401,14 @@ def markdown(results: list[dict], meta: dict, archive: list[dict] | None = None)
                      f"{r['peak_rss_mb']:,.0f} |")
     notes = [(r["model"], k, v) for r in results for k, v in (r.get("errors") or {}).items()]
     lines += ["", "## Notes", "",
-              "- *ONNX best / TF best*: the faster ONNX Runtime setting over the fastest TensorFlow "
+              "- *ONNX best / TF best*: the fastest ONNX Runtime setting over the fastest TensorFlow "
               "backend, measured in this run.",
+              "- *tf.function, best chunk*: the batch in calls of the chunk in parentheses, the fastest of "
+              f"{', '.join(map(str, TF_CHUNKS))} and the whole batch (best of two each, before the rounds); "
+              "*zoo ONNX (auto chunk)*: `zoo.onnx_kit.OnnxModel` (the ONNX backend of `zoo.load_model`) with "
+              "its default `chunk=\"auto\"`: calls of the chunk in parentheses, chosen by its own measurement "
+              "on the first call (the warm-up); *ONNX RT 2 thr* is the same session with the whole batch in "
+              "one call. The outputs are the same to the bit whatever the chunk.",
               "- *of roofline*: the best backend's FLOP/s (FLOPs counted on the ONNX graph: Conv, MatMul, "
               "Gemm) over the matmul roofline above (the fastest 2048x2048 matmul of the two libraries in the run; "
               "small layers can still beat it slightly when they stay in cache).",
@@ -500,6 +536,7 @@ def main(argv=None) -> int:
     meta = {"date": time.strftime("%Y-%m-%d %H:%M", time.gmtime(t0)), "duration_s": time.time() - t0,
             "other_cores": others, "max_load": args.max_load, "comparable": not busy and not args.quick,
             "environment": run_environment(),
+            "backends": {"tensorflow": list(TF_BACKENDS), "onnxruntime": list(ORT_BACKENDS)},
             "machine": machine_description(), "python": platform.python_version(),
             "tensorflow": tf.__version__, "onnxruntime": ort.__version__,
             "load_start": load_start, "load_end": os.getloadavg()[0],

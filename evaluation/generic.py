@@ -103,12 +103,14 @@ def performance_ort_vs_tf() -> str:
     """ONNX Runtime's best setting over the fastest TensorFlow backend per model, from the run that wrote
     docs/performance.md (``python -m benchmarks.performance`` -> docs/results/performance.json)."""
     r = load("performance")
-    tf_b = ("keras_predict", "predict_on_batch", "tf_function", "xla", "savedmodel")
+    groups = r["meta"].get("backends") or {}
+    tf_b = groups.get("tensorflow", ("keras_predict", "predict_on_batch", "tf_function", "xla", "savedmodel"))
+    ort_b = groups.get("onnxruntime", ("onnx_1t", "onnx_2t"))
     rows = []
     for x in r["results"]:
         sp = x.get("spectra_per_s") or {}
         tf_best = max((sp[b] for b in tf_b if sp.get(b)), default=None)
-        ort = max((sp[b] for b in ("onnx_1t", "onnx_2t") if sp.get(b)), default=None)
+        ort = max((sp[b] for b in ort_b if sp.get(b)), default=None)
         if tf_best and ort:
             rows.append((x["model"], ort / tf_best))
     ahead = [m for m, q in rows if q >= 1.0]

@@ -181,3 +181,38 @@ def test_the_kit_never_imports_tensorflow(tmp_path):
                        timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert r.returncode == 0 and "NO-TF-OK" in r.stdout, r.stderr[-3000:]
     assert "metadata_props" in r.stdout
+
+
+@pytest.mark.parametrize("name", ["racnet_ds2", "emission_fc"])
+def test_chunked_calls_give_the_same_outputs_to_the_bit(name):
+    """OnnxModel splits a batch into calls of ``chunk`` rows (the conv nets are faster so): every
+    chunk, the tuned one included, gives the one-call outputs exactly."""
+    from zoo.onnx_kit import CHUNK_CANDIDATES, TUNE_ROWS
+    flux, _ = read_test_data(_dir(name))
+    x = np.resize(flux, (TUNE_ROWS + 5, flux.shape[1])).astype(np.float32)
+    x += np.random.default_rng(0).normal(0, 0.01, x.shape).astype(np.float32)   # rows differ
+    whole = OnnxModel(_dir(name), chunk=None)(x)
+    for chunk in (1, 7, 64):
+        got = OnnxModel(_dir(name), chunk=chunk)(x)
+        assert all(np.array_equal(got[k], whole[k]) for k in whole), chunk
+    auto = OnnxModel(_dir(name))
+    assert auto.chunk == "auto" and auto.chunk_info is None
+    small = auto(x[:TUNE_ROWS - 1])                      # too few rows to measure on: one call
+    assert auto.chunk_info is None and all(np.array_equal(small[k], whole[k][:TUNE_ROWS - 1]) for k in whole)
+    got = auto(x)                                         # the first large call tunes, once
+    info = auto.chunk_info
+    assert info["rows"] == TUNE_ROWS and info["chunk"] in (*CHUNK_CANDIDATES, None)
+    assert set(info["seconds"]) == {c for c in CHUNK_CANDIDATES if c < TUNE_ROWS} | {TUNE_ROWS}
+    assert all(np.array_equal(got[k], whole[k]) for k in whole)
+    auto(x)
+    assert auto.chunk_info is info
+    # the chosen chunk is the fastest measured (or within 3 % of it and larger)
+    fastest = min(info["seconds"].values())
+    chosen = info["chunk"] or TUNE_ROWS
+    assert info["seconds"][chosen] <= 1.03 * fastest
+
+
+def test_chunk_must_be_auto_none_or_positive():
+    for bad in (0, -4, "fast", 2.5):
+        with pytest.raises(ValueError, match="chunk"):
+            OnnxModel(_dir("autoclassmk"), chunk=bad)
