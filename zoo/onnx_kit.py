@@ -49,8 +49,10 @@ BATCH_SIZE = 256
 
 #: rows per ONNX Runtime call that ``chunk="auto"`` tries (``OnnxModel``), on the first call of at
 #: least ``TUNE_ROWS`` rows; the outputs do not depend on the choice (each row is computed alone)
-CHUNK_CANDIDATES = (8, 16, 32, 64, 128)
+CHUNK_CANDIDATES = (8, 16, 32, 64, 128, 256, 512)
 TUNE_ROWS = 128
+#: timed pieces of each candidate size (after one warm-up piece) before the choice is made
+TUNE_SAMPLES = 2
 
 #: version of the metadata layout below (bumped on an incompatible change)
 METADATA_VERSION = "1"
@@ -188,9 +190,10 @@ class OnnxModel:
     device : ``"auto"``, ``"cpu"`` or ``"gpu"`` (see :func:`select_providers`).
     providers, session_options : passed to ``onnxruntime.InferenceSession`` (override ``device``).
     chunk : rows per ONNX Runtime call inside one batch.  ``"auto"`` (default): on the CPU, measured
-        once on the first call of at least ``TUNE_ROWS`` rows (each of ``CHUNK_CANDIDATES`` and the
-        whole slice, best of two after a warm-up; about 15 passes over those rows) and kept; on a GPU
-        provider, no splitting.  An int: that many rows per call; ``None``: one call per batch.  The
+        on the first calls of at least ``TUNE_ROWS`` rows, which run in pieces of each of
+        ``CHUNK_CANDIDATES`` (up to the largest call seen) and are timed: the fastest size per row
+        is kept (nothing is computed only to measure; about 3,000 rows for calls of 512); calls of
+        fewer rows run in one piece.  On a GPU provider, no splitting.  An int: that many rows per call; ``None``: one call per batch.  The
         convolutional nets run 1.1-1.5x faster in chunks of 8-64 spectra than in one call of 512 on
         a two-core CPU (their activations stay in the cache; ``python -m benchmarks.performance``);
         the outputs are the same to the bit whatever the chunk (each row is computed alone;
@@ -200,8 +203,8 @@ class OnnxModel:
     ----------
     contract, outputs, output_names, input_name, name, title, metadata (the raw
     ``metadata_props``), contract_source (``"metadata_props"`` or ``"card.json"``), session,
-    chunk_info (after tuning: the chosen chunk, None for one call per batch; the rows it was measured on and the seconds per
-    candidate).
+    chunk_info (after tuning: the chosen chunk, the rows it was measured on and the seconds per row of
+    each candidate).
     """
 
     def __init__(self, path, card: ModelCard | None = None, device: str = "auto", providers=None,
@@ -256,6 +259,7 @@ class OnnxModel:
         self.chunk = chunk
         self.chunk_info: dict | None = None
         self._tune_lock = threading.Lock()
+        self._tuning: dict = {}
 
     @property
     def labels(self) -> dict[str, list[str]]:
@@ -291,9 +295,13 @@ class OnnxModel:
         """Raw outputs for one batch: ONNX Runtime calls of ``chunk`` rows (see the class)."""
         x = np.ascontiguousarray(x, np.float32)
         chunk = self._chunk_for(x)
-        if chunk is None or x.shape[0] <= chunk:
+        if chunk == "tune":
+            with self._tune_lock:      # calls in other threads would disturb the clock
+                parts = self._tuning_pass(x)
+        elif chunk is None or x.shape[0] <= chunk:
             return self._session_run(x)
-        parts = [self._session_run(x[i:i + chunk]) for i in range(0, x.shape[0], chunk)]
+        else:
+            parts = [self._session_run(x[i:i + chunk]) for i in range(0, x.shape[0], chunk)]
         return {k: np.concatenate([p[k] for p in parts]) for k in self.output_names}
 
     def _session_run(self, x: np.ndarray) -> dict[str, np.ndarray]:
@@ -302,34 +310,41 @@ class OnnxModel:
     def _chunk_for(self, x: np.ndarray):
         if self.chunk != "auto":
             return self.chunk
-        if self.chunk_info is None:
-            if x.shape[0] < TUNE_ROWS:
-                return None          # too few rows to measure on: one call
-            with self._tune_lock:
-                if self.chunk_info is None:
-                    self.chunk_info = self._tune(x[:TUNE_ROWS])
-        return self.chunk_info["chunk"]
+        if self.chunk_info is not None:
+            return self.chunk_info["chunk"]
+        if x.shape[0] < TUNE_ROWS:
+            return None              # too few rows to measure on: one call
+        return "tune"
 
-    def _tune(self, x: np.ndarray) -> dict:
-        """The fastest of ``CHUNK_CANDIDATES`` (and the whole of ``x``) on ``x``: best of two timed
-        passes after a warm-up each; a tie (within 3 %) goes to the larger chunk (fewer calls)."""
+    def _tuning_pass(self, x: np.ndarray) -> list[dict]:
+        """Run ``x`` in pieces of the candidate sizes that fit it, the least measured first, and
+        time each piece: the tuning is done on the rows the caller wants anyway (nothing is
+        computed twice).  The first piece of each size is a warm-up; after ``TUNE_SAMPLES`` timed
+        pieces of every candidate up to the largest call seen, the fastest per row is kept (a tie
+        within 3 % goes to the larger chunk: fewer calls)."""
         n = x.shape[0]
-        seconds = {}
-        for c in sorted({c for c in CHUNK_CANDIDATES if c < n} | {n}):
-            def one_pass():
-                for i in range(0, n, c):
-                    self._session_run(x[i:i + c])
-            one_pass()
-            best = float("inf")
-            for _ in range(2):
-                t = time.perf_counter()
-                one_pass()
-                best = min(best, time.perf_counter() - t)
-            seconds[c] = best
-        fastest = min(seconds.values())
-        chunk = max(c for c, s in seconds.items() if s <= 1.03 * fastest)
-        # the whole slice fastest: larger calls are better still, so none are split
-        return {"chunk": None if chunk == n else chunk, "rows": n, "seconds": seconds}
+        seen = self._tuning.setdefault("seen", {c: [] for c in CHUNK_CANDIDATES})
+        self._tuning["largest"] = max(self._tuning.get("largest", 0), n)
+        parts, i = [], 0
+        while i < n:
+            fits = [c for c in CHUNK_CANDIDATES if c <= n - i]
+            if not fits or self.chunk_info is not None:
+                size = (self.chunk_info or {}).get("chunk") or n - i
+                parts += [self._session_run(x[k:min(n, k + size)]) for k in range(i, n, size)]
+                break
+            c = min(fits, key=lambda c: (len(seen[c]), c))
+            t = time.perf_counter()
+            parts.append(self._session_run(x[i:i + c]))
+            seen[c].append((time.perf_counter() - t) / c)
+            i += c
+            wanted = [c for c in CHUNK_CANDIDATES if c <= self._tuning["largest"]]
+            if all(len(seen[c]) > TUNE_SAMPLES for c in wanted):
+                per_row = {c: min(seen[c][1:]) for c in wanted}
+                fastest = min(per_row.values())
+                chunk = max(c for c, s in per_row.items() if s <= 1.03 * fastest)
+                self.chunk_info = {"chunk": chunk, "rows": sum(c * len(seen[c]) for c in wanted),
+                                   "seconds_per_row": per_row}
+        return parts
 
     def decode(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Raw outputs -> class names and labels in their units (:func:`decode`)."""
