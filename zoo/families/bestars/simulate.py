@@ -183,7 +183,8 @@ class SimConfig:
     def legacy(cls, **changes) -> "SimConfig":
         """The simulator of the models exported up to commit 9850d08 (B/A/F photospheres only,
         every spectrum Ondřejov-rendered at S/N 20-400): seeded draws are bitwise those of
-        that code (tested against ``tests/data/emission_sim_legacy.npz``)."""
+        that code on the same machine (tested to 1e-12 against
+        ``tests/data/emission_sim_legacy.npz``: numpy's SIMD kernels differ in the last bit by CPU)."""
         return cls(**{**LEGACY_CHANGES, **changes})
 
     @classmethod
