@@ -214,11 +214,10 @@ def measure_model(name: str, batch: int, repeats: int, quick: bool) -> dict:
     so.intra_op_num_threads = 1
     sess1 = ort.InferenceSession(os.path.join(d, "model.onnx"), so, providers=["CPUExecutionProvider"])
     fns["onnx_1t"] = lambda: sess1.run(None, {sess1.get_inputs()[0].name: x})
-    # the deployment path (zoo.onnx_kit.OnnxModel, chunk="auto": tuned on its first calls, before the clock)
-    # and its session alone with the whole batch in one call: one thread pool for both
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 2
-    kit = OnnxModel(d, session_options=so, providers=["CPUExecutionProvider"])
+    # the deployment path as a user gets it (zoo.onnx_kit.OnnxModel, chunk="auto": tuned on its first
+    # calls, before the clock) and its session (ONNX Runtime's default threads: one per core) alone with
+    # the whole batch in one call: one thread pool for both
+    kit = OnnxModel(d, device="cpu")
     fns["onnx_2t"] = lambda: kit.session.run(None, {kit.input_name: x})
     fns["onnx_zoo"] = lambda: kit(x)
     for _ in range(40):              # chunk="auto" tunes on its first calls (their own rows): before the clock
@@ -266,6 +265,13 @@ def measure_model(name: str, batch: int, repeats: int, quick: bool) -> dict:
 
 
 # --------------------------------------------------------------------------- report
+def _plan(info):
+    """The tuned plan of the zoo's ONNX path, for a table cell: ``64`` or ``64 x 2 thr``."""
+    if not info or not info.get("chunk"):
+        return None
+    return f"{info['chunk']} x {info['threads']} thr" if info.get("parallel") else info["chunk"]
+
+
 def _fmt(v, digits=0):
     if v is None:
         return "n/a"
@@ -382,7 +388,7 @@ def markdown(results: list[dict], meta: dict, archive: list[dict] | None = None)
         ratio = f"{ort_best / tf_best:.2f}x" if tf_best and ort_best else "n/a"
         gflops = best * r["flops"] / 1e9 if best else None
         chunk = {"tf_chunked": r.get("tf_chunk"),
-                 "onnx_zoo": (r.get("onnx_chunk") or {}).get("chunk")}
+                 "onnx_zoo": _plan(r.get("onnx_chunk"))}
         lines.append(f"| {r['model']} | " + " | ".join(_fmt(sp.get(b)) + (f" ({chunk[b]})" if chunk.get(b) else "")
                                                        for b in BACKENDS) +
                      f" | {ratio} | {r['flops'] / 1e6:.2f} | {_fmt(gflops, 1)} | "
@@ -411,8 +417,9 @@ def markdown(results: list[dict], meta: dict, archive: list[dict] | None = None)
               f"{', '.join(map(str, TF_CHUNKS))} and the whole batch (best of two each, before the rounds); "
               "*zoo ONNX (auto chunk)*: `zoo.onnx_kit.OnnxModel` (the ONNX backend of `zoo.load_model`) with "
               "its default `chunk=\"auto\"`: calls of the chunk in parentheses, chosen by timing pieces of "
-              "each candidate size on its first calls (before the clock; those calls' outputs are the "
-              "answers, nothing is computed only to measure); *ONNX RT 2 thr* is the same session with the whole batch in "
+              "each candidate plan on its first calls (before the clock; those calls' outputs are the "
+              "answers, nothing is computed only to measure): a chunk run by the session's threads, or "
+              "*chunk x N thr*, N single-threaded calls of a chunk at once (data parallel); *ONNX RT 2 thr* is the same session with the whole batch in "
               "one call. The outputs are the same to the bit whatever the chunk.",
               "- *of roofline*: the best backend's FLOP/s (FLOPs counted on the ONNX graph: Conv, MatMul, "
               "Gemm) over the matmul roofline above (the fastest 2048x2048 matmul of the two libraries in the run; "

@@ -149,8 +149,12 @@ def test_not_fits(tmp_path):
     assert not looks_like_lamost(str(p))
     with pytest.raises(CorruptFileError, match="spec.fits"):
         read_lamost(str(p))
-    with pytest.raises(UnsupportedFormatError):
+    with pytest.raises(UnsupportedFormatError) as e:
         read(str(p))
+    # the formats named in sorted order: the registration order depends on which family a process imported
+    # first, and a batch run's errors.jsonl must read the same from workers as from one process
+    from zoo.registry import readers
+    assert "known: " + ", ".join(sorted(readers())) + ")" in str(e.value)
 
 
 def test_truncated(tmp_path):

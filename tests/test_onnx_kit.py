@@ -187,9 +187,9 @@ def test_the_kit_never_imports_tensorflow(tmp_path):
 def test_chunked_calls_give_the_same_outputs_to_the_bit(name):
     """OnnxModel splits a batch into calls of ``chunk`` rows (the conv nets are faster so): every
     chunk, the tuned one included, gives the one-call outputs exactly."""
-    from zoo.onnx_kit import CHUNK_CANDIDATES, TUNE_ROWS, TUNE_SAMPLES
+    from zoo.onnx_kit import CHUNK_CANDIDATES, PARALLEL_CANDIDATES, PARALLEL_ROWS, TUNE_ROWS, TUNE_SAMPLES
     flux, _ = read_test_data(_dir(name))
-    x = np.resize(flux, (TUNE_ROWS + 5, flux.shape[1])).astype(np.float32)
+    x = np.resize(flux, (2 * TUNE_ROWS + 5, flux.shape[1])).astype(np.float32)
     x += np.random.default_rng(0).normal(0, 0.01, x.shape).astype(np.float32)   # rows differ
     whole = OnnxModel(_dir(name), chunk=None)(x)
     for chunk in (1, 7, 64):
@@ -206,14 +206,22 @@ def test_chunked_calls_give_the_same_outputs_to_the_bit(name):
         assert all(np.array_equal(got[k], whole[k]) for k in whole), calls
         assert calls < 40
     info = auto.chunk_info
-    wanted = [c for c in CHUNK_CANDIDATES if c <= x.shape[0]]
-    assert info["chunk"] in wanted and set(info["seconds_per_row"]) == set(wanted)
-    assert info["rows"] >= sum(wanted) * (TUNE_SAMPLES + 1)
+    rows = {str(c): c for c in CHUNK_CANDIDATES}
+    rows.update({f"{c} parallel": max(c, PARALLEL_ROWS) * auto.parallel for c in PARALLEL_CANDIDATES}
+                if auto.parallel > 1 else {})
+    wanted = {k: r for k, r in rows.items() if r <= x.shape[0]}
+    assert set(info["seconds_per_row"]) == set(wanted)
+    assert f"{info['chunk']}{' parallel' if info['parallel'] else ''}" in wanted
+    assert info["rows"] >= sum(wanted.values()) * (TUNE_SAMPLES + 1)
     got = auto(x)
     assert auto.chunk_info is info and all(np.array_equal(got[k], whole[k]) for k in whole)
     # the chosen chunk is the fastest measured (or within 3 % of it and larger)
     fastest = min(info["seconds_per_row"].values())
-    assert info["seconds_per_row"][info["chunk"]] <= 1.03 * fastest
+    assert info["seconds_per_row"][f"{info['chunk']}{' parallel' if info['parallel'] else ''}"] <= 1.03 * fastest
+    for chunk, parallel in ((16, True), (7, False)):     # every plan gives the one-call outputs
+        auto.chunk_info = {**info, "chunk": chunk, "parallel": parallel}
+        got = auto(x)
+        assert all(np.array_equal(got[k], whole[k]) for k in whole), (chunk, parallel)
 
 
 def test_chunk_must_be_auto_none_or_positive():

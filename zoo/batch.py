@@ -731,6 +731,7 @@ def _load_predictor(directory, backend, device, onnx_threads=None, spin: bool = 
         if not spin:
             so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         kit.session = ort.InferenceSession(kit.path, so, providers=kit.session.get_providers())
+        kit.parallel = 1                 # the threads are this run's to set: no parallel plans
         predictor.session = kit.session
     return predictor
 

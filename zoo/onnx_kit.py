@@ -51,8 +51,12 @@ BATCH_SIZE = 256
 #: least ``TUNE_ROWS`` rows; the outputs do not depend on the choice (each row is computed alone)
 CHUNK_CANDIDATES = (8, 16, 32, 64, 128, 256, 512)
 TUNE_ROWS = 128
+#: chunk sizes also tried as parallel plans (``OnnxModel.parallel`` single-threaded calls at once)
+PARALLEL_CANDIDATES = (16, 64, 256)
+#: rows per thread of a timed parallel piece (at least): several calls each, as a batch gives them
+PARALLEL_ROWS = 128
 #: timed pieces of each candidate size (after one warm-up piece) before the choice is made
-TUNE_SAMPLES = 2
+TUNE_SAMPLES = 3
 
 #: version of the metadata layout below (bumped on an incompatible change)
 METADATA_VERSION = "1"
@@ -189,22 +193,25 @@ class OnnxModel:
         when both are there they must agree (free-text notes aside), else :class:`ArtifactError`.
     device : ``"auto"``, ``"cpu"`` or ``"gpu"`` (see :func:`select_providers`).
     providers, session_options : passed to ``onnxruntime.InferenceSession`` (override ``device``).
-    chunk : rows per ONNX Runtime call inside one batch.  ``"auto"`` (default): on the CPU, measured
-        on the first calls of at least ``TUNE_ROWS`` rows, which run in pieces of each of
-        ``CHUNK_CANDIDATES`` (up to the largest call seen) and are timed: the fastest size per row
-        is kept (nothing is computed only to measure; about 3,000 rows for calls of 512); calls of
-        fewer rows run in one piece.  On a GPU provider, no splitting.  An int: that many rows per call; ``None``: one call per batch.  The
-        convolutional nets run 1.1-1.5x faster in chunks of 8-64 spectra than in one call of 512 on
-        a two-core CPU (their activations stay in the cache; ``python -m benchmarks.performance``);
-        the outputs are the same to the bit whatever the chunk (each row is computed alone;
-        ``tests/test_onnx_kit.py``).
+    chunk : rows per ONNX Runtime call inside one batch.  ``"auto"`` (default): on the CPU, chosen
+        on the first calls of at least ``TUNE_ROWS`` rows, which run in pieces of each candidate plan
+        and are timed (nothing is computed only to measure; about 5,000 rows for calls of 512): a
+        chunk of ``CHUNK_CANDIDATES`` run by the session's threads, or, where the session is the
+        default one, a chunk of ``PARALLEL_CANDIDATES`` run as one single-threaded call per core at
+        once (data parallel: no synchronization between the cores inside a layer).  The fastest per
+        row is kept; calls of fewer rows run in one piece.  On a GPU provider, no splitting.  An
+        int: that many rows per call; ``None``: one call per batch.  On a two-core CPU the
+        convolutional nets run 1.1-1.5x faster so than in one call of 512 (their activations stay
+        in the cache; ``python -m benchmarks.performance``); the outputs are the same to the bit
+        whatever the plan (each row is computed alone; ``tests/test_onnx_kit.py``).
 
     Attributes
     ----------
     contract, outputs, output_names, input_name, name, title, metadata (the raw
     ``metadata_props``), contract_source (``"metadata_props"`` or ``"card.json"``), session,
-    chunk_info (after tuning: the chosen chunk, the rows it was measured on and the seconds per row of
-    each candidate).
+    chunk_info (after tuning: the chosen chunk, whether it runs in parallel and on how many threads,
+    the rows it was measured on and the seconds per row of each candidate); parallel (the threads
+    of the parallel plans; 1: none are tried).
     """
 
     def __init__(self, path, card: ModelCard | None = None, device: str = "auto", providers=None,
@@ -260,6 +267,11 @@ class OnnxModel:
         self.chunk_info: dict | None = None
         self._tune_lock = threading.Lock()
         self._tuning: dict = {}
+        # the parallel plans need a session of our own making (a caller's options may limit the threads)
+        self.parallel = (os.cpu_count() or 1) if (chunk == "auto" and session_options is None
+                                                  and providers is None) else 1
+        self._serial_session = None
+        self._pool = None
 
     @property
     def labels(self) -> dict[str, list[str]]:
@@ -294,56 +306,99 @@ class OnnxModel:
     def __call__(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Raw outputs for one batch: ONNX Runtime calls of ``chunk`` rows (see the class)."""
         x = np.ascontiguousarray(x, np.float32)
-        chunk = self._chunk_for(x)
-        if chunk == "tune":
+        plan = self._plan_for(x)
+        if plan == "tune":
             with self._tune_lock:      # calls in other threads would disturb the clock
                 parts = self._tuning_pass(x)
-        elif chunk is None or x.shape[0] <= chunk:
-            return self._session_run(x)
         else:
-            parts = [self._session_run(x[i:i + chunk]) for i in range(0, x.shape[0], chunk)]
+            chunk, parallel = plan
+            if chunk is None or (x.shape[0] <= chunk and not parallel):
+                return self._session_run(x)
+            parts = self._run_pieces(x, chunk, parallel)
         return {k: np.concatenate([p[k] for p in parts]) for k in self.output_names}
 
-    def _session_run(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        return dict(zip(self.output_names, self.session.run(self.output_names, {self.input_name: x})))
+    def _session_run(self, x: np.ndarray, session=None) -> dict[str, np.ndarray]:
+        session = session or self.session
+        return dict(zip(self.output_names, session.run(self.output_names, {self.input_name: x})))
 
-    def _chunk_for(self, x: np.ndarray):
+    def _run_pieces(self, x: np.ndarray, chunk: int, parallel: bool) -> list[dict]:
+        pieces = [x[i:i + chunk] for i in range(0, x.shape[0], chunk)]
+        if not parallel:
+            return [self._session_run(p) for p in pieces]
+        serial = self._serial()
+        return list(self._pool.map(lambda p: self._session_run(p, serial), pieces))
+
+    def _serial(self):
+        """The single-threaded session of the parallel plans (one call per core at a time) and its
+        thread pool, made on first use."""
+        if self._serial_session is None:
+            import onnxruntime as ort
+            from concurrent.futures import ThreadPoolExecutor
+            so = ort.SessionOptions()
+            so.intra_op_num_threads = 1
+            so.inter_op_num_threads = 1
+            self._serial_session = ort.InferenceSession(self.path, so, providers=self.session.get_providers())
+            self._pool = ThreadPoolExecutor(self.parallel, thread_name_prefix="zoo-onnx")
+        return self._serial_session
+
+    def _plan_for(self, x: np.ndarray):
         if self.chunk != "auto":
-            return self.chunk
+            return self.chunk, False
         if self.chunk_info is not None:
-            return self.chunk_info["chunk"]
+            return self.chunk_info["chunk"], self.chunk_info["parallel"]
         if x.shape[0] < TUNE_ROWS:
-            return None              # too few rows to measure on: one call
+            return None, False       # too few rows to measure on: one call
         return "tune"
 
+    def _candidates(self) -> list[tuple[int, bool]]:
+        out = [(c, False) for c in CHUNK_CANDIDATES]
+        if self.parallel > 1:
+            out += [(c, True) for c in PARALLEL_CANDIDATES]
+        return out
+
     def _tuning_pass(self, x: np.ndarray) -> list[dict]:
-        """Run ``x`` in pieces of the candidate sizes that fit it, the least measured first, and
+        """Run ``x`` in pieces of the candidate plans that fit it, the least measured first, and
         time each piece: the tuning is done on the rows the caller wants anyway (nothing is
-        computed twice).  The first piece of each size is a warm-up; after ``TUNE_SAMPLES`` timed
-        pieces of every candidate up to the largest call seen, the fastest per row is kept (a tie
-        within 3 % goes to the larger chunk: fewer calls)."""
+        computed twice).  A plan is a chunk size, run by the session's own threads or (parallel)
+        ``parallel`` single-threaded calls at once; a parallel piece is ``PARALLEL_ROWS`` rows (or a
+        chunk, if larger) per thread.  The
+        first piece of each plan is a warm-up; after ``TUNE_SAMPLES`` timed pieces of every plan up
+        to the largest call seen, the fastest per row is kept (a tie within 3 % goes to the larger
+        chunk: fewer calls)."""
         n = x.shape[0]
-        seen = self._tuning.setdefault("seen", {c: [] for c in CHUNK_CANDIDATES})
+        candidates = self._candidates()
+        rows = {(c, par): max(c, PARALLEL_ROWS) * self.parallel if par else c for c, par in candidates}
+        seen = self._tuning.setdefault("seen", {k: [] for k in candidates})
         self._tuning["largest"] = max(self._tuning.get("largest", 0), n)
         parts, i = [], 0
         while i < n:
-            fits = [c for c in CHUNK_CANDIDATES if c <= n - i]
+            fits = [k for k in candidates if rows[k] <= n - i]
             if not fits or self.chunk_info is not None:
-                size = (self.chunk_info or {}).get("chunk") or n - i
-                parts += [self._session_run(x[k:min(n, k + size)]) for k in range(i, n, size)]
+                chunk, parallel = (self.chunk_info["chunk"], self.chunk_info["parallel"]) if self.chunk_info \
+                    else (n - i, False)
+                parts += self._run_pieces(x[i:], chunk, parallel)
                 break
-            c = min(fits, key=lambda c: (len(seen[c]), c))
+            k = min(fits, key=lambda k: (len(seen[k]), rows[k], k[1]))
+            if k[1]:
+                self._serial()
             t = time.perf_counter()
-            parts.append(self._session_run(x[i:i + c]))
-            seen[c].append((time.perf_counter() - t) / c)
-            i += c
-            wanted = [c for c in CHUNK_CANDIDATES if c <= self._tuning["largest"]]
-            if all(len(seen[c]) > TUNE_SAMPLES for c in wanted):
-                per_row = {c: min(seen[c][1:]) for c in wanted}
+            parts += self._run_pieces(x[i:i + rows[k]], k[0], k[1])
+            seen[k].append((time.perf_counter() - t) / rows[k])
+            i += rows[k]
+            wanted = [k for k in candidates if rows[k] <= self._tuning["largest"]]
+            if all(len(seen[k]) > TUNE_SAMPLES for k in wanted):
+                per_row = {k: min(seen[k][1:]) for k in wanted}
                 fastest = min(per_row.values())
-                chunk = max(c for c, s in per_row.items() if s <= 1.03 * fastest)
-                self.chunk_info = {"chunk": chunk, "rows": sum(c * len(seen[c]) for c in wanted),
-                                   "seconds_per_row": per_row}
+                chunk, parallel = max((k for k, s in per_row.items() if s <= 1.03 * fastest),
+                                      key=lambda k: (rows[k], k[1]))
+                self.chunk_info = {"chunk": chunk, "parallel": parallel,
+                                   "threads": self.parallel if parallel else None,
+                                   "rows": sum(rows[k] * len(seen[k]) for k in wanted),
+                                   "seconds_per_row": {f"{c}{' parallel' if par else ''}": v
+                                                       for (c, par), v in per_row.items()}}
+                if not parallel and self._pool is not None:
+                    self._pool.shutdown(wait=False)
+                    self._pool, self._serial_session = None, None
         return parts
 
     def decode(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -46,4 +46,4 @@ def read(path, format: str | None = None) -> Spectrum:
         if looks_like(path):
             return reader(path)
     raise UnsupportedFormatError(
-        f"{path}: not a spectrum format the zoo can read (known: {', '.join(known)})")
+        f"{path}: not a spectrum format the zoo can read (known: {', '.join(sorted(known))})")
