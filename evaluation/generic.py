@@ -120,3 +120,47 @@ def performance_ort_vs_tf() -> str:
             f"{', '.join(ahead) or 'none'}; **slower on {', '.join(behind) or 'none'}** (run of {m['date']} UTC, "
             f"{m['machine']}, load {m['load_start']:.1f} at the start, other processes at most "
             f"{max(m['other_cores']):.2f} cores{'' if m['comparable'] else '; marked not comparable'}).")
+
+
+#: the column titles of benchmarks/performance.py's backends, for the family tables
+_BACKEND_TITLE = {"keras_predict": "Keras `model.predict`", "predict_on_batch": "Keras `predict_on_batch`",
+                  "tf_function": "`tf.function`", "tf_chunked": "`tf.function`, best chunk", "xla": "XLA",
+                  "savedmodel": "SavedModel", "onnx_1t": "ONNX Runtime, 1 thread", "onnx_2t": "ONNX Runtime",
+                  "onnx_zoo": "ONNX Runtime, the zoo's tuned plan"}
+
+
+def _performance_family(family: str) -> str:
+    """The rows of docs/performance.md's run (docs/results/performance.json) for one family's models:
+    the fastest TensorFlow backend, ONNX Runtime as ``load_model(name, backend="onnx")`` runs it, their
+    ratio and the end-to-end file rate, so that a family page quotes the one benchmark, never its own."""
+    from zoo.registry import get_entry, list_models
+    r = load("performance")
+    groups = r["meta"].get("backends") or {}
+    tf_b = groups.get("tensorflow", ("keras_predict", "predict_on_batch", "tf_function", "xla", "savedmodel"))
+    ort_b = groups.get("onnxruntime", ("onnx_1t", "onnx_2t"))
+    mine = {n for n in list_models() if get_entry(n).family.rsplit(".", 1)[-1] == family}
+    rows = ["| model | fastest TensorFlow backend | spectra/s | ONNX Runtime (the zoo's path) | spectra/s | "
+            "ONNX / TF | `predict(file)`, one file at a time [files/s] |", "|---|---|---:|---|---:|---:|---:|"]
+    for x in r["results"]:
+        base = x["model"].removesuffix("_lamost")
+        if x["model"] not in mine and base not in mine:
+            continue
+        sp = {k: v for k, v in (x.get("spectra_per_s") or {}).items() if v}
+        tf_k = max((b for b in tf_b if b in sp), key=sp.get)
+        ort_k = "onnx_zoo" if "onnx_zoo" in sp else max((b for b in ort_b if b in sp), key=sp.get)
+        e2e = x.get("end_to_end_files_per_s")
+        rows.append(f"| {x['model']} | {_BACKEND_TITLE.get(tf_k, tf_k)} | {sp[tf_k]:,.0f} | "
+                    f"{_BACKEND_TITLE.get(ort_k, ort_k)} | {sp[ort_k]:,.0f} | {sp[ort_k] / sp[tf_k]:.2f}x | "
+                    f"{'' if e2e is None else f'{e2e:,.0f}'} |")
+    if len(rows) == 2:
+        raise ValueError(f"docs/results/performance.json has no model of the family {family!r}")
+    m = r["meta"]
+    return "\n".join(rows) + (
+        f"\n\nBatch {r['results'][0]['batch']}, best of several timed calls, every backend in one run "
+        f"(`python -m benchmarks.performance --out docs/performance.md`, {m['date']} UTC, {m['machine']}, "
+        f"load {m['load_start']:.1f} at the start{'' if m['comparable'] else '; marked not comparable'}); "
+        "every column and the latency of one spectrum: [performance.md](performance.md).\n")
+
+
+for _f in ("apogeenet", "autoclassmk", "bestars", "racnet"):
+    block(f"performance_{_f}")(lambda f=_f: _performance_family(f))
