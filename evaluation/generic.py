@@ -98,19 +98,25 @@ for _n in ("autoclassmk", "autoclassmk_broad", "apogeenet", "starnet"):
     block(f"coverage_{_n}")(lambda n=_n: _coverage(n))
 
 
+def _fastest(r: dict, x: dict, library: str) -> tuple:
+    """(backend, spectra/s) of the fastest backend of ``library`` ("tensorflow" or "onnxruntime") for
+    the model row ``x`` of the performance run ``r``; (None, None) when none ran."""
+    default = {"tensorflow": ("keras_predict", "predict_on_batch", "tf_function", "xla", "savedmodel"),
+               "onnxruntime": ("onnx_1t", "onnx_2t")}[library]
+    keys = (r["meta"].get("backends") or {}).get(library, default)
+    sp = {k: v for k, v in (x.get("spectra_per_s") or {}).items() if v and k in keys}
+    k = max(sp, key=sp.get, default=None)
+    return k, sp.get(k)
+
+
 @block("performance_ort_vs_tf")
 def performance_ort_vs_tf() -> str:
     """ONNX Runtime's best setting over the fastest TensorFlow backend per model, from the run that wrote
     docs/performance.md (``python -m benchmarks.performance`` -> docs/results/performance.json)."""
     r = load("performance")
-    groups = r["meta"].get("backends") or {}
-    tf_b = groups.get("tensorflow", ("keras_predict", "predict_on_batch", "tf_function", "xla", "savedmodel"))
-    ort_b = groups.get("onnxruntime", ("onnx_1t", "onnx_2t"))
     rows = []
     for x in r["results"]:
-        sp = x.get("spectra_per_s") or {}
-        tf_best = max((sp[b] for b in tf_b if sp.get(b)), default=None)
-        ort = max((sp[b] for b in ort_b if sp.get(b)), default=None)
+        tf_best, ort = _fastest(r, x, "tensorflow")[1], _fastest(r, x, "onnxruntime")[1]
         if tf_best and ort:
             rows.append((x["model"], ort / tf_best))
     ahead = [m for m, q in rows if q >= 1.0]
@@ -135,9 +141,6 @@ def _performance_family(family: str) -> str:
     ratio and the end-to-end file rate, so that a family page quotes the one benchmark, never its own."""
     from zoo.registry import get_entry, list_models
     r = load("performance")
-    groups = r["meta"].get("backends") or {}
-    tf_b = groups.get("tensorflow", ("keras_predict", "predict_on_batch", "tf_function", "xla", "savedmodel"))
-    ort_b = groups.get("onnxruntime", ("onnx_1t", "onnx_2t"))
     mine = {n for n in list_models() if get_entry(n).family.rsplit(".", 1)[-1] == family}
     rows = ["| model | fastest TensorFlow backend | spectra/s | ONNX Runtime (the zoo's path) | spectra/s | "
             "ONNX / TF | `predict(file)`, one file at a time [files/s] |", "|---|---|---:|---|---:|---:|---:|"]
@@ -146,8 +149,8 @@ def _performance_family(family: str) -> str:
         if x["model"] not in mine and base not in mine:
             continue
         sp = {k: v for k, v in (x.get("spectra_per_s") or {}).items() if v}
-        tf_k = max((b for b in tf_b if b in sp), key=sp.get)
-        ort_k = "onnx_zoo" if "onnx_zoo" in sp else max((b for b in ort_b if b in sp), key=sp.get)
+        tf_k = _fastest(r, x, "tensorflow")[0]
+        ort_k = "onnx_zoo" if "onnx_zoo" in sp else _fastest(r, x, "onnxruntime")[0]
         e2e = x.get("end_to_end_files_per_s")
         rows.append(f"| {x['model']} | {_BACKEND_TITLE.get(tf_k, tf_k)} | {sp[tf_k]:,.0f} | "
                     f"{_BACKEND_TITLE.get(ort_k, ort_k)} | {sp[ort_k]:,.0f} | {sp[ort_k] / sp[tf_k]:.2f}x | "
