@@ -110,3 +110,64 @@ def test_exported_convolutional_models_have_no_layout_transposes():
             seen += 1
             assert ops["Transpose"] == ops["Tile"] == 0, (name, dict(ops))
     assert seen >= 5
+
+
+def test_narrow_leading_convolutions_run_one_dimensional(starnet):
+    """StarNet's first convolution (4 channels, fewer than ONNX Runtime's NCHWc block) is a 1-D
+    Conv in the export; the 16-channel one after it stays 2-D (blocked layout); the function and
+    the derived Keras weights are unchanged, and the pass does nothing a second time."""
+    import onnx
+    import onnxruntime as ort
+
+    from zoo.derive import onnx_layer_weights
+    from zoo.onnx_graph import NCHWC_BLOCK, narrow_convs_1d
+    proto = onnx.load(starnet.fused)
+    inits = {t.name: t for t in proto.graph.initializer}
+    convs = [n for n in proto.graph.node if n.op_type == "Conv"]
+    assert [len(inits[c.input[1]].dims) for c in convs] == [3, 4]
+    assert inits[convs[0].input[1]].dims[0] < NCHWC_BLOCK <= inits[convs[1].input[1]].dims[0]
+    again, stats = narrow_convs_1d(proto)
+    assert stats == {}
+    for layer in ("conv1_1", "conv2_1"):
+        np.testing.assert_array_equal(onnx_layer_weights(starnet.fused)[layer]["kernel"],
+                                      starnet.model.get_layer(layer).get_weights()[0])
+    run = {p: ort.InferenceSession(p, providers=["CPUExecutionProvider"]).run(["labels"], {"flux": starnet.x})[0]
+           for p in (starnet.plain, starnet.fused)}
+    np.testing.assert_allclose(run[starnet.fused], run[starnet.plain], atol=1e-5)
+
+
+def test_narrow_convs_1d_on_a_chain_of_two():
+    """Two narrow convolutions in a row (APOGEE Net's 8 and 8 channels): one Squeeze before the
+    first, one Unsqueeze after the second, activations kept, the wide one after them untouched,
+    same outputs; a block size of 4 leaves the graph as it is."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from zoo.onnx_graph import narrow_convs_1d
+    rng = np.random.default_rng(3)
+    w = {f"w{i}": rng.normal(0, 0.3, s).astype(np.float32) for i, s in
+         enumerate([(8, 1, 1, 3), (8, 8, 1, 3), (16, 8, 1, 3)])}
+    b = {f"b{i}": rng.normal(0, 0.1, s[0]).astype(np.float32) for i, s in
+         enumerate([(8,), (8,), (16,)])}
+    nodes, x = [], "x"
+    for i in range(3):
+        nodes += [helper.make_node("Conv", [x, f"w{i}", f"b{i}"], [f"c{i}"], kernel_shape=[1, 3],
+                                   pads=[0, 1, 0, 1]),
+                  helper.make_node("Relu", [f"c{i}"], [f"r{i}"])]
+        x = f"r{i}"
+        if i == 1:
+            nodes.append(helper.make_node("MaxPool", [x], ["p"], kernel_shape=[1, 2], strides=[1, 2]))
+            x = "p"
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 1, 40])],
+                          [helper.make_tensor_value_info("r2", TensorProto.FLOAT, ["N", 16, 1, 20])],
+                          [numpy_helper.from_array(v, k) for k, v in {**w, **b}.items()])
+    proto = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    xs = rng.normal(0, 1, (5, 1, 1, 40)).astype(np.float32)
+    before = ort.InferenceSession(proto.SerializeToString()).run(None, {"x": xs})[0]
+    new, stats = narrow_convs_1d(proto)
+    assert stats == {"conv_1d": 2}
+    assert [n.op_type for n in new.graph.node] == ["Squeeze", "Conv", "Relu", "Conv", "Relu", "Unsqueeze",
+                                                   "MaxPool", "Conv", "Relu"]
+    after = ort.InferenceSession(new.SerializeToString()).run(None, {"x": xs})[0]
+    np.testing.assert_allclose(after, before, atol=1e-5)
+    assert narrow_convs_1d(proto, block=4)[1] == {}

@@ -13,7 +13,7 @@ recorded at export); a model it cannot reproduce exactly keeps its
 The mapping follows tf2onnx's naming: the nodes of Keras layer ``L`` in model
 ``M`` are named ``M_1/L_1/...``; a ``Dense`` is ``MatMul(x, kernel)`` then
 ``Add(., bias)`` (output ``.../L_1/BiasAdd:0``); a ``Conv1D`` is a 2-D
-``Conv`` with weights ``(out, in, 1, k)`` (Keras: ``(k, in, out)``) then the
+``Conv`` with weights ``(out, in, 1, k)`` (or 1-D, ``(out, in, k)``; Keras: ``(k, in, out)``) then the
 same ``Add``; a ``Dense`` after a ``Flatten`` of a convolution output may have its kernel rows
 in channels-first order, marked in the initializer's name (:func:`zoo.onnx_graph.fold_flatten_transpose`).
 Layers of other kinds with weights make the derivation refuse.
@@ -66,11 +66,12 @@ def onnx_layer_weights(onnx_path) -> dict[str, dict[str, np.ndarray]]:
                 c, length = (int(v) for v in name.rsplit(PERMUTED_SUFFIX, 1)[1].split("x"))
                 w = w.reshape(c, length, -1).transpose(1, 0, 2).reshape(c * length, -1)
             out.setdefault(layer, {})["kernel"] = w
-        elif node.op_type == "Conv" and len(consts) >= 1 and consts[0].ndim == 4:
+        elif node.op_type == "Conv" and len(consts) >= 1 and consts[0].ndim in (3, 4):
             w = consts[0]
-            if w.shape[2] != 1:
+            if w.ndim == 4 and w.shape[2] != 1:
                 raise ArtifactError(f"{onnx_path}: Conv of layer {layer!r} is not a Conv1D ({w.shape})")
-            out.setdefault(layer, {})["kernel"] = np.transpose(w[:, :, 0, :], (2, 1, 0))
+            w = w[:, :, 0, :] if w.ndim == 4 else w       # 1-D (zoo.onnx_graph.narrow_convs_1d)
+            out.setdefault(layer, {})["kernel"] = np.transpose(w, (2, 1, 0))
             if len(consts) == 2:
                 out[layer]["bias"] = consts[1].reshape(-1)
     return out
