@@ -167,3 +167,43 @@ def _performance_family(family: str) -> str:
 
 for _f in ("apogeenet", "autoclassmk", "bestars", "racnet"):
     block(f"performance_{_f}")(lambda f=_f: _performance_family(f))
+
+
+def _layer(node: str) -> str:
+    """A short name for a profiled node: its Keras layer (tf2onnx: ``<model>_1/<layer>_1/...``)."""
+    parts = node.removeprefix("fused ").split("/")
+    return parts[1].removesuffix("_1") if len(parts) > 1 else None
+
+
+@block("onnx_profile")
+def onnx_profile() -> str:
+    """Where ONNX Runtime's time goes per model, and what the graph variants of the same weights run at
+    (``python -m benchmarks.onnx_profile --record`` -> docs/results/onnx_profile.json)."""
+    r = load("onnx_profile")
+    title = {"exported": "as exported", "blocked": "every convolution in the blocked layout",
+             "all_1d": "every convolution 1-D"}
+    out = []
+    for name, x in r["models"].items():
+        ops = ", ".join(f"{op} {100 * s:.0f} %" for op, s in x["by_op"].items() if s >= 0.02)
+        rated = x["flop_nodes"]
+        share = sum(n["share"] for n in rated)
+        together = sum(n["share"] * n["gflops"] for n in rated) / share if share else 0.0
+        worst = ", ".join(f"`{_layer(n['node'])}` {n['op']} {100 * n['share']:.0f} % at {n['gflops']:.0f} GFLOP/s"
+                          for n in rated[:3])
+        pool = [n for n in x["nodes"] if n["op"] in ("MaxPool", "ReorderOutput", "ReorderInput")][:2]
+        line = (f"- **{name}**: {ops} of the kernel time. Convolutions and matrix products "
+                f"{100 * share:.0f} % at {together:.0f} GFLOP/s together; the largest: {worst}")
+        if pool:
+            line += "; " + ", ".join(f"{n['op']}" + (f" of `{_layer(n['node'])}`" if _layer(n["node"]) else "")
+                                     + f" {100 * n['share']:.0f} %" for n in pool)
+        line += "."
+        v = x["variants_spectra_per_s"]
+        if len(v) > 1:
+            base = v["exported"]
+            line += " Same weights, other graphs: " + ", ".join(
+                f"{title.get(k, k)} {s:,.0f} spectra/s ({s / base:.2f}x)" for k, s in v.items()) + "."
+        out.append(line)
+    return "\n".join(out) + (
+        f"\n\nONNX Runtime {r['onnxruntime']}'s profiler, batch {r['batch']}, {r['threads']} threads, the stored real "
+        f"test spectra; variants timed in {r['rounds']} interleaved rounds, best call ({provenance(r)}; "
+        f"{r['machine']}).\n")

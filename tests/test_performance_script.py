@@ -83,3 +83,25 @@ def test_busy_machine_is_refused_and_children_run_at_tensorflow_defaults(tmp_pat
     monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
     assert "TF_ENABLE_ONEDNN_OPTS" not in performance.child_env()
     assert performance.run_environment()["TF_ENABLE_ONEDNN_OPTS"].startswith("unset")
+
+
+def test_onnx_profile_variants_are_the_same_function():
+    """benchmarks/onnx_profile.py's graph variants of StarNet: the blocked one has no 1-D convolution
+    left (the export before zoo.onnx_graph.narrow_convs_1d), the 1-D one no 2-D convolution, and all
+    three give the exported outputs."""
+    import numpy as np
+    import onnxruntime as ort
+    sys.path.insert(0, REPO)
+    sys.path.insert(0, os.path.join(REPO, "benchmarks"))
+    from benchmarks.onnx_profile import _spectra, variants
+    x = _spectra("starnet", 3)
+    vs = variants("starnet")
+    dims = {}
+    for k, proto in vs.items():
+        inits = {t.name: len(t.dims) for t in proto.graph.initializer}
+        dims[k] = sorted(inits[n.input[1]] for n in proto.graph.node if n.op_type == "Conv")
+    assert dims == {"exported": [3, 4], "blocked": [4, 4], "all_1d": [3, 3]}
+    out = {k: ort.InferenceSession(p.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"flux": x})[0]
+           for k, p in vs.items()}
+    for k in ("blocked", "all_1d"):
+        np.testing.assert_allclose(out[k], out["exported"], atol=1e-5)

@@ -84,8 +84,13 @@ class _Graph:
         return None if s is None else len(s)
 
     def fresh(self, base):
-        self.counter += 1
-        return f"{base.rsplit(':', 1)[0]}__cf{self.counter}"
+        """A tensor name not yet in the graph (an earlier pass may have used ``<base>__cf<n>``)."""
+        taken = self.inits.keys() | self.prod.keys() | {i.name for i in self.g.input}
+        while True:
+            self.counter += 1
+            name = f"{base.rsplit(':', 1)[0]}__cf{self.counter}"
+            if name not in taken:
+                return name
 
     def add_const(self, array, base):
         from onnx import numpy_helper
