@@ -549,6 +549,7 @@ def main(argv=None) -> int:
             "other_cores": others, "max_load": args.max_load, "comparable": not busy and not args.quick,
             "environment": run_environment(),
             "backends": {"tensorflow": list(TF_BACKENDS), "onnxruntime": list(ORT_BACKENDS)},
+            "backend_titles": dict(HEADERS),
             "machine": machine_description(), "python": platform.python_version(),
             "tensorflow": tf.__version__, "onnxruntime": ort.__version__,
             "load_start": load_start, "load_end": os.getloadavg()[0],

@@ -128,32 +128,30 @@ def performance_ort_vs_tf() -> str:
             f"{max(m['other_cores']):.2f} cores{'' if m['comparable'] else '; marked not comparable'}).")
 
 
-#: the column titles of benchmarks/performance.py's backends, for the family tables
-_BACKEND_TITLE = {"keras_predict": "Keras `model.predict`", "predict_on_batch": "Keras `predict_on_batch`",
-                  "tf_function": "`tf.function`", "tf_chunked": "`tf.function`, best chunk", "xla": "XLA",
-                  "savedmodel": "SavedModel", "onnx_1t": "ONNX Runtime, 1 thread", "onnx_2t": "ONNX Runtime",
-                  "onnx_zoo": "ONNX Runtime, the zoo's tuned plan"}
-
-
 def _performance_family(family: str) -> str:
     """The rows of docs/performance.md's run (docs/results/performance.json) for one family's models:
     the fastest TensorFlow backend, ONNX Runtime as ``load_model(name, backend="onnx")`` runs it, their
     ratio and the end-to-end file rate, so that a family page quotes the one benchmark, never its own."""
-    from zoo.registry import get_entry, list_models
+    from zoo.card import ModelCard
+    from zoo.predictor import exported_dir
+    from zoo.registry import architecture_of, get_entry
     r = load("performance")
-    mine = {n for n in list_models() if get_entry(n).family.rsplit(".", 1)[-1] == family}
+    titles = r["meta"].get("backend_titles", {})
+
+    def family_of(model):     # a fine-tuned model belongs to the family of the architecture it runs
+        card = ModelCard.from_json(os.path.join(exported_dir(model), "card.json"))
+        return get_entry(architecture_of(card)).family.rsplit(".", 1)[-1]
     rows = ["| model | fastest TensorFlow backend | spectra/s | ONNX Runtime (the zoo's path) | spectra/s | "
             "ONNX / TF | `predict(file)`, one file at a time [files/s] |", "|---|---|---:|---|---:|---:|---:|"]
     for x in r["results"]:
-        base = x["model"].removesuffix("_lamost")
-        if x["model"] not in mine and base not in mine:
+        if family_of(x["model"]) != family:
             continue
         sp = {k: v for k, v in (x.get("spectra_per_s") or {}).items() if v}
         tf_k = _fastest(r, x, "tensorflow")[0]
         ort_k = "onnx_zoo" if "onnx_zoo" in sp else _fastest(r, x, "onnxruntime")[0]
         e2e = x.get("end_to_end_files_per_s")
-        rows.append(f"| {x['model']} | {_BACKEND_TITLE.get(tf_k, tf_k)} | {sp[tf_k]:,.0f} | "
-                    f"{_BACKEND_TITLE.get(ort_k, ort_k)} | {sp[ort_k]:,.0f} | {sp[ort_k] / sp[tf_k]:.2f}x | "
+        rows.append(f"| {x['model']} | {titles.get(tf_k, tf_k)} | {sp[tf_k]:,.0f} | "
+                    f"{titles.get(ort_k, ort_k)} | {sp[ort_k]:,.0f} | {sp[ort_k] / sp[tf_k]:.2f}x | "
                     f"{'' if e2e is None else f'{e2e:,.0f}'} |")
     if len(rows) == 2:
         raise ValueError(f"docs/results/performance.json has no model of the family {family!r}")
