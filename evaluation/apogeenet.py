@@ -259,3 +259,38 @@ def vs_paper_summary() -> str:
 
 block("apogeenet_vs_paper_summary_t2")(lambda: vs_paper_summary().split("\n\n")[0])
 block("apogeenet_vs_paper_summary_t3")(lambda: vs_paper_summary().split("\n\n")[1])
+
+
+@block("apogeenet_stratified_control")
+def stratified_control() -> str:
+    """Main phase vs. ordinary training continued vs. stratified fine-tuning, all from one training run
+    (``python scripts/apogeenet_stratified_control.py`` -> docs/results/apogeenet_stratified_control.json)."""
+    from evaluation.common import load
+    r = load("apogeenet_stratified_control")
+    tr = r.get("training_run") or {}
+    la = tr.get("load_average_1min") or {}
+    mse = r["mse"]
+    out = [f"`{r['training_command']}` ({tr.get('wall_time_minutes', '?')} min, load median {la.get('median', '?')}), "
+           f"then the control on its main-phase checkpoint: {r['control_epochs']} more epochs of ordinary training "
+           f"on all {r['train_size']} training spectra in {r['control_minutes']:.1f} min, ended by "
+           f"{r.get('control_stopped_by', 'patience or its time cap')} (stratified fine-tuning: "
+           f"{r['finetune_rounds']} rounds, {r['finetune_epochs']} epochs of about a tenth as many spectra); "
+           f"`{r['command']}`, {r['machine']}, code {(r.get('code_version') or '?')[:7]}.", "",
+           "| split | group | main phase | + ordinary training (control) | + stratified fine-tuning |",
+           "|---|---|---|---|---|"]
+    for s in ("dev", "test"):
+        for g in GROUPS:
+            out.append(f"| {s} | {g} | {mse['main_phase'][s][g]:.4f} | {mse['control'][s][g]:.4f} | "
+                       f"{mse['stratified'][s][g]:.4f} |")
+    c, f = mse["control"]["test"], mse["stratified"]["test"]
+
+    def cut(g):
+        return 100 * (1 - f[g] / c[g])
+    def vs(g):
+        return f"{abs(cut(g)):.0f} % {'below' if cut(g) >= 0 else 'above'} the control"
+    out += ["", f"On the test split, longer ordinary training brings the M dwarfs to {c['mdwarf']:.4f} and the YSOs "
+            f"to {c['yso']:.4f}; stratified fine-tuning to {f['mdwarf']:.4f} and {f['yso']:.4f} ({vs('mdwarf')} and "
+            f"{vs('yso')}); the large group ends at {f['large']:.4f} after fine-tuning against {c['large']:.4f} "
+            f"after the control ({vs('large')}), all test stars at {f['all']:.4f} against {c['all']:.4f} "
+            f"({vs('all')})."]
+    return "\n".join(out) + "\n"

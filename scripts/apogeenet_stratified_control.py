@@ -1,13 +1,16 @@
 """Control for stratified fine-tuning: continue *ordinary* training for the same time instead.
 
-    python scripts/apogeenet_stratified_control.py [--minutes 4.3]
+    python scripts/apogeenet_stratified_control.py [--minutes 4.3]   # ~10 min: writes docs/results/apogeenet_stratified_control.json
+    python scripts/apogeenet_stratified_control.py --reuse           # the training run below already in runs/apogeenet
 
-Loads the main-phase best checkpoint of ``python -m training.apogeenet``
-(``runs/apogeenet/best.keras``, with its SGD state), trains on the full
-(unstratified) training set with dev evaluation after each epoch, keeping the
-best dev loss (patience 5), for the wall-clock time stratified fine-tuning
-took, and prints the per-group standardized MSE beside the exported
-(fine-tuned) model's.  Separates "trained longer" from "trained stratified".
+Runs ``python -m training.apogeenet --no-export --out runs/apogeenet`` (the exported model's recipe
+and data; main phase, then stratified fine-tuning; unless ``--reuse`` finds that command's run), loads
+that run's main-phase best checkpoint (``runs/apogeenet/best.keras``, with its SGD state), trains on
+the full (unstratified) training set with dev evaluation after each epoch, keeping the best dev loss
+(patience 5), for at most the wall-clock time stratified fine-tuning takes, and records the per-group
+standardized MSE of the three: the main phase, the control and the stratified fine-tuning of the same
+run (its ``metrics.json``).  Separates "trained longer" from "trained stratified";
+``evaluation/apogeenet.py`` renders docs/apogeenet.md's table from the results file.
 """
 from __future__ import annotations
 
@@ -30,7 +33,20 @@ def main(argv=None):
     p.add_argument("--run", default=os.path.join("runs", "apogeenet"))
     p.add_argument("--n-spectra", type=int, default=5000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--reuse", action="store_true", help="use runs/apogeenet if the training command made it")
     args = p.parse_args(argv)
+    from training.common import recorded_result, write_json
+    t_start, load0 = time.time(), round(os.getloadavg()[0], 2)
+    command = ["--no-export", "--out", args.run]
+    metrics_path = os.path.join(args.run, "metrics.json")
+    reuse = False
+    if args.reuse and os.path.exists(metrics_path):
+        reuse = json.load(open(metrics_path)).get("command") == "python -m training.apogeenet " + " ".join(command)
+    if not reuse:
+        from training.apogeenet import ApogeeNet
+        from training.skeleton import main as train
+        train(ApogeeNet, command)
+    run = json.load(open(metrics_path))
     import keras
 
     import zoo
@@ -63,14 +79,28 @@ def main(argv=None):
     model.set_weights(best_w)
     zp = np.asarray(model.predict(x, batch_size=512, verbose=0)["labels"])
     ctrl = standardized_mse_table(z, zp, g, sp, names)
-    ft = json.load(open(os.path.join("exported", "apogeenet", "card.json")))["metrics"]
-    before, after = ft["standardized_mse_before_stratified"], ft["standardized_mse"]
-    print(f"\ncontrol: {ep} more epochs of ordinary training in {(time.time() - t0) / 60:.1f} min\n")
+    before, after = run["metrics"]["phase1"]["mse"], run["metrics"]["stratified"]["mse"]
+    minutes = (time.time() - t0) / 60
+    print(f"\ncontrol: {ep} more epochs of ordinary training in {minutes:.1f} min\n")
     print("| split | group | main phase | + ordinary training (control) | + stratified fine-tuning |")
     print("|---|---|---|---|---|")
     for s in ("dev", "test"):
         for grp in names + ["all"]:
             print(f"| {s} | {grp} | {before[s][grp]:.4f} | {ctrl[s][grp]:.4f} | {after[s][grp]:.4f} |")
+    strat = run["metrics"]["stratified"]
+    res = recorded_result("python scripts/apogeenet_stratified_control.py" + (" --reuse" if reuse else ""),
+                          t_start, load0, {
+        "experiment": "apogeenet_stratified_control", "training_command": run["command"], "reused_run": reuse,
+        "training_run": run.get("training_run"), "control_epochs": ep, "control_minutes": round(minutes, 2),
+        "control_max_minutes": args.minutes, "control_patience": 5,
+        "control_stopped_by": "patience (5 epochs without a better dev loss)" if wait >= 5
+        else f"the time cap ({args.minutes} min)",
+        "train_size": int(len(tr)), "finetune_epochs": strat.get("epochs"), "finetune_rounds": strat.get("rounds"),
+        "mse": {"main_phase": before, "control": ctrl, "stratified": after}})
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "results",
+                        "apogeenet_stratified_control.json")
+    write_json(res, path)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":
