@@ -21,9 +21,9 @@ chained convolutions; the passes here remove the rest:
   channels than ONNX Runtime's blocked layout holds in one block (16 floats on AVX-512 CPUs),
   run as 1-D convolutions in plain ``(N, C, L)`` layout.  In the blocked layout such a
   convolution computes and stores 16 channels for its 4 or 8, and the next one reads them back
-  through a layout conversion: profiled on StarNet (4 channels) the first convolution and its
-  conversion took 29 % of the time, and on APOGEE Net (8 and 8 channels) the first two 25 %.
-  Run 1-D (im2col and one matrix product), they take about a third of that.
+  through a layout conversion (StarNet's first convolution: 4 channels; APOGEE Net's first two:
+  8).  Run 1-D (im2col and one matrix product) they cost much less; docs/deploy.md ("Where the
+  time goes", ``python -m benchmarks.onnx_profile --record``) times the graph with and without it.
 * :func:`rank_scalar_constants` -- element-wise ops with a 0-d constant on a tensor whose last
   axis has length 1 (Keras ``Rescaling`` after ``Reshape((n, 1))``) take a slow broadcast path in
   ONNX Runtime 1.31 (11 % of APOGEE Net's time: docs/profiles/apogeenet_before.txt); the constant
