@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from evaluation.common import REPO, block, card
+from evaluation.common import REPO, block, card, load, run_provenance
 
 MODELS = ("apogeenet", "starnet")
 GROUPS = ("large", "mdwarf", "yso", "all")
@@ -188,18 +188,13 @@ def starnet_gap() -> str:
 def starnet_convergence() -> str:
     """StarNet trained until its recipe's early stopping ends it (``python scripts/starnet_convergence.py`` ->
     docs/results/starnet_convergence.json) beside the exported 30-epoch run and APOGEE Net (cards)."""
-    from evaluation.common import load
     r = load("starnet_convergence")
     g = _gap_numbers(_cards())
     run, long_ = g["s_run"], r["phase1"] or {}
     mse = r["standardized_mse"]["test"]
     e30 = run.get("epochs", "?")
     lr = f", learning rate at the end {r['last_learning_rate']:.1e}" if r.get("last_learning_rate") else ""
-    tr = r.get("training_run") or {}
-    la = tr.get("load_average_1min") or {}
-    made = (f"{tr.get('wall_time_minutes', '?')} min on {r['machine']}, load median {la.get('median', '?')} "
-            f"(max {la.get('max', '?')}) during training; collected by `{r['command']}`, code {(r.get('code_version') or '?')[:7]}")
-    out = [f"`{r['training_command']}` ({made}) lets the recipe's own early stopping end it: "
+    out = [f"`{r['training_command']}` ({run_provenance(r)}) lets the recipe's own early stopping end it: "
            f"{long_.get('epochs', '?')} epochs, best dev epoch {long_.get('best_epoch', '?')}, stopped by "
            f"{long_.get('stopped_by', '?')}{lr}.", "",
            f"| test group | StarNet, recipe ({e30} epochs, exported) | StarNet, to early stopping "
@@ -265,17 +260,13 @@ block("apogeenet_vs_paper_summary_t3")(lambda: vs_paper_summary().split("\n\n")[
 def stratified_control() -> str:
     """Main phase vs. ordinary training continued vs. stratified fine-tuning, all from one training run
     (``python scripts/apogeenet_stratified_control.py`` -> docs/results/apogeenet_stratified_control.json)."""
-    from evaluation.common import load
     r = load("apogeenet_stratified_control")
-    tr = r.get("training_run") or {}
-    la = tr.get("load_average_1min") or {}
     mse = r["mse"]
-    out = [f"`{r['training_command']}` ({tr.get('wall_time_minutes', '?')} min, load median {la.get('median', '?')}), "
-           f"then the control on its main-phase checkpoint: {r['control_epochs']} more epochs of ordinary training "
+    out = [f"`{r['training_command']}`, then the control on its main-phase checkpoint: {r['control_epochs']} more epochs of ordinary training "
            f"on all {r['train_size']} training spectra in {r['control_minutes']:.1f} min, ended by "
            f"{r.get('control_stopped_by', 'patience or its time cap')} (stratified fine-tuning: "
            f"{r['finetune_rounds']} rounds, {r['finetune_epochs']} epochs of about a tenth as many spectra); "
-           f"`{r['command']}`, {r['machine']}, code {(r.get('code_version') or '?')[:7]}.", "",
+           f"the training run: {run_provenance(r)}.", "",
            "| split | group | main phase | + ordinary training (control) | + stratified fine-tuning |",
            "|---|---|---|---|---|"]
     for s in ("dev", "test"):

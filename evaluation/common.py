@@ -48,3 +48,12 @@ def provenance(r: dict) -> str:
     code = (r.get("code_version") or "?")[:7]
     return (f"`{r['command']}`, {r['duration_s']:.0f} s on {r.get('cpu_count', '?')} CPUs, load "
             f"{r.get('load_before', '?')} before / {r.get('load_after', '?')} after, code {code}")
+
+
+def run_provenance(r: dict) -> str:
+    """A training run collected by an experiment script: the run's own wall time and load (its
+    ``training_run``), then the script's command, machine and code version."""
+    tr = r.get("training_run") or {}
+    la = tr.get("load_average_1min") or {}
+    return (f"{tr.get('wall_time_minutes', '?')} min, load median {la.get('median', '?')} (max {la.get('max', '?')}) "
+            f"during training; collected by `{r['command']}`, {r['machine']}, code {(r.get('code_version') or '?')[:7]}")

@@ -215,8 +215,8 @@ def finetune_cv_reading() -> str:
         lo, hi = a["accuracy_ci95"]
         return a["accuracy"], lo, hi
 
-    fgk, ds2 = (load(n)["results"][0] for n in ("racnet_fgk_lamost_cv", "racnet_ds2_lamost_cv"))
     meta = load("racnet_fgk_lamost_cv")
+    fgk, ds2 = meta["results"][0], load("racnet_ds2_lamost_cv")["results"][0]
     per_fold = round(meta["n_spectra"] * (meta["folds"] - 1) / meta["folds"])
     u, f, s, b = (acc(fgk, m) for m in ("pretrained", "finetuned", "scratch", "baseline"))
     conf = fgk["pretrained"]["class"]["confusion"]

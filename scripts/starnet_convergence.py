@@ -12,7 +12,6 @@ beside APOGEE Net's card.  Same simulated data, splits and seeds as the exported
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -30,26 +29,16 @@ def main(argv=None) -> int:
                     help="collect from runs/starnet_200ep/metrics.json if the training command above wrote it")
     args = ap.parse_args(argv)
     from training.common import recorded_result, write_json
-    from training.skeleton import main as train
+    from training.skeleton import run_or_reuse
     from training.starnet import StarNet
     t0, load0 = time.time(), round(os.getloadavg()[0], 2)
     os.chdir(REPO)
-    out = os.path.join(REPO, "runs", "starnet_200ep")
-    command = "python -m training.starnet " + " ".join(ARGS)
-    path = os.path.join(out, "metrics.json")
-    reuse = False
-    if args.reuse and os.path.exists(path):
-        with open(path, encoding="utf-8") as fh:
-            reuse = json.load(fh).get("command") == command
-    if not reuse:
-        train(StarNet, ARGS)
-    with open(path, encoding="utf-8") as fh:
-        m = json.load(fh)
+    m, reuse = run_or_reuse(StarNet, ARGS, reuse=args.reuse)
     # --no-export: the run's own evaluation of its best checkpoint is metrics.phase1 (test split included)
     p1 = m["metrics"]["phase1"]
     lr = (m.get("history") or {}).get("learning_rate") or [None]
     res = recorded_result("python scripts/starnet_convergence.py" + (" --reuse" if reuse else ""), t0, load0, {
-        "experiment": "starnet_convergence", "training_command": command, "reused_run": reuse,
+        "experiment": "starnet_convergence", "training_command": m["command"], "reused_run": reuse,
         "standardized_mse": p1["mse"], "test_scatter": p1["scatter_test"],
         "phase1": {k: p1.get(k) for k in ("epochs", "best_epoch", "stopped_by", "minutes")},
         "training_run": m.get("training_run"), "last_learning_rate": lr[-1]})

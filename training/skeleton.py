@@ -563,3 +563,21 @@ def main(task_cls, argv=None):
     if ctx.args.evaluate:
         return evaluate_exported(task, recipe, ctx)
     return run(task, recipe, ctx)
+
+
+def run_or_reuse(task_cls, argv: list, reuse: bool = False) -> tuple[dict, bool]:
+    """Train ``task_cls`` with ``argv`` (``--out`` required) and return its ``metrics.json`` and False;
+    with ``reuse``, return the ``metrics.json`` already in ``--out`` and True when the same command wrote
+    it (experiment scripts that collect a long run's results without repeating it)."""
+    import json
+    out = argv[argv.index("--out") + 1]
+    path = os.path.join(out, "metrics.json")
+    command = f"python -m training.{task_cls.name} " + " ".join(argv)
+    reused = False
+    if reuse and os.path.exists(path):
+        with open(path, encoding="utf-8") as fh:
+            reused = json.load(fh).get("command") == command
+    if not reused:
+        main(task_cls, argv)
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh), reused

@@ -67,6 +67,7 @@ class _Graph:
         self.const = lambda name: numpy_helper.to_array(self.inits[name]) if name in self.inits else None
         self.outs = {o.name for o in g.output}
         self.prod = {o: n for n in g.node for o in n.output}
+        self.taken = set(self.inits) | set(self.prod) | {i.name for i in g.input}   # names in use
         self.cons: dict[str, list] = {}
         for n in g.node:
             for i in n.input:
@@ -85,11 +86,11 @@ class _Graph:
 
     def fresh(self, base):
         """A tensor name not yet in the graph (an earlier pass may have used ``<base>__cf<n>``)."""
-        taken = self.inits.keys() | self.prod.keys() | {i.name for i in self.g.input}
         while True:
             self.counter += 1
             name = f"{base.rsplit(':', 1)[0]}__cf{self.counter}"
-            if name not in taken:
+            if name not in self.taken:
+                self.taken.add(name)
                 return name
 
     def add_const(self, array, base):
