@@ -148,3 +148,83 @@ def emission_input_noise() -> str:
            f"renderings, {sur['stated']['q50']:.3f}, with {100 * sur['real_lamost_inside_1_99']['stated']:.0f} % of "
            f"the real rows inside its 1–99 % range."]
     return "\n".join(out) + "\n"
+
+
+FILE_NAMES = {"alpha-lyr-absorption.fits": "Vega", "bt-cmi-ondrejov.fits": "BT CMi",
+              "gamma-cas-emission.fits": "γ Cas", "oe270005.fits": "HD 208905"}
+
+
+def _p(v: float) -> str:
+    """A percentage as the page writes it: one decimal below 10, none above."""
+    return f"{v:.1f}" if v < 10 else f"{v:.0f}"
+
+
+@block("emission_sim_files")
+def emission_sim_files() -> str:
+    """Where the bundled Ondřejov files and the real LAMOST rows lie among the simulated inputs (input
+    noise and nearest simulated neighbour), both simulators (docs/results/emission_sim_realism_legacy.json)."""
+    r = load("emission_sim_realism_legacy")
+    ond = r["input_noise"]["ondrejov_files"]
+    nn = r["nearest_simulated_neighbour"]
+    names = list(ond)
+    noise = ", ".join(f"{FILE_NAMES.get(f, f)} {_p(ond[f]['percentile_measured_in_sim_ondrejov'])} / "
+                      f"{_p(ond[f]['percentile_measured_in_sim_legacy'])} %" for f in names)
+    sv, lg = nn["survey"]["ondrejov_files_percentile"], nn["legacy"]["ondrejov_files_percentile"]
+    return (f"The bundled Ondřejov files stay inside the Ondřejov-rendered spectra (percentile of their measured "
+            f"input noise, survey / legacy simulator): {noise}. Each real file's distance to its nearest simulated "
+            f"input, as a percentile of held-out simulated spectra's own: real LAMOST files inside the 95th "
+            f"percentile, legacy {100 * nn['legacy']['real_lamost_inside_95']:.0f} % → survey "
+            f"{100 * nn['survey']['real_lamost_inside_95']:.0f} %; Ondřejov files "
+            + " / ".join(_p(sv[f]) for f in names) + " % (" + ", ".join(FILE_NAMES.get(f, f) for f in names)
+            + "; legacy: " + " / ".join(_p(lg[f]) for f in names) + " %).\n")
+
+
+@block("emission_sim_flag_proxy")
+def emission_sim_flag_proxy() -> str:
+    """The trust score refitted to each simulator's inputs: probes, real files (same results file)."""
+    r = load("emission_sim_realism_legacy")["out_of_domain_proxy"]
+    lg, sv = r["legacy"], r["survey"]
+    kept = [k for k in ("flat", "flat_noisy", "pure_noise") if lg["probe_hit_rate"][k] == 1 == sv["probe_hit_rate"][k]]
+    label = {"flat": "flat lines", "flat_noisy": "flat lines + 0.1 % noise", "pure_noise": "pure noise"}
+    ond = [f for f in lg["ondrejov_files_flagged"] if lg["ondrejov_files_flagged"][f] or sv["ondrejov_files_flagged"][f]]
+    return (", ".join(label[k] for k in kept) + " stay 100 % flagged; the real LAMOST files flagged go from "
+            f"{_p(100 * lg['real_lamost_flagged'])} % (legacy) to {_p(100 * sv['real_lamost_flagged'])} % (survey); "
+            + ("none of the four Ondřejov files is flagged by either" if not ond else
+               "Ondřejov files flagged by either: " + ", ".join(FILE_NAMES.get(f, f) for f in ond))
+            + f"; but the wrong-range probe (6282–6498 Å of a simulated Ondřejov spectrum, no H-alpha, fed as "
+            f"6519–6732 Å) goes from {_p(100 * lg['probe_hit_rate']['wrong_range'])} % to "
+            f"{_p(100 * sv['probe_hit_rate']['wrong_range'])} %.\n")
+
+
+@block("emission_legacy_on_new_inputs")
+def emission_legacy_on_new_inputs() -> str:
+    """The networks trained on the legacy simulator, on the survey simulator's inputs (same results file)."""
+    r = load("emission_sim_realism_legacy")["models"]
+    cnn, fc = r["emission_cnn"], r["emission_fc"]
+    groups = list(cnn["sim_absorption"]["ondrejov"])
+    sets = {"ondrejov": "Ondřejov-rendered, S/N 20–400", "lamost_noise_free": "LAMOST-rendered, noise-free",
+            "lamost_survey_snr": "LAMOST-rendered, S/N 8–150"}
+    n = cnn["sim_absorption"]["ondrejov"][groups[0]]["n"]
+    out = [f"(ONNX; share called emission, CNN / FC; {n} simulated absorption spectra per cell):", "",
+           "| absorption-class spectra | " + " | ".join(groups) + " |", "|---|" + "---|" * len(groups)]
+    for key, label in sets.items():
+        if key not in cnn["sim_absorption"]:
+            continue
+        cells = [f"{cnn['sim_absorption'][key][g]['emission']:.2g} / {fc['sim_absorption'][key][g]['emission']:.2g}"
+                 for g in groups]
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    bins = list(cnn["sim_absorption_lamost_by_input_snr"])
+    c_snr, f_snr = cnn["sim_absorption_lamost_by_input_snr"], fc["sim_absorption_lamost_by_input_snr"]
+    dp = [f_snr[b]["double-peak"] for b in bins]
+    ln = {m: r[m]["sim_lines"] for m in ("emission_cnn", "emission_fc")}
+    ond = [ln[m][c]["ondrejov"][c] for m in ln for c in ("emission", "double-peak")]
+    out += ["", "By input S/N (LAMOST-rendered absorption, all groups): the CNN calls "
+            + ", ".join(f"{100 * c_snr[b]['emission']:.0f} % of S/N {b}" for b in bins) + " emission (FC "
+            + " / ".join(f"{100 * f_snr[b]['emission']:.0f}" for b in bins)
+            + f" %, plus {100 * min(dp):.0f}–{100 * max(dp):.0f} % double-peak). The LAMOST-rendered emission spectra "
+            f"keep their class (recall CNN {ln['emission_cnn']['emission']['lamost']['emission']:.2f}, FC "
+            f"{ln['emission_fc']['emission']['lamost']['emission']:.2f}), the double-peak ones less so "
+            f"({ln['emission_cnn']['double-peak']['lamost']['double-peak']:.2f}, "
+            f"{ln['emission_fc']['double-peak']['lamost']['double-peak']:.2f}); Ondřejov-rendered "
+            f"{min(ond):.2f}–{max(ond):.2f}."]
+    return "\n".join(out) + "\n"

@@ -38,6 +38,13 @@ def _json(path: str) -> dict:
         return json.load(fh)
 
 
+def md_table(header, rows) -> str:
+    """A Markdown table: a header row and rows of cells (anything ``str`` takes)."""
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(out)
+
+
 def pct(s: dict) -> str:
     """k/n, percent and the 95 % Clopper-Pearson interval of a share dict (k, n, rate, ci95)."""
     lo, hi = s["ci95"]

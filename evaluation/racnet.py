@@ -164,3 +164,36 @@ def racnet_trust_real() -> str:
     for res in r["results"]:
         out += [line.replace("### ", "#### ", 1) for line in report(res)] + [""]
     return "\n".join(out).rstrip("\n")
+
+
+def _knn_row(rows: list, label: str) -> dict:
+    return next(r for r in rows if r["candidate"] == label)
+
+
+@block("racnet_knn_selection")
+def racnet_knn_selection() -> str:
+    """The knn candidates of each RAC-Net model on the selection probes (``python
+    scripts/racnet_refit_trust.py --probe-seed 1001 2002 --record`` -> docs/results/racnet_knn_selection.json):
+    false flags on the simulated in-domain test split, flag rates per probe kind, seeds side by side."""
+    r = load("racnet_knn_selection")
+    out = [f"Refitted on today's training data of each model (rebuilt from its recipe), threshold from the "
+           f"validation split, {r['n_ood']} probes per kind and seed; {provenance(r)}."]
+    for name, seeds in r["models"].items():
+        keys = list(seeds)
+        kinds = list(seeds[keys[0]][0]["probes"])
+        labels = [row["candidate"] for row in seeds[keys[0]]]
+        out += ["", f"`{name}` (seed {' / '.join(keys)}):", "",
+                "| candidate | false flags, test | " + " | ".join(kinds) + " |",
+                "|---|---|" + "---|" * len(kinds)]
+        for lab in labels:
+            rows = [_knn_row(seeds[k], lab) for k in keys]
+
+            def both(f):
+                v = [f"{100 * f(x):.0f}" for x in rows]
+                return (v[0] if len(set(v)) == 1 else " / ".join(v)) + " %"
+            out.append(f"| {lab} | {both(lambda x: x['false_flags_test'])} | "
+                       + " | ".join(both(lambda x, k=k: x["probes"][k]) for k in kinds) + " |")
+        per = [_knn_row(seeds[keys[0]], lab)["false_flags_test_per_class"] for lab in labels[:2]]
+        out += ["", f"False flags per class on the test split, {labels[0]} → {labels[1]}: "
+                + ", ".join(f"{c} {100 * per[0][c]:.1f} → {100 * per[1][c]:.1f} %" for c in per[0]) + "."]
+    return "\n".join(out) + "\n"

@@ -8,19 +8,13 @@ from __future__ import annotations
 
 import functools
 
-from evaluation.common import block, card, load
+from evaluation.common import block, card, load, md_table
 
 
 def fmt_rate(r: dict) -> str:
     if not r["n"]:
         return "-"
     return f"{r['k']}/{r['n']} = {100 * r['rate']:.1f} % [{100 * r['ci95'][0]:.1f}, {100 * r['ci95'][1]:.1f}]"
-
-
-def md_table(header, rows):
-    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(out)
 
 
 def _blocks(res: dict) -> dict:

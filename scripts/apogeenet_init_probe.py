@@ -1,8 +1,9 @@
 """The initialization probe of docs/apogeenet.md (deviation 2): does APOGEE Net's loss leave
 the label mean in its first steps?
 
-    python scripts/apogeenet_init_probe.py               # the doc's numbers (a few minutes on 2 cores)
-    python scripts/apogeenet_init_probe.py --steps 20    # quicker
+    python scripts/apogeenet_init_probe.py --record      # the doc's numbers (a few minutes on 2 cores):
+                                                         # docs/results/apogeenet_init_probe.json, rendered
+    python scripts/apogeenet_init_probe.py --steps 20    # quicker, prints only
 
 On the training split of the default simulated data (``python -m training.apogeenet``'s
 5000 spectra, seed 0, cached in ``runs/apogee_data``; simulated once if absent), with the
@@ -77,7 +78,10 @@ def main(argv=None):
     ap.add_argument("--n-spectra", type=int, default=5000, help="simulated spectra (the recipe's 5000)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", default=os.path.join(ROOT, "runs", "apogee_data"))
+    ap.add_argument("--record", action="store_true", help="write docs/results/apogeenet_init_probe.json")
     args = ap.parse_args(argv)
+    from training.common import recorded_result, write_json
+    t0, load0 = time.time(), round(os.getloadavg()[0], 2)
 
     from training.apogeenet.task import build_dataset, split_indices
     from training.apogeenet.regression import Standardizer
@@ -94,17 +98,28 @@ def main(argv=None):
     for label, fargs, opt in CONFIGS:
         r = probe(data, sp["train"], sp["dev"], fargs, opt, args.steps, args.batch, args.seed)
         name = f"{opt[0].upper()} {opt[1]:g}" + (f" + momentum {opt[2]:g}" if opt[2] else "")
-        rows.append((label, name, r))
+        rows.append((label, name, r, fargs))
         print(f"  {label:20s} {name:26s} loss step 1 {r['first']:.3f}, last 10 steps {r['last10']:.3f}, "
               f"dev {r['dev']:.3f}  ({r['seconds']:.0f} s)", flush=True)
     print()
     print("| initialization, input | optimizer | loss, step 1 | loss, mean of the last 10 steps | dev loss |")
     print("|---|---|---|---|---|")
-    for label, name, r in rows:
+    for label, name, r, _ in rows:
         print(f"| {label} | {name} | {r['first']:.2f} | {r['last10']:.2f} | {r['dev']:.2f} |")
     import tensorflow as tf
     print(f"\n{time.strftime('%Y-%m-%d')}, {os.cpu_count()}-core {platform.machine()}, TF {tf.__version__}, "
           f"TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS')}")
+    if args.record:
+        path = os.path.join(ROOT, "docs", "results", "apogeenet_init_probe.json")
+        cmd = "python scripts/apogeenet_init_probe.py " + " ".join(sys.argv[1:] if argv is None else argv)
+        res = recorded_result(cmd.strip(), t0, load0, {
+            "experiment": "apogeenet_init_probe", "tf": tf.__version__,
+            "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
+            "n_spectra": args.n_spectra, "seed": args.seed, "steps": args.steps, "batch": args.batch,
+            "train_size": int(sp["train"].size), "dev_size": int(sp["dev"].size),
+            "configs": [{"label": label, "optimizer": name, "factory": fargs, **r} for label, name, r, fargs in rows]})
+        write_json(res, path)
+        print(f"wrote {os.path.relpath(path, ROOT)}")
 
 
 if __name__ == "__main__":

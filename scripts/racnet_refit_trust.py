@@ -1,6 +1,8 @@
-"""Compare the out-of-domain methods of the RAC-Net family (the selection protocol; writes nothing).
+"""Compare the out-of-domain methods of the RAC-Net family (the selection protocol; writes no model).
 
     python scripts/racnet_refit_trust.py --probe-seed 1001 racnet_fgk
+    python scripts/racnet_refit_trust.py --probe-seed 1001 2002 --record   # every model, both selection seeds;
+                                       # writes docs/results/racnet_knn_selection.json (docs/racnet.md renders it)
 
 fits the candidate methods and settings (``CANDIDATES``) on the training split of each model's
 training data (rebuilt exactly from the registered recipe, seed and simulator) and prints, for each,
@@ -22,6 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+RESULTS = os.path.join(REPO, "docs", "results", "racnet_knn_selection.json")
 
 
 #: the candidates compared by --select: (label, fit_trust keyword arguments)
@@ -35,9 +38,10 @@ CANDIDATES = (
 )
 
 
-def select(name: str, seed: int, n_ood: int = 150, only=()) -> list:
-    """Flag rates of every candidate on probes drawn with ``seed`` (prepared flux only: the score
-    does not need the network).  Returns rows ``(label, false flags on test, {probe: rate})``."""
+def select(name: str, seeds, n_ood: int = 150, only=()) -> dict:
+    """Flag rates of every candidate on probes drawn with each of ``seeds`` (prepared flux only: the
+    score does not need the network); each candidate is fitted once.  Returns ``{seed: [rows]}``, rows
+    ``(label, false flags on test, {probe: rate}, {class: false flags on test})``."""
     from training.racnet import ood_probes
     from training.racnet.data import prepare, split, task_data
     from zoo.families.racnet.trust import fit_trust, score
@@ -48,17 +52,23 @@ def select(name: str, seed: int, n_ood: int = 150, only=()) -> list:
     data = task_data(recipe, contract, os.path.join(REPO, "runs", "racnet_cache"))
     tr, va, te = split(data["y"], recipe.test_fraction, recipe.val_fraction, recipe.seed)
     X = data["X"]
-    probes = {k: prepare(v, contract) if isinstance(v, dict) else to_contract(v, contract).flux
-              for k, v in ood_probes(recipe.task, n_ood, seed, contract.n_pixels).items()}
-    rows = []
+    probes = {seed: {k: prepare(v, contract) if isinstance(v, dict) else to_contract(v, contract).flux
+                     for k, v in ood_probes(recipe.task, n_ood, seed, contract.n_pixels).items()}
+              for seed in seeds}
+    classes = next(list(o.classes) for o in entry.card().outputs if o.kind == "class")
+    y_te = np.asarray(data["y"])[te]
+    rows = {seed: [] for seed in seeds}
     for label, kw in CANDIDATES:
         if only and not any(o in label for o in only):
             continue
         arrays, thr = fit_trust(X[tr], X[va], seed=recipe.seed, **kw)
-        rates = {k: float(np.mean(score(v, arrays) > thr)) for k, v in probes.items()}
-        rows.append((label, float(np.mean(score(X[te], arrays) > thr)), rates))
-        print(f"{name} seed {seed} | {label} | {rows[-1][1]:.3f} | "
-              + " | ".join(f"{k} {v:.2f}" for k, v in rates.items()), flush=True)
+        flag_te = score(X[te], arrays) > thr
+        per_class = {c: float(np.mean(flag_te[y_te == i])) for i, c in enumerate(classes) if np.any(y_te == i)}
+        for seed in seeds:
+            rates = {k: float(np.mean(score(v, arrays) > thr)) for k, v in probes[seed].items()}
+            rows[seed].append((label, float(np.mean(flag_te)), rates, per_class))
+            print(f"{name} seed {seed} | {label} | {float(np.mean(flag_te)):.3f} | "
+                  + " | ".join(f"{k} {v:.2f}" for k, v in rates.items()), flush=True)
     return rows
 
 
@@ -66,16 +76,28 @@ def main():
     import argparse
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("names", nargs="*", default=["racnet_ds1", "racnet_ds2", "racnet_fgk"])
-    p.add_argument("--probe-seed", type=int, required=True,
-                   help="seed of the out-of-domain probes (not the reported ones, recipe.seed + 23)")
+    p.add_argument("--probe-seed", type=int, nargs="+", required=True,
+                   help="seeds of the out-of-domain probes (not the reported ones, recipe.seed + 23)")
     p.add_argument("--n-ood", type=int, default=150, help="spectra per out-of-domain probe")
     p.add_argument("--only", action="append", default=[], help="candidates whose label contains this")
     p.add_argument("--select", action="store_true", help="accepted for the older command line (always on)")
+    p.add_argument("--record", action="store_true", help=f"write {os.path.relpath(RESULTS, REPO)}")
     a = p.parse_args()
-    if a.probe_seed == 23:
+    if 23 in a.probe_seed:
         raise SystemExit("--probe-seed must differ from the reported probes' (recipe.seed + 23)")
+    import time
+    t0, load0 = time.time(), round(os.getloadavg()[0], 2)
+    found = {}
     for name in a.names:
-        select(name, a.probe_seed, a.n_ood, a.only)
+        rows = select(name, a.probe_seed, a.n_ood, a.only)
+        found[name] = {str(seed): [{"candidate": r[0], "false_flags_test": r[1], "probes": r[2],
+                                    "false_flags_test_per_class": r[3]} for r in rows[seed]] for seed in rows}
+    if a.record:
+        from training.common import recorded_result, write_json
+        res = recorded_result("python scripts/racnet_refit_trust.py " + " ".join(sys.argv[1:]), t0, load0, {
+            "experiment": "racnet_knn_selection", "n_ood": a.n_ood, "models": found})
+        write_json(res, RESULTS)
+        print(f"wrote {os.path.relpath(RESULTS, REPO)} ({res['duration_s']:.0f} s)")
 
 
 if __name__ == "__main__":

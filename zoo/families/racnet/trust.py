@@ -343,7 +343,7 @@ def template_parts(flux: np.ndarray, filled, calls, arrays: dict) -> dict:
     for key, have in (("tpl_degree", tplfit.DEGREE), ("tpl_rebin", tplfit.REBIN)):
         if int(arrays[key]) != have:
             raise ValueError(f"trust.npz was fitted with {key} = {int(arrays[key])}, the code has {have}: "
-                             "refit it (python scripts/racnet_refit_trust.py --template-parts NAME)")
+                             "retrain the model, whose run refits it (python -m training.racnet --model NAME)")
     calls = np.asarray(calls).astype(str)
     stellar = "tpl_cut_stellar" in arrays and np.isfinite(float(arrays["tpl_cut_stellar"]))
     z = template_z(flux, filled, calls, extragalactic=stellar)
