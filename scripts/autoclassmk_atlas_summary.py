@@ -5,27 +5,28 @@
 Prints, per spectral class, the libr18 files kept for training with their
 original and relabeled luminosity classes, the files dropped by the
 completeness rule (I, III and V all present), the libr18_27 test files, and
-the leading zero-flux pixels of each atlas.
+the leading zero-flux pixels of each atlas.  The summary lines are also the
+generated block ``autoclassmk_atlas_summary`` of docs/autoclassmk.md
+(``evaluation/autoclassmk.py``, computed from the bundled atlases).
 """
-import collections
+import os
+import sys
 
 import numpy as np
 
-from zoo.families.autoclassmk.atlas import load_atlas, prune_complete
-from zoo.families.autoclassmk.rbn import EDGE_GUARD
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from evaluation.autoclassmk import atlas_summary_lines  # noqa: E402
+from zoo.families.autoclassmk.atlas import load_atlas, prune_complete  # noqa: E402
+from zoo.families.autoclassmk.rbn import EDGE_GUARD  # noqa: E402
 
 
 def main():
     full = load_atlas("libr18")
     kept = prune_complete(full)
     test = load_atlas("libr18_27")
-    in_set = np.isin(test.spectral_type, kept.spectral_classes)
-    print(f"libr18: {len(full)} spectra, {len(set(full.spectral_type))} spectral classes; "
-          f"kept {len(kept)} spectra in {len(kept.spectral_classes)} spectral classes "
-          f"(paper: 122 spectra, 31 classes)")
-    print(f"luminosity classes kept: {dict(collections.Counter(map(str, kept.luminosity_class)))}")
-    print(f"libr18_27: {len(test)} spectra; {int(in_set.sum())} of trained spectral classes "
-          f"({len(set(test.spectral_type[in_set]))} classes) form the test set")
+    for line in atlas_summary_lines()[:3]:
+        print(line)
     print()
     print(f"{'SC':5s} {'libr18 kept (original LC -> I/III/V)':64s} libr18_27 test")
     for sc in kept.spectral_classes:
@@ -36,12 +37,8 @@ def main():
         te = ", ".join(f[:-4] for f in np.array(test.files)[test.spectral_type == sc]) or "-"
         print(f"{sc:5s} {tr:64s} {te}")
     print()
-    print("dropped from libr18:")
-    for f, why in kept.dropped.items():
-        i = full.files.index(f)
-        print(f"  {f} ({full.spectral_type[i]} {full.luminosity_type[i]}): {why}")
-    print("dropped from libr18_27 (spectral class not trained):",
-          ", ".join(np.array(test.files)[~in_set]))
+    for line in atlas_summary_lines()[3:]:
+        print(line)
     for a in (full, test):
         lead = np.array([np.argmax(~m) for m in a.mask])
         print(f"{a.name}: {int((lead > 0).sum())} spectra start with masked pixels "

@@ -1,7 +1,8 @@
 """AutoClassMK on flux-calibrated input: the rectification step ``mk_rectify``, measured.
 
-    python scripts/autoclassmk_rectification.py            # tables on stdout (~10 min on 2 busy cores)
-    python scripts/autoclassmk_rectification.py --docs     # ... and into docs/autoclassmk.md
+    python scripts/autoclassmk_rectification.py            # tables on stdout (~6 min on 2 cores)
+    python scripts/autoclassmk_rectification.py --record   # ... and docs/results/autoclassmk_rectification.json,
+                                                           # rendered into docs/autoclassmk.md (evaluation/autoclassmk.py)
 
 Test spectra: libr18_27 (the test atlas; the trained spectral classes), 5
 augmentations per spectrum with the paper's Sec. II perturbations (seed 7),
@@ -53,7 +54,6 @@ from zoo.families.autoclassmk.grouped_cv import bootstrap_accuracy  # noqa: E402
 from zoo.families.autoclassmk.rectify import INSTRUMENT, TEFF, rectify_to_atlas, smooth_sed  # noqa: E402
 
 MODELS = ("autoclassmk", "autoclassmk_broad")
-DOC = os.path.join(REPO, "docs", "autoclassmk.md")
 VARIANTS, SEED = 5, 7
 
 
@@ -85,15 +85,6 @@ def score(pred, t) -> dict:
             "SC within 1 step": bootstrap_accuracy(t["star"], step <= 1, seed=1),
             "LC": bootstrap_accuracy(t["star"], pred["luminosity_class"] == t["lc"], seed=1),
             "flagged": float(np.mean(pred["out_of_domain"]))}
-
-
-def fmt(r):
-    return f"{r['acc']:.3f} [{r['lo']:.3f}, {r['hi']:.3f}]"
-
-
-def md_table(header, rows):
-    return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-                     + ["| " + " | ".join(str(c) for c in r) + " |" for r in rows])
 
 
 def measure(t):
@@ -165,52 +156,37 @@ def lamost():
             try:
                 p = model.predict(np.where(np.isfinite(flux[i]), flux[i], 0.0)[None], wavelength=wave,
                                   instrument=INSTRUMENT)
-                cells.append(f"{p['spectral_class'][0]} {p['luminosity_class'][0]}, p "
-                             f"{p['spectral_class_probability'][0]:.2f}, score {p['domain_score'][0]:.2f}"
-                             + (" **flagged**" if p["out_of_domain"][0] else ""))
+                cells.append({"spectral_class": str(p["spectral_class"][0]),
+                              "luminosity_class": str(p["luminosity_class"][0]),
+                              "probability": float(p["spectral_class_probability"][0]),
+                              "domain_score": float(p["domain_score"][0]), "flagged": bool(p["out_of_domain"][0])})
             except SpectrumError as e:
-                cells.append(f"refused ({type(e).__name__})")
+                cells.append({"refused": type(e).__name__})
         rows.append(cells)
     return rows
 
 
+RESULTS = os.path.join(REPO, "docs", "results", "autoclassmk_rectification.json")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--docs", action="store_true")
+    ap.add_argument("--record", action="store_true", help=f"write {os.path.relpath(RESULTS, REPO)}")
     args = ap.parse_args(argv)
-    from training.common import machine_description
-    t0 = time.time()
+    from training.common import recorded_result, write_json
+    t0, load0 = time.time(), round(os.getloadavg()[0], 2)
     t = test_set()
-    rows = measure(t)
-    out = outside()
-    lam = lamost()
-    n_stars = len(set(t["star"]))
-    lines = [f"libr18_27, {n_stars} stars x {VARIANTS} augmentations = {len(t['star'])} spectra; accuracy "
-             "[95 % bootstrap interval over stars]; last column: fraction flagged out of domain.", ""]
-    for name, res in rows.items():
-        lines += [f"`{name}`:", "", md_table(["input", "SC exact", "SC within 1 step", "LC", "flagged"],
-                                             [[k, fmt(v["SC exact"]), fmt(v["SC within 1 step"]), fmt(v["LC"]),
-                                               f"{v['flagged']:.3f}"] for k, v in res.items()]), ""]
-    lines += ["Known-outside kinds (`scripts/trust_inputs.py`, scale 4) times smooth SEDs (blackbody at "
-              "3000-40000 K x response), through `instrument=\"flux_calibrated\"`: flagged or refused",
-              "", md_table(["kind"] + [f"`{m}`" for m in MODELS],
-                           [[k] + [f"{out[m][k][0]}/{out[m][k][1]}" for m in MODELS] for k in out[MODELS[0]]]), ""]
-    if lam:
-        lines += ["Real LAMOST spectra (bundled, flux-calibrated as delivered) through "
-                  "`instrument=\"flux_calibrated\"`:", "",
-                  md_table(["file", "LAMOST pipeline type"] + [f"`{m}`" for m in MODELS], lam), ""]
-    lines.append(f"`python scripts/autoclassmk_rectification.py` ran {(time.time() - t0) / 60:.1f} min on "
-                 f"{machine_description()}, shared with other jobs.")
-    body = "\n".join(lines)
-    print(body)
-    if args.docs:
-        start, end = "<!-- BEGIN autoclassmk_rectification -->", "<!-- END autoclassmk_rectification -->"
-        text = open(DOC, encoding="utf-8").read()
-        if start in text:
-            a, z = text.index(start) + len(start), text.index(end)
-            open(DOC, "w", encoding="utf-8").write(text[:a] + "\n" + body + "\n" + text[z:])
-        else:
-            log("docs/autoclassmk.md has no autoclassmk_rectification block")
+    numbers = {"experiment": "autoclassmk_rectification", "variants": VARIANTS, "seed": SEED,
+               "n_stars": len(set(t["star"])), "n_spectra": len(t["star"]),
+               "rows": measure(t), "outside": outside(), "lamost": lamost()}
+    cmd = "python scripts/autoclassmk_rectification.py" + (" --record" if args.record else "")
+    res = recorded_result(cmd, t0, load0, numbers)
+    from evaluation.autoclassmk import rectification_markdown
+    print(rectification_markdown(res))
+    print(f"({res['duration_s'] / 60:.1f} min)")
+    if args.record:
+        write_json(res, RESULTS)
+        print(f"wrote {os.path.relpath(RESULTS, REPO)}")
 
 
 if __name__ == "__main__":
