@@ -311,6 +311,21 @@ def _arm_line(arm: str, a: dict) -> str:
                                                                           if a.get("reused") else ""))
 
 
+def sim_to_real_rows(arms: dict) -> list:
+    """The table: header, then one row per arm and test set (``{arm: {"tests": {set: metrics}}}``); the
+    script prints the same."""
+    rows = ["| arm | test set | n | standardized MSE | Teff scatter [K] | log g scatter [dex] | [Fe/H] scatter [dex] "
+            "| Teff bias [K] | log g bias | [Fe/H] bias | out-of-domain |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for arm, a in arms.items():
+        for tset in ("sim_test", "kurucz", "real"):
+            m = a["tests"][tset]
+            ood = f"{100 * m['ood_rate']:.1f} %" if "ood_rate" in m else "-"
+            rows.append(f"| {arm} | {tset} | {m['n']} | {m['mse']:.4f} | {m['teff_scatter']:.0f} | "
+                        f"{m['logg_scatter']:.3f} | {m['feh_scatter']:.3f} | {m['teff_bias']:+.0f} | "
+                        f"{m['logg_bias']:+.3f} | {m['feh_bias']:+.3f} | {ood} |")
+    return rows
+
+
 @block("apogeenet_sim_to_real")
 def sim_to_real_tables() -> str:
     """Every arm, test set and seed of ``python scripts/apogeenet_sim_to_real.py --record``
@@ -325,16 +340,7 @@ def sim_to_real_tables() -> str:
         s = r["seeds"][seed]
         ts = s["test_sets"]
         out += ["", f"Seed {seed} (test sets: S/N median {ts['snr_median']:.0f}, built in {ts['seconds']:.0f} s):", "",
-                "| arm | test set | n | standardized MSE | Teff scatter [K] | log g scatter [dex] | [Fe/H] scatter [dex] "
-                "| Teff bias [K] | log g bias | [Fe/H] bias | out-of-domain |",
-                "|---|---|---|---|---|---|---|---|---|---|---|"]
-        for arm, a in s["arms"].items():
-            for tset in ("sim_test", "kurucz", "real"):
-                m = a["tests"][tset]
-                ood = f"{100 * m['ood_rate']:.1f} %" if "ood_rate" in m else "-"
-                out.append(f"| {arm} | {tset} | {m['n']} | {m['mse']:.4f} | {m['teff_scatter']:.0f} | "
-                           f"{m['logg_scatter']:.3f} | {m['feh_scatter']:.3f} | {m['teff_bias']:+.0f} | "
-                           f"{m['logg_bias']:+.3f} | {m['feh_bias']:+.3f} | {ood} |")
+                *sim_to_real_rows(s["arms"])]
         out += ["", "Training: " + "; ".join(_arm_line(arm, a) for arm, a in s["arms"].items()) + "."]
     return "\n".join(out) + "\n"
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -29,20 +28,9 @@ def main(argv=None) -> int:
                     help="collect from runs/apogeenet_sgd0/metrics.json if the training command above wrote it")
     args = ap.parse_args(argv)
     from training.apogeenet import ApogeeNet
-    from training.common import recorded_result, write_json
-    from training.skeleton import run_or_reuse
-    t0, load0 = time.time(), round(os.getloadavg()[0], 2)
-    os.chdir(REPO)
-    m, reuse = run_or_reuse(ApogeeNet, ARGS, reuse=args.reuse)
-    # --no-export, no fine-tuning: the run's evaluation of its best checkpoint is metrics.phase1
-    p1 = m["metrics"]["phase1"]
-    res = recorded_result("python scripts/apogeenet_momentum.py" + (" --reuse" if reuse else ""), t0, load0, {
-        "experiment": "apogeenet_momentum", "training_command": m["command"], "reused_run": reuse,
-        "standardized_mse": p1["mse"], "test_scatter": p1["scatter_test"],
-        "phase1": {k: p1.get(k) for k in ("epochs", "best_epoch", "stopped_by", "minutes")},
-        "training_run": m.get("training_run")})
-    write_json(res, RESULTS)
-    print(f"wrote {os.path.relpath(RESULTS, REPO)} ({res['duration_s']:.0f} s)")
+    from training.skeleton import phase1_numbers, record_experiment
+    record_experiment("apogeenet_momentum", "python scripts/apogeenet_momentum.py", ApogeeNet, ARGS, RESULTS,
+                      phase1_numbers, reuse=args.reuse)
     return 0
 
 

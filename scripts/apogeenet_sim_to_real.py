@@ -206,17 +206,8 @@ def ood_flags(x_norm, err_norm, mask_norm, yp, trust):
 
 # ----------------------------------------------------------------------------- report
 def table(results) -> list[str]:
-    rows = ["| arm | test set | n | standardized MSE | Teff scatter [K] | log g scatter [dex] | "
-            "[Fe/H] scatter [dex] | Teff bias [K] | log g bias | [Fe/H] bias | out-of-domain |",
-            "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for arm, r in results.items():
-        for ts in ("sim_test", "kurucz", "real"):
-            m = r["tests"][ts]
-            ood = f"{100 * m['ood_rate']:.1f} %" if "ood_rate" in m else "-"
-            rows.append(f"| {arm} | {ts} | {m['n']} | {m['mse']:.4f} | {m['teff_scatter']:.0f} | "
-                        f"{m['logg_scatter']:.3f} | {m['feh_scatter']:.3f} | {m['teff_bias']:+.0f} | "
-                        f"{m['logg_bias']:+.3f} | {m['feh_bias']:+.3f} | {ood} |")
-    return rows
+    from evaluation.apogeenet import sim_to_real_rows
+    return sim_to_real_rows(results)
 
 
 def plot(results, y_real, path):

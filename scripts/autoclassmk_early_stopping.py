@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -28,29 +27,25 @@ def main(argv=None) -> int:
                     help="collect from runs/autoclassmk_earlystop/metrics.json if the training command above wrote it")
     args = ap.parse_args(argv)
     from training.autoclassmk import AutoClassMK
-    from training.common import recorded_result, write_json
-    from training.skeleton import run_or_reuse
-    t0, load0 = time.time(), round(os.getloadavg()[0], 2)
-    os.chdir(REPO)
-    m, reuse = run_or_reuse(AutoClassMK, ARGS, reuse=args.reuse)
-    met = m["metrics"]
+    from training.skeleton import record_experiment
     keep = ("spectral_class", "luminosity_class")
 
     def acc(r):
         return {h: {k: r[h][k] for k in ("accuracy", "macro_f1")} for h in keep if h in r}
-    es = met.get("early_stopping", {})
-    vl = (m.get("history") or {}).get("val_loss") or []
-    res = recorded_result("python scripts/autoclassmk_early_stopping.py" + (" --reuse" if reuse else ""), t0, load0, {
-        "experiment": "autoclassmk_early_stopping", "training_command": m["command"], "reused_run": reuse,
-        "n_test": met.get("n_test"), "best_checkpoint": {"epoch": met["best_checkpoint"]["epoch"],
-                                                          **acc(met["best_checkpoint"])},
-        "early_stopping": {**{k: es.get(k) for k in ("patience", "min_delta", "stopped_training", "would_stop_at_epoch",
-                                                      "best_epoch_before_stop")}, **acc(es)},
-        "val_loss": {"at_150": vl[149] if len(vl) >= 150 else None, "last": vl[-1] if vl else None,
-                     "epochs": len(vl)},
-        "training_run": m.get("training_run")})
-    write_json(res, RESULTS)
-    print(f"wrote {os.path.relpath(RESULTS, REPO)} ({res['duration_s']:.0f} s)")
+
+    def numbers(m):
+        met = m["metrics"]
+        es = met.get("early_stopping", {})
+        vl = (m.get("history") or {}).get("val_loss") or []
+        return {"n_test": met.get("n_test"),
+                "best_checkpoint": {"epoch": met["best_checkpoint"]["epoch"], **acc(met["best_checkpoint"])},
+                "early_stopping": {**{k: es.get(k) for k in ("patience", "min_delta", "stopped_training",
+                                                              "would_stop_at_epoch", "best_epoch_before_stop")},
+                                   **acc(es)},
+                "val_loss": {"at_150": vl[149] if len(vl) >= 150 else None, "last": vl[-1] if vl else None,
+                             "epochs": len(vl)}}
+    record_experiment("autoclassmk_early_stopping", "python scripts/autoclassmk_early_stopping.py", AutoClassMK,
+                      ARGS, RESULTS, numbers, reuse=args.reuse)
     return 0
 
 

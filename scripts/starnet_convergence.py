@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -28,22 +27,14 @@ def main(argv=None) -> int:
     ap.add_argument("--reuse", action="store_true",
                     help="collect from runs/starnet_200ep/metrics.json if the training command above wrote it")
     args = ap.parse_args(argv)
-    from training.common import recorded_result, write_json
-    from training.skeleton import run_or_reuse
+    from training.skeleton import phase1_numbers, record_experiment
     from training.starnet import StarNet
-    t0, load0 = time.time(), round(os.getloadavg()[0], 2)
-    os.chdir(REPO)
-    m, reuse = run_or_reuse(StarNet, ARGS, reuse=args.reuse)
-    # --no-export: the run's own evaluation of its best checkpoint is metrics.phase1 (test split included)
-    p1 = m["metrics"]["phase1"]
-    lr = (m.get("history") or {}).get("learning_rate") or [None]
-    res = recorded_result("python scripts/starnet_convergence.py" + (" --reuse" if reuse else ""), t0, load0, {
-        "experiment": "starnet_convergence", "training_command": m["command"], "reused_run": reuse,
-        "standardized_mse": p1["mse"], "test_scatter": p1["scatter_test"],
-        "phase1": {k: p1.get(k) for k in ("epochs", "best_epoch", "stopped_by", "minutes")},
-        "training_run": m.get("training_run"), "last_learning_rate": lr[-1]})
-    write_json(res, RESULTS)
-    print(f"wrote {os.path.relpath(RESULTS, REPO)} ({res['duration_s']:.0f} s)")
+
+    def numbers(m):
+        lr = (m.get("history") or {}).get("learning_rate") or [None]
+        return {**phase1_numbers(m), "last_learning_rate": lr[-1]}
+    record_experiment("starnet_convergence", "python scripts/starnet_convergence.py", StarNet, ARGS, RESULTS,
+                      numbers, reuse=args.reuse)
     return 0
 
 

@@ -581,3 +581,30 @@ def run_or_reuse(task_cls, argv: list, reuse: bool = False) -> tuple[dict, bool]
         main(task_cls, argv)
     with open(path, encoding="utf-8") as fh:
         return json.load(fh), reused
+
+
+def phase1_numbers(m: dict) -> dict:
+    """A ``--no-export`` run's own evaluation of its best checkpoint (``metrics.phase1``, test split
+    included; the evaluate stage adds nothing without fine-tuning), as an experiment records it."""
+    p1 = m["metrics"]["phase1"]
+    return {"standardized_mse": p1["mse"], "test_scatter": p1["scatter_test"],
+            "phase1": {k: p1.get(k) for k in ("epochs", "best_epoch", "stopped_by", "minutes")}}
+
+
+def record_experiment(experiment: str, script: str, task_cls, argv: list, results_path: str, numbers,
+                      reuse: bool = False) -> dict:
+    """An experiment that is one training run: train (or, with ``reuse``, collect) ``task_cls`` with
+    ``argv`` from the repository root, and write ``results_path`` (docs/results/*.json) with the frame of
+    :func:`training.common.recorded_result`, the training command, whether the run was reused,
+    ``numbers(metrics_json)`` and the run's own ``training_run`` record."""
+    from training.common import recorded_result, write_json
+    t0, load0 = time.time(), round(os.getloadavg()[0], 2)
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    os.chdir(repo)
+    m, reused = run_or_reuse(task_cls, argv, reuse=reuse)
+    res = recorded_result(script + (" --reuse" if reused else ""), t0, load0, {
+        "experiment": experiment, "training_command": m["command"], "reused_run": reused, **numbers(m),
+        "training_run": m.get("training_run")})
+    write_json(res, results_path)
+    print(f"wrote {os.path.relpath(results_path, repo)} ({res['duration_s']:.0f} s)")
+    return res
