@@ -74,3 +74,28 @@ def test_labels_do_not_move_with_uncertainties_savedmodel(tmp_path):
                        cwd=REPO, env=env, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     _check(zoo.load_model(name, backend="savedmodel", directory=str(d)))
+
+
+@pytest.mark.parametrize("n_stars,n_real,batch", [(5, 7, 4), (3, 100, 256), (2, 1000, 256)])
+def test_realization_spread_is_its_definition(n_stars, n_real, batch):
+    """``<label>_std_noise`` is the spread of the network's answers on ``z * err + flux`` (Olney et al.
+    2020 Sec. 3.5), whatever the batch: the predictor writes the noisy spectra batch by batch into one
+    buffer; this reference builds each chunk's whole stack at once.  Batches that straddle two
+    realizations or two chunks of stars (5 x 7 in batches of 4; 2 x 1000 in two chunks) included."""
+    from zoo.onnx_kit import decode
+    from zoo.predictor import NOISE_ROWS
+    model = zoo.load_model("starnet")
+    prep = model.prepare([FILES[i % len(FILES)] for i in range(n_stars)])
+    flux, err, mask = prep.flux, prep.error.astype(float), prep.mask
+    got = model.predict_prepared(prep, return_uncertainty=True, n_realizations=n_real, seed=5,
+                                 batch_size=batch)
+    good = ~mask & (err > 0)                     # the errors as the predictor caps them (5 x the mean)
+    mean = np.array([e[g].mean() for e, g in zip(err, good)])
+    err = np.where(good, np.minimum(err, 5.0 * mean[:, None]), 0.0).astype(np.float32)
+    rng, per_chunk, stacks = np.random.default_rng(5), max(1, max(batch, NOISE_ROWS) // n_real), []
+    for a in range(0, n_stars, per_chunk):
+        b = min(n_stars, a + per_chunk)
+        z = rng.standard_normal((n_real, 1, flux.shape[1]), dtype=np.float32)
+        noisy = (z * err[None, a:b] + flux[None, a:b]).reshape(-1, flux.shape[1])
+        stacks.append(decode(model.card.outputs, model.forward(noisy))["teff"].reshape(n_real, b - a))
+    np.testing.assert_array_equal(got["teff_std_noise"], np.concatenate(stacks, axis=1).std(axis=0))
