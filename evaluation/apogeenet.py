@@ -1,28 +1,19 @@
 """Generated blocks of docs/apogeenet.md and docs/starnet.md: every number from the exported cards
 (``exported/{apogeenet,starnet}/card.json``, written by ``python -m training.apogeenet`` and
 ``python -m training.starnet``) and, beside them, Olney et al. (2020) Tables 2 and 3 as quoted from
-the paper's text (``../shared/papers``).  Replaces ``scripts/apogeenet_compare.py``."""
+the paper's text (``../shared/papers``) in ``zoo/families/apogeenet/paper.py``.  Replaces ``scripts/apogeenet_compare.py``."""
 from __future__ import annotations
 
 import os
 
 from evaluation.common import REPO, block, card, load, provenance, run_provenance
+from zoo.families.apogeenet.paper import TABLE2, TABLE3
 
 MODELS = ("apogeenet", "starnet")
 GROUPS = ("large", "mdwarf", "yso", "all")
 LABELS = (("teff", "K", "{:.0f}"), ("logg", "dex", "{:.3f}"), ("feh", "dex", "{:.3f}"))
 
-#: Olney et al. (2020) Table 2, "Combined Standardized MSE Loss": group -> (train, dev, test)
-PAPER_TABLE2 = {"Full": (0.044, 0.049, 0.063), "MStar": (0.08, 0.098, 0.196), "YSO": (0.153, 0.168, 0.217)}
-#: Olney et al. (2020) Table 3, "Typical Scatter ...": group -> label -> (train, dev, test); None: unreadable
-PAPER_TABLE3 = {
-    "Full": {"teff": ("144.82", "158.72", "183.74"), "logg": ("0.189", "0.203", "0.216"),
-             "feh": ("0.0769", "0.0792", "0.0914")},
-    "MStar": {"teff": ("129.69", "167.15", "273.7"), "logg": ("0.186", "0.216", "0.346"),
-              "feh": ("0.129", "0.137", "0.18")},
-    "YSO": {"teff": ("413.92", "436.87", "490.99"), "logg": ("0.366", "0.364", None),
-            "feh": ("0.0616", "0.0669", "0.0879")},
-}
+PAPER_TABLE2, PAPER_TABLE3 = TABLE2, TABLE3     # Olney et al. (2020), quoted in zoo/families/apogeenet/paper.py
 PAPER_GROUP = {"Full": "all", "MStar": "mdwarf", "YSO": "yso"}
 UNIT = {"teff": "Teff [K]", "logg": "log g [dex]", "feh": "[Fe/H] [dex]"}
 

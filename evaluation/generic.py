@@ -122,8 +122,9 @@ def performance_ort_vs_tf() -> str:
     ahead = [m for m, q in rows if q >= 1.0]
     behind = [f"{m} ({q:.2f}x)" for m, q in rows if q < 1.0]
     m = r["meta"]
-    return (f"{min(q for _, q in rows):.2f}-{max(q for _, q in rows):.2f}x: at least as fast on "
-            f"{', '.join(ahead) or 'none'}; **slower on {', '.join(behind) or 'none'}** (run of {m['date']} UTC, "
+    verdict = (f"at least as fast on every model ({', '.join(ahead)})" if not behind else
+               f"at least as fast on {', '.join(ahead) or 'none'}; **slower on {', '.join(behind)}**")
+    return (f"{min(q for _, q in rows):.2f}-{max(q for _, q in rows):.2f}x: {verdict} (run of {m['date']} UTC, "
             f"{m['machine']}, load {m['load_start']:.1f} at the start, other processes at most "
             f"{max(m['other_cores']):.2f} cores{'' if m['comparable'] else '; marked not comparable'}).")
 

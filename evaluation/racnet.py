@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import os
 
-from evaluation.common import RESULTS, _json, block, card, load, pct, provenance
+from evaluation.common import REPO, RESULTS, _json, block, card, load, md_table, pct, provenance
+from zoo.families.racnet.paper import PARAMS_TOLERANCE, TABLE2_FC, TABLE4, params_text
+
+PAPER_TABLE4 = {**TABLE2_FC, **TABLE4}     # Table 2's FC row first, as the table lists it
 
 @block("racnet_survey_calibration")
 def racnet_survey_calibration() -> str:
@@ -70,9 +73,6 @@ def racnet_real_dev() -> str:
     return "\n".join(out + [""] + [f"- {n}" for n in notes])
 
 
-PAPER_TABLE4 = {  # Zou et al. (2020) Table 4 (params, DS1, DS2, DS3 accuracy %) and Table 2's FC row (DS1)
-    "cnet": ("2.89 M", 88.75, 98.58, 91.97), "rcnet": ("0.388 M", 93.33, 98.81, 93.07),
-    "racnet": ("0.623 M", 93.52, 98.92, 93.25), "fcnet": ("-", 77.13, None, None)}
 ARCH_LABEL = {"fcnet": "FC baseline", "cnet": "C-Net", "rcnet": "RC-Net", "racnet": "RAC-Net"}
 
 
@@ -86,17 +86,17 @@ def racnet_table4() -> str:
         paper = PAPER_TABLE4[arch]
         params = next((f"{x['params']:,}" for (a, _), x in rows.items() if a == arch and x.get("params")), "-")
         cells = []
-        for i, task in enumerate(("ds1", "ds2", "fgk")):
-            p = paper[1 + i]
+        for task in ("ds1", "ds2", "fgk"):
+            p = paper[task]
             x = rows.get((arch, task))
             ours = (f"{100 * x['test_accuracy']:.2f} % (avg/class {100 * x['average_accuracy']:.2f} %; "
                     f"{x['epochs_run']} epochs, best {x['best_epoch']}, {x['stopped_by']})" if x else "not rerun")
             cells += ["-" if p is None else f"{p} %", ours]
-        out.append(f"| {ARCH_LABEL[arch]} | {paper[0]} | {params} | " + " | ".join(cells) + " |")
+        out.append(f"| {ARCH_LABEL[arch]} | {params_text(arch)} | {params} | " + " | ".join(cells) + " |")
     out += [""]
     for i, task in enumerate(("ds1", "ds2", "fgk")):
         ours = sorted((rows[(a, task)]["test_accuracy"], a) for a in ("cnet", "rcnet", "racnet") if (a, task) in rows)
-        paper = sorted((PAPER_TABLE4[a][1 + i], a) for a in ("cnet", "rcnet", "racnet"))
+        paper = sorted((PAPER_TABLE4[a][task], a) for a in ("cnet", "rcnet", "racnet"))
         if len(ours) == 3:
             gap = 100 * (ours[-1][0] - ours[0][0])
             out.append(f"- DS{i + 1}: ours {' > '.join(ARCH_LABEL[a] for _, a in reversed(ours))} (spread "
@@ -197,3 +197,35 @@ def racnet_knn_selection() -> str:
         out += ["", f"False flags per class on the test split, {labels[0]} → {labels[1]}: "
                 + ", ".join(f"{c} {100 * per[0][c]:.1f} → {100 * per[1][c]:.1f} %" for c in per[0]) + "."]
     return "\n".join(out) + "\n"
+
+
+def _params(r: dict) -> dict:
+    """Parameters per registered name, as each run of ``racnet_table4.json`` recorded them."""
+    return {x["name"]: x["params"] for x in r["rows"] if x.get("params")}
+
+
+@block("racnet_models")
+def racnet_models() -> str:
+    """The family's models: task, classes, parameters (from the runs) and whether it is exported."""
+    from zoo.families.racnet.models import CLASSES
+    params = _params(load("racnet_table4"))
+    what = {"rcnet": "ablation: no attention (Sec. 3.2)", "cnet": "ablation: plain CNN (Sec. 3.1)",
+            "fcnet": "Table 2's \"FC network\" (sizes ours)"}
+    rows = [(f"`racnet_{t}`", f"Data set {i + 1}", ", ".join(CLASSES[t]), f"{params[f'racnet_{t}']:,}",
+             "yes" if os.path.exists(os.path.join(REPO, "exported", f"racnet_{t}", "card.json")) else "no")
+            for i, t in enumerate(("ds1", "ds2", "fgk"))]
+    rows += [(f"`{a}_{{ds1,ds2,fgk}}`", what[a], "as above", f"{params[f'{a}_ds1']:,} / {params[f'{a}_ds2']:,}", "no")
+             for a in ("rcnet", "cnet", "fcnet")]
+    return md_table(("name", "task (Table 1)", "classes", "parameters", "exported"), rows)
+
+
+@block("racnet_params")
+def racnet_params() -> str:
+    """Parameter counts against Table 4 (the test holds them within PARAMS_TOLERANCE)."""
+    params = _params(load("racnet_table4"))
+    rows = [(ARCH_LABEL[a], params_text(a), f"{params[f'{a}_ds1']:,} / {params[f'{a}_ds2']:,}",
+             f"{100 * (params[f'{a}_ds1'] / TABLE4[a]['params'] - 1):+.1f} %".replace("-", "−"))
+            for a in ("cnet", "rcnet", "racnet")]
+    return (f"**Parameter counts** (`tests/test_racnet.py::test_parameter_counts_match_table4`, "
+            f"±{100 * PARAMS_TOLERANCE:.0f} %):\n\n"
+            + md_table(("network", "paper (Table 4)", "ours (DS1 head / 3-class head)", "difference"), rows))

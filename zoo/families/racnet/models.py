@@ -37,6 +37,7 @@ import math
 
 from zoo.registry import register_model
 
+from .paper import params_text
 from .recipes import RECIPES
 
 __all__ = ["cnet", "rcnet", "racnet", "fcnet", "FILTERS", "N_PIXELS", "CLASSES"]
@@ -142,10 +143,11 @@ def _residual_net(n_classes, attention, n_pixels, filters, kernel_size, pool, de
 _ARCH_TEXT = {
     "rcnet": "RC-Net reconstruction: RAC-Net without the attention blocks (eight residual blocks of three "
              "Conv1D(k=3), filters 16, 32, 32, 32, 64, 64, 128, 128, 1x1 shortcut convolutions, max-pooling 4, 4, "
-             "2, 2, 2, 2, global average pooling, Dense 128, Dropout 0.5, softmax); paper: 0.388 M parameters.",
+             "2, 2, 2, 2, global average pooling, Dense 128, Dropout 0.5, softmax); paper: "
+             f"{params_text('rcnet')} parameters.",
     "cnet": "C-Net reconstruction: eight Conv1D(k=3) layers, filters 16, 32, 32, 32, 64, 64, 128, 128, max-pooling "
-            "2, 2, 2, 3 after the first four, Flatten (163 x 128), Dense 128, Dropout 0.5, softmax; paper: 2.89 M "
-            "parameters.",
+            "2, 2, 2, 3 after the first four, Flatten (163 x 128), Dense 128, Dropout 0.5, softmax; paper: "
+            f"{params_text('cnet')} parameters.",
     "fcnet": "Fully connected baseline (Table 2's FC network; sizes ours): Dense 256, Dense 128 (ReLU, Dropout "
              "0.5), softmax.",
 }

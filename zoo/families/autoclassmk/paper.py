@@ -1,0 +1,10 @@
+"""What Short (2026) reports, as data: the one place the zoo quotes the paper's numbers.
+
+Short (2026), *AutoClassMK*, arXiv:2606.11161 (``../shared/papers``).  The training report
+(``training/autoclassmk.py``) and docs/autoclassmk.md (``evaluation/autoclassmk.py``) read these.
+"""
+from __future__ import annotations
+
+#: Table 1: the paper's results (not recipe numbers), per head
+TABLE1 = {"spectral_class": {"accuracy": 0.88, "macro_f1": 0.86},
+          "luminosity_class": {"accuracy": 0.97, "macro_f1": 0.97}}
