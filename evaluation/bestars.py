@@ -5,9 +5,8 @@ import os
 
 from evaluation.common import RESULTS, _json, block, card, load, provenance
 
-THESIS_EMISSION = {  # Podsztavek (2017) Sec. 9.2.4: per-class accuracy of the SMOTE-trained networks
-    "emission_fc": {"emission": 98, "absorption": 99, "double-peak": 94},
-    "emission_cnn": {"emission": 99, "absorption": 99, "double-peak": 95}}
+from zoo.families.bestars.paper import EPOCHS as THESIS_EPOCHS
+from zoo.families.bestars.paper import SMOTE_ACCURACY as THESIS_EMISSION
 
 
 @block("emission_results")
@@ -20,7 +19,7 @@ def emission_results() -> str:
         t, tr = c["metrics"]["test"], c["metrics"]["training_run"]
         th = THESIS_EMISSION[name]
         out.append(f"| thesis {name.split('_')[1].upper()}, SMOTE (Fig. 9.4) | {th['emission']} % | {th['absorption']} % | "
-                   f"{th['double-peak']} % | - | 250 |")
+                   f"{th['double-peak']} % | - | {THESIS_EPOCHS} |")
         cells = []
         for i, cls in enumerate(t["classes"]):
             row = t["confusion_matrix"][i]

@@ -1,13 +1,10 @@
 """What Olney et al. (2020) report, as data: the one place the zoo quotes the paper's numbers.
 
-Olney, R., Kounkel, M., Schillinger, C., et al. (2020), *APOGEE Net: Improving the Derived
+Olney et al. (2020), *APOGEE Net: Improving the Derived
 Spectral Parameters for Young Stars through Deep Learning*, AJ 159, 182 (``../shared/papers``).
 The rendered tables of docs/apogeenet.md (``evaluation/apogeenet.py``) read these.
 """
 from __future__ import annotations
-
-CITATION = ("Olney et al. (2020), APOGEE Net: Improving the Derived Spectral Parameters for Young Stars "
-            "through Deep Learning, AJ 159, 182")
 
 #: Table 2, "Combined Standardized MSE Loss": group -> (train, dev, test)
 TABLE2 = {"Full": (0.044, 0.049, 0.063), "MStar": (0.08, 0.098, 0.196), "YSO": (0.153, 0.168, 0.217)}

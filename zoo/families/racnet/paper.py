@@ -1,14 +1,11 @@
 """What Zou et al. (2020) report, as data: the one place the zoo quotes the paper's numbers.
 
-Zou, Z., Zhu, T., Xu, L., Luo, A.-L. (2020), *Classification of celestial spectra based on a
+Zou et al. (2020), *Classification of celestial spectra based on a
 residual and attention based convolutional network (RAC-Net)*, PASP 132, 044503
 (``../shared/papers``).  The tests (parameter counts within 5 % of Table 4), the architecture
 text of the cards and the rendered tables of docs/racnet.md read these; nothing restates them.
 """
 from __future__ import annotations
-
-CITATION = ("Zou et al. (2020), Classification of celestial spectra based on a residual and attention "
-            "based convolutional network (RAC-Net), PASP 132, 044503")
 
 #: Table 4: parameters and test accuracy (%) on Data sets 1, 2 and 3 (DS3 is the F/G/K task, ``*_fgk``)
 TABLE4 = {
