@@ -483,3 +483,61 @@ def uncertainty() -> str:
             f"noise only: on the simulated test set the actual Teff scatter ({min(teff):.0f}–{max(teff):.0f} K over the "
             f"groups) is larger than the median predicted σ at S/N {typical} ({bins[typical]['teff']:.0f} K), so the "
             "Sec. 3.5 uncertainties understate the total error, as they leave out the model error.\n")
+
+
+@block("apogeenet_normalization_evidence")
+def normalization_evidence() -> str:
+    """The continuum normalization's evidence table (``python scripts/apogeenet_normalization_evidence.py``)."""
+    r = load("apogeenet_normalization_evidence")
+    return "\n".join([f"{provenance(r)}, {r['date']} UTC:", "", "```"] + r["report"] + ["```"])
+
+
+@block("apogeenet_normalization_reading")
+def normalization_reading() -> str:
+    """What the evidence table says, with its ranges read from the same results file."""
+    s = load("apogeenet_normalization_evidence")["summary"]
+    rm, nm, rs, ns = s["raw_median"], s["norm_median"], s["raw_abs_slope_max"], s["norm_abs_slope_max"]
+
+    def num(x, fmt):
+        return f"{x:,.0f}" if fmt is None and x >= 1000 else (f"{x:.3g}" if fmt is None else fmt.format(x))
+
+    def rng(v, fmt=None):
+        return f"{num(v[0], fmt)}–{num(v[1], fmt)}"
+    low = s["lowest_real_norm_median"].replace("apStar-", "").replace(".fits", "")
+    return "\n".join([
+        f"* Raw levels span more than three orders of magnitude between sources (Kurucz {rng(rm['kurucz'])}, "
+        f"real {rng(rm['real'])}, simulated {rng(rm['simulated_5_95'])} at the 5–95 % range), and raw per-chip "
+        f"slopes reach {100 * rs['real']:.0f} % (real) and {100 * rs['simulated_95']:.0f} % (simulated, 95th percentile).",
+        f"* After normalisation the medians agree: {rng(nm['real'], '{:.3f}')} for the real files, "
+        f"{rng(nm['kurucz'], '{:.3f}')} for the bare emulator, {rng(nm['simulated_5_95'], '{:.3f}')} (5–95 %) for the "
+        f"simulated spectra. The medians below 1 reflect line density (the lowest real one is the cool giant {low}), "
+        "not a scale mismatch.",
+        f"* Residual slopes after normalisation are at most {100 * ns['real']:.1f} % (real), "
+        f"{100 * ns['kurucz']:.1f} % (the noiseless emulator, whose continuum is removed exactly) and "
+        f"{100 * ns['simulated_95']:.1f} % (simulated, 95th percentile): they measure how lines are distributed "
+        "across a chip, not left-over response."])
+
+
+@block("apogeenet_coverage_reading")
+def coverage_reading() -> str:
+    """Which missing end costs APOGEE Net most (``docs/results/coverage_apogeenet.json``)."""
+    rows = load("coverage_apogeenet")["rows"]
+    full = next(r for r in rows if r["end"] == "none")
+    at50 = {r["end"]: r for r in rows if r["missing_A"] == 50.0}
+    worst = max(("blue", "red"), key=lambda e: at50[e]["teff"])
+    other = "red" if worst == "blue" else "blue"
+    chip = {"blue": "the blue end of chip a", "red": "the red end of chip c"}
+    return (f"APOGEE Net loses most when {chip[worst]} is missing: 50 Å there raises the Teff scatter from "
+            f"{full['teff']:.0f} to {at50[worst]['teff']:.0f} K ({chip[other]} costs "
+            f"{at50[other]['teff'] - full['teff']:.0f} K at 50 Å). The flux there is interpolated/filled, the network is "
+            "not told.")
+
+
+@block("apogeenet_label_std")
+def label_std() -> str:
+    """The training-set standard deviations the exported APOGEE Net standardizes its labels by (Eq. 4)."""
+    o = card("apogeenet")["outputs"][0]
+    units = {"teff": "K", "logg": "dex", "feh": "dex"}
+    fmt = {"teff": "{:.0f}", "logg": "{:.2f}", "feh": "{:.2f}"}
+    return "ours σ = " + ", ".join(f"{fmt[k].format(s)} {units[k]}" for k, s in zip(o["labels"], o["std"])) + \
+        " (the card's `outputs[0].std`);"

@@ -12,6 +12,9 @@ are tens of per cent; after normalisation the levels agree (~0.9-1.0, below 1
 by the line absorption) and the slopes are ~0.  Usage::
 
     python scripts/apogeenet_normalization_evidence.py [--n 300] [--seed 0]
+
+Writes docs/results/apogeenet_normalization_evidence.json (the printed report and the ranges that
+docs/apogeenet_normalization.md reads out of it; rendered by ``evaluation/apogeenet.py``).
 """
 from __future__ import annotations
 
@@ -24,7 +27,8 @@ from importlib import resources
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)  # run from a checkout
 
 from zoo.families.apogeenet.continuum import normalize_apstar
 from zoo.families.apogeenet.apstar import APSTAR_CHIP_SLICES, aspcap_pixel_mask, read_apstar
@@ -53,30 +57,42 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=300, help="simulated spectra")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", default=os.path.join(REPO, "docs", "results", "apogeenet_normalization_evidence.json"))
     args = ap.parse_args(argv)
+    from training.common import recorded_result, write_json
+    t_start, load0 = time.time(), round(os.getloadavg()[0], 2)
+    report, summary = [], {}
 
-    print(f"# {time.strftime('%Y-%m-%d %H:%M %Z')}  python {platform.python_version()}  "
-          f"numpy {np.__version__}  {platform.machine()}")
+    def print(*parts):      # the report, printed and recorded
+        line = " ".join(str(x) for x in parts)
+        report.extend(line.split("\n"))
+        sys.stdout.write(line + "\n")
+
+    print(f"# python {platform.python_version()}  numpy {np.__version__}  {platform.machine()}")
     head = f"{'':36s} {'raw median':>11s}  {'slope b/g/r (raw)':>23s} | " \
            f"{'norm median':>11s}  {'slope b/g/r (norm)':>23s}"
 
     print("\n## real apStar files (zoo/families/apogeenet/data/apogee), combined spectrum")
     print(head)
     d = resources.files("zoo") / "families" / "apogeenet" / "data" / "apogee"
+    real = {}
     for p in sorted(x for x in d.iterdir() if x.name.endswith(".fits")):
         s = read_apstar(p)
         nf, _, bad = normalize_apstar(s.flux, s.error, s.mask, return_mask=True)
         m = s.meta
+        real[p.name] = (chip_stats(s.flux, s.mask), chip_stats(nf, bad))
         print(f"{p.name[7:33]:26s} {m['teff']:5.0f}/{m['logg']:3.1f}",
               fmt(*chip_stats(s.flux, s.mask)), "|", fmt(*chip_stats(nf, bad)))
 
     print("\n## bare Kurucz emulator (1e6 f_nu, no noise, no throughput)")
     print(head)
     em = PayneEmulator("kurucz")
+    kurucz = []
     for lab in ([4500, 2.5, 0.0, 0.0], [5800, 4.4, 0.0, 0.0], [3700, 4.8, 0.0, 0.0],
                 [4000, 1.5, -0.8, 0.25], [3800, 3.6, 0.0, 0.0]):
         f, gaps = em.on_apstar_grid(em.flux(np.array(lab, float)))
         nf, _, bad = normalize_apstar(f, mask=gaps, return_mask=True)
+        kurucz.append((chip_stats(f, gaps), chip_stats(nf, bad)))
         print(f"Teff {lab[0]:4.0f} logg {lab[1]:3.1f} [Fe/H] {lab[2]:+4.1f}     ",
               fmt(*chip_stats(f, gaps)), "|", fmt(*chip_stats(nf, bad)))
 
@@ -101,6 +117,26 @@ def main(argv=None):
         print(f"{name:7s} n={sel.sum():4d}  raw median {q(rmed[sel])}  norm median {q(nmed[sel])}")
         print(f"{'':14s}|slope| raw  {q(rsl[sel])}  |slope| norm {q(nsl[sel])}")
     print(f"\nsimulate {args.n}: {t1 - t0:.2f} s; normalise {args.n}: {t2 - t1:.2f} s")
+
+    def span(v):
+        return [round(float(np.min(v)), 4), round(float(np.max(v)), 4)]
+
+    def p5_95(v):
+        return [round(float(np.percentile(v, 5)), 4), round(float(np.percentile(v, 95)), 4)]
+    summary = {
+        "raw_median": {"kurucz": span([k[0][0] for k in kurucz]), "real": span([r[0][0] for r in real.values()]),
+                       "simulated_5_95": p5_95(rmed)},
+        "raw_abs_slope_max": {"kurucz": float(np.max(np.abs([k[0][1] for k in kurucz]))),
+                              "real": float(np.max(np.abs([r[0][1] for r in real.values()]))),
+                              "simulated_95": float(np.percentile(rsl, 95))},
+        "norm_median": {"kurucz": span([k[1][0] for k in kurucz]), "real": span([r[1][0] for r in real.values()]),
+                        "simulated_5_95": p5_95(nmed)},
+        "norm_abs_slope_max": {"kurucz": float(np.max(np.abs([k[1][1] for k in kurucz]))),
+                               "real": float(np.max(np.abs([r[1][1] for r in real.values()]))),
+                               "simulated_95": float(np.percentile(nsl, 95))},
+        "lowest_real_norm_median": min(real, key=lambda n: real[n][1][0])}
+    write_json(recorded_result(f"python scripts/apogeenet_normalization_evidence.py --n {args.n} --seed {args.seed}",
+                               t_start, load0, {"report": report, "summary": summary}), args.json)
 
 
 if __name__ == "__main__":
