@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import os
 
-from evaluation.common import RESULTS, _json, block, card, load, provenance
+from evaluation.common import RESULTS, _json, block, card, load, md_table, provenance
 
 from zoo.families.bestars.paper import EPOCHS as THESIS_EPOCHS
-from zoo.families.bestars.paper import SMOTE_ACCURACY as THESIS_EMISSION
+from zoo.families.bestars.paper import PER_CLASS as THESIS_EMISSION
 
 
 @block("emission_results")
@@ -18,8 +18,8 @@ def emission_results() -> str:
         c = card(name)
         t, tr = c["metrics"]["test"], c["metrics"]["training_run"]
         th = THESIS_EMISSION[name]
-        out.append(f"| thesis {name.split('_')[1].upper()}, SMOTE (Fig. 9.4) | {th['emission']} % | {th['absorption']} % | "
-                   f"{th['double-peak']} % | - | {THESIS_EPOCHS} |")
+        out.append(f"| thesis {name.split('_')[1].upper()}, SMOTE (Fig. 9.4) | {100 * th['emission']:.0f} % | "
+                   f"{100 * th['absorption']:.0f} % | {100 * th['double-peak']:.0f} % | - | {THESIS_EPOCHS} |")
         cells = []
         for i, cls in enumerate(t["classes"]):
             row = t["confusion_matrix"][i]
@@ -227,3 +227,57 @@ def emission_legacy_on_new_inputs() -> str:
             f"{ln['emission_fc']['double-peak']['lamost']['double-peak']:.2f}); Ondřejov-rendered "
             f"{min(ond):.2f}–{max(ond):.2f}."]
     return "\n".join(out) + "\n"
+
+
+@block("bestars_reproduce")
+def bestars_reproduce() -> str:
+    """The commands behind docs/bestars.md, with the time each took where a card or results file recorded it."""
+    def trained(name):
+        tr = card(name)["metrics"]["training_run"]
+        ld = tr.get("load_average_1min") or {}
+        return (f"{tr['wall_time_minutes']} min ({tr['epochs_run']} epochs, {tr['stopped_by']}; load median "
+                f"{ld.get('median', '?')}; the card's `metrics.training_run`)")
+    sim = load("emission_sim_realism_survey")
+    rows = [
+        ("`python -m training.emission_fc --no-smote --no-export --docs --out runs/emission_fc_imbalanced`",
+         "FC on the imbalanced set (Fig. 9.2)", "not recorded"),
+        (f"`{card('emission_fc')['metrics']['training_run']['command']}`", "`emission_fc`: train, evaluate, export",
+         trained("emission_fc")),
+        (f"`{card('emission_cnn')['metrics']['training_run']['command']}`", "`emission_cnn`: train, evaluate, export",
+         trained("emission_cnn")),
+        ("`python scripts/bestars_figures.py`", "every PNG above except the training curves, and the tables' numbers",
+         "not recorded"),
+        ("`python -m benchmarks.performance --models emission_cnn emission_fc`", "throughput",
+         "per model in docs/performance.md's run"),
+        ("`python scripts/bestars_telluric_lines.py`", "the simulator's telluric line list", "not recorded"),
+        (f"`{sim['command']}`", "\"Survey realism\": input noise, nearest neighbours, the out-of-domain proxy, the "
+         "exported networks on simulated cool/noisy and real LAMOST stars",
+         f"{sim['seconds']:.0f} s (`docs/results/emission_sim_realism_survey.json`)"),
+        ("`python -m pytest tests/test_bestars_*.py -q`", "the family's tests", "-"),
+    ]
+    machine = card("emission_cnn")["metrics"]["training_run"].get("machine", "?")
+    return md_table(("command", "what", f"time ({machine.split(';')[0]})"), rows)
+
+
+@block("emission_snr_sweep")
+def emission_snr_sweep() -> str:
+    """The LAMOST-rendering S/N ranges the survey simulator's default was chosen from
+    (``python scripts/bestars_sim_realism.py`` -> ``survey_snr_range_candidates``)."""
+    r = load("emission_sim_realism_survey")
+    sw = r.get("survey_snr_range_candidates")
+    if not sw:
+        return "(not in the results file: rerun `python scripts/bestars_sim_realism.py`)"
+    real = r["input_noise"]["real_lamost"]["measured"]
+    rows, ok = [], []
+    for rng_snr, x in sw.items():
+        m = x["lamost_rendered_measured"]
+        rows.append((f"{rng_snr}{' (default)' if x['default'] else ''}", m["q50"], m["q95"], m["max"],
+                     f"{100 * x['real_lamost_inside_sim_range']:.0f} %", f"{100 * x['pure_noise_flagged']:.1f} %",
+                     f"{100 * x['real_lamost_flagged']:.1f} %"))
+        if x["real_lamost_inside_sim_range"] == 1.0 and x["pure_noise_flagged"] >= 0.99:
+            ok.append(rng_snr)
+    return (md_table(("S/N per LAMOST pixel", "LAMOST-rendered input noise: median", "95 %", "max",
+                      "real rows at or below the simulated max", "pure-noise probe flagged (proxy)",
+                      "real LAMOST rows flagged (proxy)"), rows)
+            + f"\n\nReal rows: median {real['q50']}, max {real['max']}. Covering every real row "
+            f"while the proxy flags at least 99 % of pure noise: {', '.join(ok) or 'none'}.")

@@ -1,54 +1,70 @@
 """Paper initialization N(0, 0.1) vs Keras' default (Glorot) for AutoClassMK (Sec. III.4).
 
-    python -m training.autoclassmk --no-export --out runs/init_normal
-    python -m training.autoclassmk --model autoclassmk_kerasinit --no-export --out runs/init_keras
-    python scripts/autoclassmk_init_comparison.py runs/init_normal runs/init_keras
+    python scripts/autoclassmk_init_comparison.py           # two full runs, ~45 min on 2 cores
+    python scripts/autoclassmk_init_comparison.py --reuse   # collect runs/autoclassmk_init_{paper,keras} made by the commands below
 
-Prints validation loss and accuracies at selected epochs from each run's
-history.csv, the epoch each first reaches 99 % validation SC accuracy, and
-both best checkpoints scored on the augmented libr18_27 test set.
+Trains the paper's recipe twice on the same data and seed, once with the paper's initialization
+(``python -m training.autoclassmk --no-export --out runs/autoclassmk_init_paper``) and once with Keras'
+default (``python -m training.autoclassmk --model autoclassmk_kerasinit --no-export --docs --out
+runs/autoclassmk_init_keras``; ``--docs`` puts its plots in docs/img), and writes
+``docs/results/autoclassmk_init.json``: per run the validation loss and accuracies at selected epochs,
+the first epoch with validation SC accuracy >= 0.99, the best checkpoint's test accuracies (augmented
+libr18_27; validation = libr18 augmentations, never the test atlas) and the run's own record (wall
+time, load).  ``evaluation/autoclassmk.py`` renders the table of docs/autoclassmk.md.  One seed each.
 """
-import argparse
-import csv
+from __future__ import annotations
+
 import os
+import sys
+import time
 
-import numpy as np
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+RESULTS = os.path.join(REPO, "docs", "results", "autoclassmk_init.json")
+RUNS = {"paper": ["--no-export", "--out", "runs/autoclassmk_init_paper"],
+        "keras": ["--model", "autoclassmk_kerasinit", "--no-export", "--docs", "--out", "runs/autoclassmk_init_keras"]}
+EPOCHS = (10, 50, 100, 250)
+HEADS = ("spectral_class", "luminosity_class")
 
 
-def history(run):
-    with open(os.path.join(run, "history.csv")) as fh:
-        rows = list(csv.DictReader(fh))
-    return {k: np.array([float(r[k]) for r in rows]) for k in rows[0]}
+def numbers(m: dict) -> dict:
+    """What one run contributes: the validation curve at EPOCHS, the first epoch at 99 % validation SC
+    accuracy, the best checkpoint's test accuracies."""
+    h = m["history"]
+    sc = h["val_spectral_class_accuracy"]
+    first = next((i + 1 for i, v in enumerate(sc) if v >= 0.99), None)
+    bc = m["metrics"]["best_checkpoint"]
+    return {"command": m["command"], "epochs_run": len(h["val_loss"]),
+            "at_epoch": {str(e): {"val_loss": h["val_loss"][e - 1], "val_sc_accuracy": sc[e - 1],
+                                  "val_lc_accuracy": h["val_luminosity_class_accuracy"][e - 1]}
+                         for e in EPOCHS if e <= len(h["val_loss"])},
+            "first_epoch_val_sc_099": first,
+            "best_checkpoint": {"epoch": bc["epoch"], **{k: bc[k]["accuracy"] for k in HEADS}},
+            "n_test": m["metrics"].get("n_test"), "training_run": m.get("training_run")}
 
 
-def main():
+def main(argv=None) -> int:
+    import argparse
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("runs", nargs="+", help="training output directories (with history.csv, best.keras)")
-    ap.add_argument("--epochs", type=int, nargs="+", default=[10, 25, 50, 100, 150, 250])
-    args = ap.parse_args()
-    import keras
-    import zoo
-    from training.autoclassmk import HEADS, build_datasets
-    from zoo import layers  # noqa: F401
-    card = zoo.get_card("autoclassmk", trained=False)
-    sets, *_ = build_datasets(card, 0, 0, 30, 0)
-    print(f"{'run':36s} {'epoch':>5s} {'val_loss':>9s} {'val SC':>7s} {'val LC':>7s}")
-    for run in args.runs:
-        h = history(run)
-        for e in args.epochs:
-            if e <= len(h["val_loss"]):
-                print(f"{run:36s} {e:5d} {h['val_loss'][e - 1]:9.4f} "
-                      f"{h['val_spectral_class_accuracy'][e - 1]:7.4f} {h['val_luminosity_class_accuracy'][e - 1]:7.4f}")
-        reach = np.nonzero(h["val_spectral_class_accuracy"] >= 0.99)[0]
-        print(f"{run:36s} first epoch with val SC >= 0.99: {reach[0] + 1 if reach.size else 'never'}")
-    print()
-    for run in args.runs:
-        m = keras.saving.load_model(os.path.join(run, "best.keras"), safe_mode=True, compile=False)
-        p = m.predict(sets["test"]["x"], batch_size=2048, verbose=0)
-        acc = {h: float(np.mean(np.argmax(p[h], 1) == sets["test"]["y"][h])) for h in HEADS}
-        print(f"{run:36s} test (augmented libr18_27): SC acc {acc['spectral_class']:.3f}, "
-              f"LC acc {acc['luminosity_class']:.3f}")
+    ap.add_argument("--reuse", action="store_true",
+                    help="collect from the runs' metrics.json where the commands above wrote them")
+    args = ap.parse_args(argv)
+    from training.autoclassmk import AutoClassMK
+    from training.common import recorded_result, write_json
+    from training.skeleton import run_or_reuse
+    t0, load0 = time.time(), round(os.getloadavg()[0], 2)
+    os.chdir(REPO)
+    runs, reused = {}, {}
+    for tag, argv_run in RUNS.items():
+        m, reused[tag] = run_or_reuse(AutoClassMK, argv_run, reuse=args.reuse)
+        runs[tag] = numbers(m)
+    script = "python scripts/autoclassmk_init_comparison.py" + (" --reuse" if all(reused.values()) else "")
+    res = recorded_result(script, t0, load0, {"experiment": "autoclassmk_init", "reused_runs": reused,
+                                              "epochs": list(EPOCHS), "runs": runs})
+    write_json(res, RESULTS)
+    print(f"wrote {os.path.relpath(RESULTS, REPO)} ({res['duration_s']:.0f} s)")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

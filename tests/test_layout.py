@@ -274,3 +274,27 @@ def test_one_stem_per_paper(stem):
         src = open(spec.origin, encoding="utf-8").read()
         assert module == f"training.{stem}" or f"training.{stem}" in src, \
             f"{name}: {module} is neither training.{stem} nor an entry module of it"
+
+
+def _numeric_literals(node) -> int:
+    return sum(1 for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, (int, float))
+               and not isinstance(n.value, bool))
+
+
+def test_paper_quotes_live_in_their_family():
+    """A paper's numbers are quoted once, in ``zoo/families/<stem>/paper.py`` (docs/contributing.md): no
+    module-level ``PAPER_*`` / ``THESIS_*`` / ``TABLE*`` table with numbers in it anywhere else (the
+    rendered docs, the training reports and the tests import the family's)."""
+    hits = []
+    for top in ("zoo", "training", "evaluation", "scripts", "benchmarks", "tests"):
+        for d, _, files in os.walk(os.path.join(REPO, top)):
+            for f in files:
+                path = os.path.join(d, f)
+                if not f.endswith(".py") or (f == "paper.py" and os.path.dirname(os.path.dirname(path)) == FAMILIES):
+                    continue
+                for node in ast.parse(open(path, encoding="utf-8").read()).body:
+                    if isinstance(node, ast.Assign) and isinstance(node.value, (ast.Dict, ast.Tuple, ast.List)):
+                        names = [t.id for t in node.targets if isinstance(t, ast.Name)]
+                        if any(re.match(r"(PAPER|THESIS)_|TABLE\d", n) for n in names) and _numeric_literals(node.value):
+                            hits.append(f"{os.path.relpath(path, REPO)}:{node.lineno} {names}")
+    assert not hits, hits

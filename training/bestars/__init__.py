@@ -29,20 +29,13 @@ import numpy as np  # noqa: E402
 
 from training.common import plot_confusion, write_json  # noqa: E402
 from training.skeleton import REPO, Task  # noqa: E402
+from zoo.families.bestars.paper import PER_CLASS, TABLE_9_1  # noqa: E402
 
 __all__ = ["EmissionTask", "stratified_split", "smote_balance", "split_and_balance", "per_class_accuracy",
            "THESIS_PER_CLASS", "THESIS_TABLE_9_1", "real_files", "trust_probes", "RESULTS_JSON", "TRUST_CAVEATS"]
 
 CLASSES = ("emission", "absorption", "double-peak")
-#: Thesis Sec. 9.2.4 / Fig. 9.4 (test set, per true class): CNN 99/99/95 %, FC 98/99/94 %;
-#: Fig. 9.2: FC on the imbalanced training set, double-peak 92 %.
-THESIS_PER_CLASS = {"emission_cnn": {"emission": 0.99, "absorption": 0.99, "double-peak": 0.95},
-                    "emission_fc": {"emission": 0.98, "absorption": 0.99, "double-peak": 0.94},
-                    "emission_fc_imbalanced": {"double-peak": 0.92}}
-#: Thesis Table 9.1 (train / validation / test counts per class).
-THESIS_TABLE_9_1 = {"train": {"emission": 3817, "absorption": 4393, "double-peak": 1104},
-                    "validation": {"emission": 954, "absorption": 1099, "double-peak": 276},
-                    "test": {"emission": 530, "absorption": 611, "double-peak": 153}}
+THESIS_PER_CLASS, THESIS_TABLE_9_1 = PER_CLASS, TABLE_9_1     # quoted in zoo/families/bestars/paper.py
 #: What the thesis says of its Ondřejov set's stars: no spectral types, only these (quoted in the caveat).
 THESIS_ONDREJOV_SET = ('the archive "is specialized on Be stars observations" (Sec. 2.7), it is "focused on observing '
                        'emission and double-peak spectra" (Sec. 8.1) and "composed of not noisy well captured spectra" '

@@ -17,3 +17,6 @@ TABLE3 = {
     "YSO": {"teff": ("413.92", "436.87", "490.99"), "logg": ("0.366", "0.364", None),
             "feh": ("0.0616", "0.0669", "0.0879")},
 }
+#: Sec. 2.2: typical uncertainties of The Payne's training labels, "~100 K in Teff, ~0.1 dex in log g, and
+#: ~0.03 dex in abundance space" (Teff K, log g, [Fe/H])
+LABEL_NOISE = (100.0, 0.1, 0.03)

@@ -1,14 +1,24 @@
 """What Podsztavek (2017) reports, as data: the one place the zoo quotes the thesis's numbers.
 
 Podsztavek, O. (2017), *Deep Learning in Large Astronomical Spectra Archives* (bachelor's thesis,
-Czech Technical University in Prague; ``../shared/papers``).  docs/bestars.md's generated blocks (``evaluation/bestars.py``) read these.
+Czech Technical University in Prague; ``../shared/papers``).  The preprocessing (Eqs. 7.1-7.3), the
+recipes (Table 6.1's class counts), the training reports and tests (Table 9.1, Figs. 9.2 and 9.4) and
+docs/bestars.md's generated blocks (``evaluation/bestars.py``) read these; nothing restates them.
 """
 from __future__ import annotations
 
-#: Sec. 9.2.4 / Fig. 9.4: per-class test accuracy (%) of the networks trained on SMOTE-balanced data
-SMOTE_ACCURACY = {
-    "emission_fc": {"emission": 98, "absorption": 99, "double-peak": 94},
-    "emission_cnn": {"emission": 99, "absorption": 99, "double-peak": 95},
-}
+#: Eqs. 7.1-7.3 (air -> vacuum) as a contract medium-conversion rule (:func:`zoo.preprocess.convert_medium`)
+AIR_TO_VACUUM = {"coefficients": [8.34254e-5, 2.406147e-2, 130.0, 1.5998e-4, 38.9], "apply": "multiply"}
+#: Table 6.1 (the 398 "unknown" spectra left out), in the models' class order
+CLASS_COUNTS = (("emission", 5301), ("absorption", 6103), ("double-peak", 1533))
+#: Table 9.1: train / validation / test counts per class
+TABLE_9_1 = {"train": {"emission": 3817, "absorption": 4393, "double-peak": 1104},
+             "validation": {"emission": 954, "absorption": 1099, "double-peak": 276},
+             "test": {"emission": 530, "absorption": 611, "double-peak": 153}}
+#: Sec. 9.2.4, Fig. 9.4: per-class test accuracy of the networks trained on SMOTE-balanced data; Fig. 9.2:
+#: FC on the imbalanced training set (double-peak 92 %)
+PER_CLASS = {"emission_cnn": {"emission": 0.99, "absorption": 0.99, "double-peak": 0.95},
+             "emission_fc": {"emission": 0.98, "absorption": 0.99, "double-peak": 0.94},
+             "emission_fc_imbalanced": {"double-peak": 0.92}}
 #: the epochs the thesis trains for (Sec. 9.2, Fig. 9.3: "250 epochs with batch size 256")
 EPOCHS = 250

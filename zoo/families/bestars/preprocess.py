@@ -30,6 +30,8 @@ import numpy as np
 from zoo.preprocess import convert_medium, register_native_step, register_normalization
 from zoo.spectrum import Spectrum
 
+from .paper import AIR_TO_VACUUM
+
 __all__ = ["air_to_vacuum_thesis", "gaussian_kernel", "gaussian_blur", "regrid", "standardize",
            "instrument_path", "ondrejov_step", "prepare", "ONDREJOV_STEP", "GRID_START", "GRID_END", "N_PIXELS", "BLUR_STDDEV_PX",
            "NORMALIZATION", "PATHS", "thesis_grid", "step_params", "THESIS_AIR_TO_VACUUM",
@@ -42,8 +44,7 @@ BLUR_STDDEV_PX = 7.0
 #: Width of the blur kernel in sigmas (astropy's Gaussian1DKernel default: 8, rounded up to odd).
 BLUR_WIDTH_SIGMAS = 8.0
 #: Eqs. 7.1-7.3 as a contract medium-conversion rule (:func:`zoo.preprocess.convert_medium`).
-THESIS_AIR_TO_VACUUM = {"coefficients": [8.34254e-5, 2.406147e-2, 130.0, 1.5998e-4, 38.9],
-                        "apply": "multiply"}
+THESIS_AIR_TO_VACUUM = AIR_TO_VACUUM
 #: Name of the contract normalization (Sec. 7.3).
 NORMALIZATION = "emission_standardize"
 #: What each instrument goes through (recorded in the cards' ``data["instrument_paths"]``).
