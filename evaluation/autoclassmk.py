@@ -378,6 +378,13 @@ def init_comparison() -> str:
               f"{k['at_epoch'][str(r['epochs'][-1])]['val_loss']:.3f} at epoch {r['epochs'][-1]}), {sooner}, and "
               f"{d_sc:+.3f} test SC / {d_lc:+.3f} LC accuracy against Keras' default.",
               ""]
+    ex = card("autoclassmk")["metrics"]
+    lines += [f"For comparison, the exported `autoclassmk` (`{ex['command']}`, trained before every layer got its own "
+              f"initializer stream, below; otherwise the same recipe, data and seed) scores SC "
+              f"{ex['spectral_class']['accuracy']:.3f}, LC {ex['luminosity_class']['accuracy']:.3f} on the same test set: "
+              f"{p['best_checkpoint']['spectral_class'] - ex['spectral_class']['accuracy']:+.3f} / "
+              f"{p['best_checkpoint']['luminosity_class'] - ex['luminosity_class']['accuracy']:+.3f} for this rerun "
+              "of the paper's initialization, a measure of how far one run moves from another.", ""]
 
     def run_txt(x):
         tr = x.get("training_run") or {}
