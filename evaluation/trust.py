@@ -72,6 +72,7 @@ def _blocks(res: dict) -> dict:
                 rows.append([what, m, base, " ".join(f"{p['value']}: {p['sc_accuracy']:.2f}/{p['sc_within_1']:.2f}/"
                                                       f"{p['lc_accuracy']:.2f}/{p['flag_rate']:.2f}" for p in pts)])
     b["mk_robustness"] = md_table(["varied", "model", "stars", "value: SC exact / SC within 1 / LC / flag rate"], rows)
+    b["mk_robustness_reading"] = _robustness_reading(mk, MK_MODELS)
 
     rows = []
     for m in AP_MODELS:
@@ -153,11 +154,46 @@ def _blocks(res: dict) -> dict:
     return b
 
 
+#: "holds its accuracy": SC exact within this of its accuracy at the first (easiest) point of a curve
+HOLDS = 0.03
+
+
+def _robustness_reading(mk: dict, models) -> str:
+    """The robustness curves on libr18_27, read by one rule (:data:`HOLDS`): where each model's spectral-class
+    accuracy holds, what it falls to, and where the tilt part of the flag starts firing."""
+    out = []
+    for what, unit in (("resolution", "R = "), ("snr", "S/N "), ("tilt", "tilt ")):
+        parts = []
+        for m in models:
+            pts = mk["curves"][m].get("libr18_27", {}).get(what) or []
+            if not pts:
+                continue
+            base = pts[0]["sc_accuracy"]
+            held = pts[0]
+            for p in pts[1:]:
+                if p["sc_accuracy"] < base - HOLDS:
+                    break
+                held = p
+            last = pts[-1]
+            txt = (f"`{m}` holds its SC accuracy ({base:.2f} at {unit}{pts[0]['value']}) to {unit}{held['value']}"
+                   + (f", then falls to {last['sc_accuracy']:.2f} at {unit}{last['value']}" if held is not last
+                      else " (the whole range)"))
+            if what == "tilt":
+                fires = next((p for p in pts if p["flag_rate"] >= 0.5), None)
+                txt += (f"; the flag fires on half or more from a tilt of {fires['value']} (`tilt_cut` "
+                        f"{mk['trust']['tilt_cut']:.3g})" if fires else "; the flag never fires on half")
+            parts.append(txt)
+        out.append(f"- **{what}** (libr18_27): " + "; ".join(parts) + ".")
+    return "\n".join(out + [f"\n(\"Holds\": SC exact within {HOLDS} of the curve's first point, "
+                             "from `docs/results/trust_mk_apogee.json`.)"])
+
+
 def _all() -> dict:
     return _blocks(load("trust_mk_apogee"))
 
 
 PARTS = ("runtime", "mk_cuts", "mk_false", "mk_test_detail", "mk_hits", "mk_probability", "mk_lamost", "mk_robustness",
+         "mk_robustness_reading",
          "ap_cuts", "ap_false", "ap_false_groups", "ap_false_snr", "ap_hits", "ap_real", "ap_calibration", "ap_coverage",
          "ap_coverage_snr", "ap_coverage_group")
 for _part in PARTS:
