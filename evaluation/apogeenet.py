@@ -541,3 +541,18 @@ def label_std() -> str:
     fmt = {"teff": "{:.0f}", "logg": "{:.2f}", "feh": "{:.2f}"}
     return "ours σ = " + ", ".join(f"{fmt[k].format(s)} {units[k]}" for k, s in zip(o["labels"], o["std"])) + \
         " (the card's `outputs[0].std`);"
+
+
+@block("starnet_coverage_reading")
+def starnet_coverage_reading() -> str:
+    """StarNet's loss of Teff precision with the red end of chip c missing, beside APOGEE Net's (the two
+    ``docs/results/coverage_*.json``)."""
+    def growth(name, missing=50.0, end="red"):
+        rows = load(f"coverage_{name}")["rows"]
+        full = next(r for r in rows if r["end"] == "none")["teff"]
+        return full, next(r for r in rows if r["end"] == end and r["missing_A"] == missing)["teff"] - full
+    (s0, ds), (a0, da) = growth("starnet"), growth("apogeenet")
+    speed = "more slowly" if ds < da else "faster"
+    base = "a larger" if s0 > a0 else "a smaller"
+    return (f"StarNet's scatter grows {speed} than APOGEE Net's when the red end of chip c is missing (Teff "
+            f"{ds:+.0f} K vs {da:+.0f} K at 50 Å), from {base} baseline ({s0:.0f} K vs {a0:.0f} K).")
