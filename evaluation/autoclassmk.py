@@ -394,3 +394,30 @@ def init_comparison() -> str:
     lines += ["Runs: " + "; ".join(run_txt(x) for x in r["runs"].values()) + f"; collected by `{r['command']}` "
               f"({r['machine']}, code {(r.get('code_version') or '?')[:7]})."]
     return "\n".join(lines)
+
+
+@block("autoclassmk_coverage_reading")
+def coverage_reading() -> str:
+    """What losing 25 Å at either end costs each variant (``docs/results/coverage_<model>.json``)."""
+    def at(name, end):
+        rows = load(f"coverage_{name}")["rows"]
+        return (next(r for r in rows if r["end"] == "none")["spectral_class"],
+                next(r for r in rows if r["end"] == end and r["missing_A"] == 25.0)["spectral_class"])
+    blue = {m: at(m, "blue") for m in MODELS}
+    red = {m: at(m, "red") for m in MODELS}
+    return (f"The spectral class needs the blue end: losing only 3800–3825 Å takes the spectral-class accuracy of "
+            f"{' and '.join(f'`{m}` from {a:.2f} to {b:.2f}' for m, (a, b) in blue.items())}; the region holds the "
+            f"high Balmer lines and the Ca II K/H lines (3933/3968 Å) lie just beyond 100 Å. The red end matters less "
+            f"(25 Å: {' / '.join(f'{b:.2f}' for _, b in red.values())}).")
+
+
+@block("autoclassmk_wall_times")
+def wall_times() -> str:
+    """The committed runs' wall time, from the exported cards."""
+    parts = []
+    for m in MODELS:
+        c = card(m)
+        met = c["metrics"]
+        parts.append(f"`{m}` ({met['command']}): {met['wall_time_s']:.0f} s in all, {c['recipe'].get('epochs', '?')} "
+                     f"epochs, on {met.get('machine', '?')}")
+    return "Wall time of the committed runs (the exported cards' `metrics`): " + "; ".join(parts) + "."
