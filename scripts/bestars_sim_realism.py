@@ -210,6 +210,7 @@ def main(argv=None):
             "stated": "median per-pixel sigma / the row's standard deviation (LAMOST: pipeline ivar; simulated: the "
                       "simulator's sigma; Ondrejov files: native scatter of 2nd differences x 0.2008)"},
         "real_lamost": {"files": int(len(real_x)), "skipped": dev[4] + lam[4],
+                        "stated_above_row_std": int(np.sum(real_stated > 1.0)),
                         "measured": quantiles(input_noise(real_x)), "stated": quantiles(real_stated),
                         "lamost_dev": {"measured": quantiles(input_noise(dev[2])), "stated": quantiles(dev[3])},
                         "lamost": {"measured": quantiles(input_noise(lam[2])), "stated": quantiles(lam[3])}},

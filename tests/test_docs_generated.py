@@ -21,7 +21,7 @@ def test_a_drifted_number_is_caught():
 #: generated blocks.  Issue "One home per paper" asks for 0 measured figures pasted anywhere.
 PASTED_CEILING = {
     "README.md": 11, "docs/apogeenet.md": 83, "docs/apogeenet_normalization.md": 10,
-    "docs/autoclassmk.md": 60, "docs/bestars.md": 86, "docs/contributing.md": 9, "docs/deploy.md": 23,
+    "docs/autoclassmk.md": 60, "docs/bestars.md": 84, "docs/contributing.md": 9, "docs/deploy.md": 23,
     "docs/finetune.md": 20, "docs/hub.md": 17, "docs/index.md": 10, "docs/performance.md": 0,
     "docs/racnet.md": 85, "docs/scale.md": 22, "docs/starnet.md": 23, "docs/trust.md": 44,
 }
