@@ -556,3 +556,15 @@ def starnet_coverage_reading() -> str:
     base = "a larger" if s0 > a0 else "a smaller"
     return (f"StarNet's scatter grows {speed} than APOGEE Net's when the red end of chip c is missing (Teff "
             f"{ds:+.0f} K vs {da:+.0f} K at 50 Å), from {base} baseline ({s0:.0f} K vs {a0:.0f} K).")
+
+
+@block("apogeenet_splits")
+def apogeenet_splits() -> str:
+    """The exported run's data: spectra, seed and the split per group (the card's ``data``)."""
+    d = card("apogeenet")["data"]
+
+    def one(split):
+        g = d["splits"][split]
+        return f"{sum(g.values())} = " + " + ".join(f"{k} {v}" for k, v in g.items())
+    return (f"Run with the defaults ({d['n_spectra']} simulated spectra, seed {d['seed']}; splits train {one('train')}, "
+            f"dev {one('dev')}, test {one('test')}; from the card's `data`).")

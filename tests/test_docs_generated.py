@@ -20,7 +20,7 @@ def test_a_drifted_number_is_caught():
 #: A ratchet: a page may only lose pasted figures; lower a ceiling when a page moves numbers into
 #: generated blocks.  Issue "One home per paper" asks for 0 measured figures pasted anywhere.
 PASTED_CEILING = {
-    "README.md": 11, "docs/apogeenet.md": 80, "docs/apogeenet_normalization.md": 10,
+    "README.md": 11, "docs/apogeenet.md": 77, "docs/apogeenet_normalization.md": 10,
     "docs/autoclassmk.md": 57, "docs/bestars.md": 78, "docs/contributing.md": 6, "docs/deploy.md": 20,
     "docs/finetune.md": 18, "docs/hub.md": 6, "docs/index.md": 4, "docs/performance.md": 0,
     "docs/racnet.md": 80, "docs/scale.md": 19, "docs/starnet.md": 22, "docs/trust.md": 42,
