@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import os
 
-from evaluation.common import REPO, block, card, load, provenance, run_provenance
-from zoo.families.apogeenet.paper import TABLE2, TABLE3
+from evaluation.common import REPO, block, card, coverage_row, load, provenance, run_provenance
+from zoo.families.apogeenet.paper import TABLE2 as PAPER_TABLE2
+from zoo.families.apogeenet.paper import TABLE3 as PAPER_TABLE3
 
 MODELS = ("apogeenet", "starnet")
 GROUPS = ("large", "mdwarf", "yso", "all")
 LABELS = (("teff", "K", "{:.0f}"), ("logg", "dex", "{:.3f}"), ("feh", "dex", "{:.3f}"))
 
-PAPER_TABLE2, PAPER_TABLE3 = TABLE2, TABLE3     # Olney et al. (2020), quoted in zoo/families/apogeenet/paper.py
 PAPER_GROUP = {"Full": "all", "MStar": "mdwarf", "YSO": "yso"}
 UNIT = {"teff": "Teff [K]", "logg": "log g [dex]", "feh": "[Fe/H] [dex]"}
 
@@ -521,9 +521,8 @@ def normalization_reading() -> str:
 @block("apogeenet_coverage_reading")
 def coverage_reading() -> str:
     """Which missing end costs APOGEE Net most (``docs/results/coverage_apogeenet.json``)."""
-    rows = load("coverage_apogeenet")["rows"]
-    full = next(r for r in rows if r["end"] == "none")
-    at50 = {r["end"]: r for r in rows if r["missing_A"] == 50.0}
+    full = coverage_row("apogeenet")
+    at50 = {e: coverage_row("apogeenet", e, 50.0) for e in ("blue", "red")}
     worst = max(("blue", "red"), key=lambda e: at50[e]["teff"])
     other = "red" if worst == "blue" else "blue"
     chip = {"blue": "the blue end of chip a", "red": "the red end of chip c"}
@@ -547,10 +546,9 @@ def label_std() -> str:
 def starnet_coverage_reading() -> str:
     """StarNet's loss of Teff precision with the red end of chip c missing, beside APOGEE Net's (the two
     ``docs/results/coverage_*.json``)."""
-    def growth(name, missing=50.0, end="red"):
-        rows = load(f"coverage_{name}")["rows"]
-        full = next(r for r in rows if r["end"] == "none")["teff"]
-        return full, next(r for r in rows if r["end"] == end and r["missing_A"] == missing)["teff"] - full
+    def growth(name):
+        full = coverage_row(name)["teff"]
+        return full, coverage_row(name, "red", 50.0)["teff"] - full
     (s0, ds), (a0, da) = growth("starnet"), growth("apogeenet")
     speed = "more slowly" if ds < da else "faster"
     base = "a larger" if s0 > a0 else "a smaller"

@@ -4,8 +4,8 @@ the cards (``python -m training.autoclassmk``, the committed runs) and from
 the exported ONNX file scored again on the card's test set)."""
 from __future__ import annotations
 
-from evaluation.common import block, card, load, md_table, provenance, run_provenance
-from zoo.families.autoclassmk.paper import ATLAS
+from evaluation.common import block, card, coverage_row, load, md_table, provenance, run_provenance
+from zoo.families.autoclassmk.paper import ATLAS as PAPER_ATLAS
 
 MODELS = ("autoclassmk", "autoclassmk_broad")
 
@@ -218,7 +218,6 @@ def grouped_cv_reading() -> str:
 
 
 # ----------------------------------------------------------------------------- the atlases
-PAPER_ATLAS = ATLAS     # Short (2026) Sec. II, quoted in zoo/families/autoclassmk/paper.py
 
 
 def atlas_summary_lines() -> list:
@@ -400,9 +399,7 @@ def init_comparison() -> str:
 def coverage_reading() -> str:
     """What losing 25 Å at either end costs each variant (``docs/results/coverage_<model>.json``)."""
     def at(name, end):
-        rows = load(f"coverage_{name}")["rows"]
-        return (next(r for r in rows if r["end"] == "none")["spectral_class"],
-                next(r for r in rows if r["end"] == end and r["missing_A"] == 25.0)["spectral_class"])
+        return coverage_row(name)["spectral_class"], coverage_row(name, end, 25.0)["spectral_class"]
     blue = {m: at(m, "blue") for m in MODELS}
     red = {m: at(m, "red") for m in MODELS}
     return (f"The spectral class needs the blue end: losing only 3800–3825 Å takes the spectral-class accuracy of "

@@ -45,6 +45,13 @@ def md_table(header, rows) -> str:
     return "\n".join(out)
 
 
+def coverage_row(name: str, end: str = "none", missing: float = 0.0) -> dict:
+    """One row of ``docs/results/coverage_<name>.json`` (``python scripts/coverage_table.py NAME``): the
+    figures with ``missing`` Angstrom cut at ``end`` (``"none"``: the full range)."""
+    return next(r for r in load(f"coverage_{name}")["rows"]
+                if r["end"] == end and (end == "none" or r["missing_A"] == missing))
+
+
 def pct(s: dict) -> str:
     """k/n, percent and the 95 % Clopper-Pearson interval of a share dict (k, n, rate, ci95)."""
     lo, hi = s["ci95"]

@@ -63,17 +63,17 @@ def main(argv=None):
     t_start, load0 = time.time(), round(os.getloadavg()[0], 2)
     report, summary = [], {}
 
-    def print(*parts):      # the report, printed and recorded
+    def out(*parts):      # one line of the report: printed and recorded
         line = " ".join(str(x) for x in parts)
         report.extend(line.split("\n"))
-        sys.stdout.write(line + "\n")
+        print(line)
 
-    print(f"# python {platform.python_version()}  numpy {np.__version__}  {platform.machine()}")
+    out(f"# python {platform.python_version()}  numpy {np.__version__}  {platform.machine()}")
     head = f"{'':36s} {'raw median':>11s}  {'slope b/g/r (raw)':>23s} | " \
            f"{'norm median':>11s}  {'slope b/g/r (norm)':>23s}"
 
-    print("\n## real apStar files (zoo/families/apogeenet/data/apogee), combined spectrum")
-    print(head)
+    out("\n## real apStar files (zoo/families/apogeenet/data/apogee), combined spectrum")
+    out(head)
     d = resources.files("zoo") / "families" / "apogeenet" / "data" / "apogee"
     real = {}
     for p in sorted(x for x in d.iterdir() if x.name.endswith(".fits")):
@@ -81,11 +81,11 @@ def main(argv=None):
         nf, _, bad = normalize_apstar(s.flux, s.error, s.mask, return_mask=True)
         m = s.meta
         real[p.name] = (chip_stats(s.flux, s.mask), chip_stats(nf, bad))
-        print(f"{p.name[7:33]:26s} {m['teff']:5.0f}/{m['logg']:3.1f}",
+        out(f"{p.name[7:33]:26s} {m['teff']:5.0f}/{m['logg']:3.1f}",
               fmt(*chip_stats(s.flux, s.mask)), "|", fmt(*chip_stats(nf, bad)))
 
-    print("\n## bare Kurucz emulator (1e6 f_nu, no noise, no throughput)")
-    print(head)
+    out("\n## bare Kurucz emulator (1e6 f_nu, no noise, no throughput)")
+    out(head)
     em = PayneEmulator("kurucz")
     kurucz = []
     for lab in ([4500, 2.5, 0.0, 0.0], [5800, 4.4, 0.0, 0.0], [3700, 4.8, 0.0, 0.0],
@@ -93,10 +93,10 @@ def main(argv=None):
         f, gaps = em.on_apstar_grid(em.flux(np.array(lab, float)))
         nf, _, bad = normalize_apstar(f, mask=gaps, return_mask=True)
         kurucz.append((chip_stats(f, gaps), chip_stats(nf, bad)))
-        print(f"Teff {lab[0]:4.0f} logg {lab[1]:3.1f} [Fe/H] {lab[2]:+4.1f}     ",
+        out(f"Teff {lab[0]:4.0f} logg {lab[1]:3.1f} [Fe/H] {lab[2]:+4.1f}     ",
               fmt(*chip_stats(f, gaps)), "|", fmt(*chip_stats(nf, bad)))
 
-    print(f"\n## simulate_apogee(n={args.n}, seed={args.seed}): per group, "
+    out(f"\n## simulate_apogee(n={args.n}, seed={args.seed}): per group, "
           "median [5th-95th percentile] over spectra")
     t0 = time.perf_counter()
     sim = simulate_apogee(args.n, seed=args.seed)
@@ -114,9 +114,9 @@ def main(argv=None):
         return f"{np.median(a):8.3g} [{np.percentile(a, 5):8.3g} - {np.percentile(a, 95):8.3g}]"
     for g, name in enumerate(GROUP_NAMES):
         sel = sim.group == g
-        print(f"{name:7s} n={sel.sum():4d}  raw median {q(rmed[sel])}  norm median {q(nmed[sel])}")
-        print(f"{'':14s}|slope| raw  {q(rsl[sel])}  |slope| norm {q(nsl[sel])}")
-    print(f"\nsimulate {args.n}: {t1 - t0:.2f} s; normalise {args.n}: {t2 - t1:.2f} s")
+        out(f"{name:7s} n={sel.sum():4d}  raw median {q(rmed[sel])}  norm median {q(nmed[sel])}")
+        out(f"{'':14s}|slope| raw  {q(rsl[sel])}  |slope| norm {q(nsl[sel])}")
+    out(f"\nsimulate {args.n}: {t1 - t0:.2f} s; normalise {args.n}: {t2 - t1:.2f} s")
 
     def span(v):
         return [round(float(np.min(v)), 4), round(float(np.max(v)), 4)]

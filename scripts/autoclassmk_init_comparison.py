@@ -1,6 +1,6 @@
 """Paper initialization N(0, 0.1) vs Keras' default (Glorot) for AutoClassMK (Sec. III.4).
 
-    python scripts/autoclassmk_init_comparison.py           # two full runs, ~45 min on 2 cores
+    python scripts/autoclassmk_init_comparison.py           # two full runs, 36 min on 2 cores (2026-12-06)
     python scripts/autoclassmk_init_comparison.py --reuse   # collect runs/autoclassmk_init_{paper,keras} made by the commands below
 
 Trains the paper's recipe twice on the same data and seed, once with the paper's initialization

@@ -266,7 +266,7 @@ def main(argv=None):
     # input noise against the real rows', and the out-of-domain proxy fitted to it (its pure-noise hit rate
     # and the real files it flags); the survey simulator's own draw mix and seeds, only the range differs
     sweep = {}
-    for k, rng_snr in enumerate(SNR_RANGE_CANDIDATES):
+    for rng_snr in SNR_RANGE_CANDIDATES:
         cfg = SimConfig(survey_snr_range=rng_snr)
         x, _, ps = simulate(contract, cfg, mix, SEED + 1, survey=None)
         lam_x = x[np.array([p["instrument"] for p in ps]) == "lamost"]

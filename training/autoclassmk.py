@@ -29,11 +29,9 @@ from training.common import (classification_summary, early_stopping_probe, plot_
 
 import numpy as np  # noqa: E402
 
-from zoo.families.autoclassmk.paper import TABLE1  # noqa: E402
+from zoo.families.autoclassmk.paper import TABLE1 as PAPER_TABLE1  # noqa: E402  (the paper's results)
 
 HEADS = ("spectral_class", "luminosity_class")
-#: The paper's Table 1 (its results, not recipe numbers), quoted in the family's paper module.
-PAPER_TABLE1 = TABLE1
 #: Real libr18_27 spectra exported as test_data_set_0.
 N_EXPORT_SPECTRA = 8
 

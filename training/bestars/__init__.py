@@ -29,13 +29,13 @@ import numpy as np  # noqa: E402
 
 from training.common import plot_confusion, write_json  # noqa: E402
 from training.skeleton import REPO, Task  # noqa: E402
-from zoo.families.bestars.paper import PER_CLASS, TABLE_9_1  # noqa: E402
+from zoo.families.bestars.paper import PER_CLASS as THESIS_PER_CLASS  # noqa: E402
+from zoo.families.bestars.paper import TABLE_9_1 as THESIS_TABLE_9_1  # noqa: E402
 
 __all__ = ["EmissionTask", "stratified_split", "smote_balance", "split_and_balance", "per_class_accuracy",
            "THESIS_PER_CLASS", "THESIS_TABLE_9_1", "real_files", "trust_probes", "RESULTS_JSON", "TRUST_CAVEATS"]
 
 CLASSES = ("emission", "absorption", "double-peak")
-THESIS_PER_CLASS, THESIS_TABLE_9_1 = PER_CLASS, TABLE_9_1     # quoted in zoo/families/bestars/paper.py
 #: What the thesis says of its Ondřejov set's stars: no spectral types, only these (quoted in the caveat).
 THESIS_ONDREJOV_SET = ('the archive "is specialized on Be stars observations" (Sec. 2.7), it is "focused on observing '
                        'emission and double-peak spectra" (Sec. 8.1) and "composed of not noisy well captured spectra" '

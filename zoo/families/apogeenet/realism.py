@@ -91,12 +91,11 @@ from importlib import resources
 import numpy as np
 
 from zoo.families.apogeenet.apstar import APSTAR_CHIP_SLICES, aspcap_pixel_mask
-from zoo.families.apogeenet.paper import LABEL_NOISE
+from zoo.families.apogeenet.paper import LABEL_NOISE as PAPER_LABEL_NOISE
 
 __all__ = ["Realism", "PAPER_LABEL_NOISE", "UPGRADED", "veil", "spot_mix", "spline_throughput",
            "telluric_template", "sky_template", "TEMPLATE_FILE"]
 
-PAPER_LABEL_NOISE = LABEL_NOISE     # Sec. 2.2's typical label uncertainties, quoted in .paper
 #: Knots of the throughput spline per chip (chips of 2920, 2400, 1894 pixels: ~110-170 px ~ 40 A apart).
 SPLINE_KNOTS = 18
 #: The bundled apStar file whose sky (HDU 4) and telluric (HDU 6) spectra are the templates.

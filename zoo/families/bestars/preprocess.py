@@ -30,7 +30,7 @@ import numpy as np
 from zoo.preprocess import convert_medium, register_native_step, register_normalization
 from zoo.spectrum import Spectrum
 
-from .paper import AIR_TO_VACUUM
+from .paper import AIR_TO_VACUUM as THESIS_AIR_TO_VACUUM
 
 __all__ = ["air_to_vacuum_thesis", "gaussian_kernel", "gaussian_blur", "regrid", "standardize",
            "instrument_path", "ondrejov_step", "prepare", "ONDREJOV_STEP", "GRID_START", "GRID_END", "N_PIXELS", "BLUR_STDDEV_PX",
@@ -43,8 +43,6 @@ GRID_START, GRID_END, N_PIXELS = 6519.0, 6732.0, 140
 BLUR_STDDEV_PX = 7.0
 #: Width of the blur kernel in sigmas (astropy's Gaussian1DKernel default: 8, rounded up to odd).
 BLUR_WIDTH_SIGMAS = 8.0
-#: Eqs. 7.1-7.3 as a contract medium-conversion rule (:func:`zoo.preprocess.convert_medium`).
-THESIS_AIR_TO_VACUUM = AIR_TO_VACUUM
 #: Name of the contract normalization (Sec. 7.3).
 NORMALIZATION = "emission_standardize"
 #: What each instrument goes through (recorded in the cards' ``data["instrument_paths"]``).

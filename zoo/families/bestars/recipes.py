@@ -12,12 +12,10 @@ from dataclasses import dataclass
 
 from zoo.recipe import Recipe, rfield
 
-from .paper import CLASS_COUNTS
+from .paper import CLASS_COUNTS as THESIS_CLASS_COUNTS
 
 __all__ = ["EmissionRecipe", "FC_RECIPE", "CNN_RECIPE", "THESIS_CLASS_COUNTS"]
 
-#: Thesis Table 6.1 (the 398 "unknown" spectra left out), in the models' class order.
-THESIS_CLASS_COUNTS = CLASS_COUNTS
 
 
 @dataclass(frozen=True)
