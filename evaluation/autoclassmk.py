@@ -4,10 +4,78 @@ the cards (``python -m training.autoclassmk``, the committed runs) and from
 the exported ONNX file scored again on the card's test set)."""
 from __future__ import annotations
 
+import functools
+import re
+
 from evaluation.common import block, card, coverage_row, load, md_table, provenance, run_provenance
+from zoo.families.autoclassmk.grouped_cv import LEVEL
 from zoo.families.autoclassmk.paper import ATLAS as PAPER_ATLAS
+from zoo.families.autoclassmk.paper import INIT_STDDEV
 
 MODELS = ("autoclassmk", "autoclassmk_broad")
+
+
+def _report_recall(report: str) -> dict:
+    """``{class: recall}`` of a scikit-learn ``classification_report`` text (classes with support only)."""
+    out = {}
+    for line in report.splitlines():
+        m = re.match(r"\s*(\S+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+(\d+)\s*$", line)
+        if m and int(m.group(5)) > 0:
+            out[m.group(1)] = float(m.group(3))
+    return out
+
+
+class _Derived:
+    """Figures docs/autoclassmk.md quotes inline that are computed from code constants or a results file
+    (``<!-- v:py:evaluation.autoclassmk#DERIVED/NAME -->``), each evaluated on first use."""
+
+    #: a class "absorbed by its neighbours": recall below this on the card's test set
+    LOW_RECALL = 0.7
+
+    @functools.cached_property
+    def grid(self) -> tuple:
+        """First and last wavelength [A] of the input grid (``atlas.START``, ``STEP``, ``NPIX``)."""
+        from zoo.families.autoclassmk.atlas import NPIX, START, STEP
+        return START, START + STEP * (NPIX - 1)
+
+    @functools.cached_property
+    def sizes(self) -> dict:
+        """The pruned training atlas and the sets the paper's recipe builds from it (training,
+        validation, test), computed from the bundled atlases as ``training.autoclassmk`` builds them."""
+        import numpy as np
+
+        from zoo.families.autoclassmk.atlas import load_atlas, prune_complete
+        from zoo.families.autoclassmk.recipes import PAPER
+        kept = prune_complete(load_atlas("libr18"))
+        test = load_atlas("libr18_27")
+        n_test = int(np.isin(test.spectral_type, kept.spectral_classes).sum())
+        return {"stars": len(kept), "classes": len(kept.spectral_classes), "test_stars": n_test,
+                "train": len(kept) * PAPER.variants, "validation": len(kept) * PAPER.val_variants,
+                "test": n_test * PAPER.test_variants}
+
+    @functools.cached_property
+    def recall(self) -> dict:
+        """Per-class recall of the exported ``autoclassmk`` on the card's test set
+        (docs/results/evaluate_autoclassmk.json, the classification reports)."""
+        ex = load("evaluate_autoclassmk")["metrics"]["exported"]
+        return {h: _report_recall(ex[h]["report"]) for h in ("spectral_class", "luminosity_class")}
+
+    @functools.cached_property
+    def low_recall(self) -> dict:
+        """The spectral classes with recall below :attr:`LOW_RECALL` (lowest first) and their recall range."""
+        rec = self.recall["spectral_class"]
+        low = {c: r for c, r in rec.items() if r < self.LOW_RECALL}
+        return {"classes": sorted(low, key=low.get),
+                "range": f"{min(low.values()):.2f}–{max(low.values()):.2f}" if low else "-"}
+
+
+    @functools.cached_property
+    def coverage_missing(self) -> list:
+        """The missing widths [A] of the partial-coverage table (docs/results/coverage_autoclassmk.json)."""
+        return sorted({r["missing_A"] for r in load("coverage_autoclassmk")["rows"]})
+
+
+DERIVED = _Derived()
 
 
 def _table(name: str) -> str:
@@ -97,19 +165,22 @@ def grouped_cv_markdown(r: dict) -> str:
     """The tables of ``python scripts/autoclassmk_grouped_cv.py --record`` (its results dict)."""
     paper = r["paper_table1"]
     psc, plc = paper["spectral_class"], paper["luminosity_class"]
+    nb, tv = r["grouped_cv"]["B"]["n_stars"], r["test_variants"]
+    level = f"{100 * LEVEL:.0f} %"
     lines = ["The test atlas holds the training stars: " + "; ".join(r["same_star"]) + ".", "",
-             "**Paper protocol** (test set B in full: libr18_27, 98 spectra x 30 augmentations = 2940, the card's "
-             "test set; the network has seen every one of these stars in libr18). Accuracy [95 % bootstrap interval "
-             "over the 98 stars]; \"above\"/\"below\": the interval lies entirely above/below the paper's Table 1 value "
+             f"**Paper protocol** (test set B in full: libr18_27, {nb} spectra x {tv} augmentations = {nb * tv}, the "
+             f"card's test set; the network has seen every one of these stars in libr18). Accuracy [{level} bootstrap "
+             f"interval over the {nb} stars]; \"above\"/\"below\": the interval lies entirely above/below the paper's "
+             "Table 1 value "
              f"(SC {psc}, LC {plc}), \"~\": it does not decide.\n"]
     rows = [["paper Table 1", f"{psc:.3f}", "not given", f"{plc:.3f}"]]
     for who, s in r["paper_protocol"].items():
         rows.append([who, _acc(s["SC exact"], psc), _acc(s["SC within 1 step"]), _acc(s["LC"], plc)])
     lines.append(md_table(["model (stars seen in training)", "SC exact", "SC within 1 step", "LC"], rows))
     for key, title in (("B", "**Stars the network has not seen, test set B**: the libr18_27 spectra (paper protocol, "
-                              "30 augmentations each) of the held-out stars, pooled over the folds"),
+                              f"{tv} augmentations each) of the held-out stars, pooled over the folds"),
                        ("A", "**Stars the network has not seen, test set A**: the libr18 spectra (training "
-                              "resolution, 30 augmentations each with the paper's perturbations) of the held-out "
+                              f"resolution, {tv} augmentations each with the paper's perturbations) of the held-out "
                               "stars, pooled over the folds")):
         g = r["grouped_cv"][key]
         lines += ["", f"{title} ({r['folds']} folds; {g['n_stars']} stars, {g['n_single_star_cell_stars']} of them "
@@ -165,7 +236,8 @@ def paper_intervals() -> str:
         return f"{s['acc']:.3f} [{s['lo']:.3f}, {s['hi']:.3f}]"
     ex, br = p["exported autoclassmk"], p["exported autoclassmk_broad"]
     chi = next(v for k, v in p.items() if k.startswith("chi2"))
-    return (f"* **Beside the paper's Table 1, with intervals.** With a 95 % bootstrap interval over the 98 test stars "
+    return (f"* **Beside the paper's Table 1, with intervals.** With a {100 * LEVEL:.0f} % bootstrap interval over the "
+            f"{r['grouped_cv']['B']['n_stars']} test stars "
             f"(`{r['command']}`), the exact paper model's SC accuracy is {acc(ex['SC exact'])} and its LC accuracy "
             f"{acc(ex['LC'])}: the SC interval {verdict(ex['SC exact'], psc)} the paper's {psc}, the LC interval "
             f"{verdict(ex['LC'], plc)} its {plc} (only an interval above the paper's value shows the model beating "
@@ -351,7 +423,7 @@ def init_comparison() -> str:
     """Sec. III.4's N(0, 0.1) initialization against Keras' default: two full runs, same data and seed
     (``python scripts/autoclassmk_init_comparison.py`` -> docs/results/autoclassmk_init.json)."""
     r = load("autoclassmk_init")
-    label = {"paper": "N(0, 0.1) (paper)", "keras": "Keras default (Glorot)"}
+    label = {"paper": f"N(0, {INIT_STDDEV}) (paper)", "keras": "Keras default (Glorot)"}
     rows = []
     for tag, x in r["runs"].items():
         for e, v in x["at_epoch"].items():

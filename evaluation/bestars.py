@@ -9,6 +9,16 @@ from zoo.families.bestars.paper import EPOCHS as THESIS_EPOCHS
 from zoo.families.bestars.paper import PER_CLASS as THESIS_EMISSION
 
 
+
+def _halpha_vacuum() -> float:
+    from zoo.families.bestars.preprocess import air_to_vacuum_thesis
+    from zoo.families.bestars.simulate import HALPHA_AIR
+    return float(air_to_vacuum_thesis(HALPHA_AIR))
+
+
+#: H-alpha in vacuum by the thesis's Eqs. 7.1-7.3 from the simulator's air wavelength (docs/bestars.md)
+HALPHA_VACUUM = _halpha_vacuum()
+
 @block("emission_results")
 def emission_results() -> str:
     from zoo.stats import clopper_pearson
@@ -106,9 +116,14 @@ def bestars_calibration() -> str:
     r = load("bestars_calibration")
     t = r["tilts"].values()
     sim, nn = r["simulated"], r["simulated_test_nn"]
+    from zoo.families.bestars.simulate import GRIDS, SimConfig
+    half = 0.5 * GRIDS[0][1] * (GRIDS[0][2] - 1)   # the simulator's tilt: 1 + a1 x + a2 (x^2 - 1/3), x in [-1, 1]
+    slope, curv = SimConfig.slope_sigma * 100 / half, SimConfig.curvature_sigma * (100 / half) ** 2
     out = [f"Continuum tilts of the {len(r['tilts'])} real files over 6519–6732 Å (H-alpha ±35 Å excluded): "
            f"|slope| up to {max(abs(x['slope']) for x in t):.3f} per 100 Å, |curvature| up to "
-           f"{max(abs(x['curvature']) for x in t):.3f} per (100 Å)².", "",
+           f"{max(abs(x['curvature']) for x in t):.3f} per (100 Å)²; the simulator's at 1σ: {slope:.3f} and "
+           f"{curv:.3f} (`SimConfig.slope_sigma` {SimConfig.slope_sigma} and `curvature_sigma` "
+           f"{SimConfig.curvature_sigma} over the CCD700 grid's half-width, {half:.0f} Å).", "",
            "| real spectrum | archive | nearest simulated | NN distance | percentile of simulated test | domain score |",
            "|---|---|---|---|---|---|"]
     for x in sorted(r["real"], key=lambda x: (x["archive"] != "ondrejov", x["nn_distance"])):
@@ -289,3 +304,24 @@ def emission_stated_noise() -> str:
     r = load("emission_sim_realism_survey")["input_noise"]["real_lamost"]
     return (f"But LAMOST DR1's ivar overstates the noise: {r['stated_above_row_std']} of the {r['files']} real rows "
             "state a σ above the row's whole standard deviation, which noise alone cannot exceed.")
+
+
+@block("emission_cool_archetypes")
+def emission_cool_archetypes() -> str:
+    """The G/K/M archetypes the survey simulator draws (:func:`zoo.families.bestars.simulate.cool_archetypes`
+    on the project's trimmed redrock file): how many of each group are kept."""
+    from importlib import resources
+
+    import numpy as np
+
+    from zoo.families.bestars.simulate import COOL_GROUPS, COOL_HALPHA_CORE_HALF_WIDTH, SimConfig, cool_archetypes
+    kept = cool_archetypes(SimConfig.cool_halpha_excess_max)
+    with resources.as_file(resources.files("zoo") / "data" / "redrock" / "redrock_lamost.npz") as f, np.load(f) as d:
+        total = {g: d[f"star_{g}_coeff"].shape[0] for g in COOL_GROUPS}
+        r_store = float(d["r_store"])
+    used = " / ".join(str(kept[g][1].shape[0]) for g in COOL_GROUPS)
+    return ("Of the " + " / ".join(f"{total[g]} {g}" for g in COOL_GROUPS) + f" archetypes in the file (stored "
+            f"at R = {r_store:.0f}), {used} are used: those with non-positive "
+            f"flux or with a peak within ±{COOL_HALPHA_CORE_HALF_WIDTH} Å of H-alpha above "
+            f"{1 + SimConfig.cool_halpha_excess_max:g} × its surroundings (`cool_halpha_excess_max`; the latest "
+            "M types' band heads) are left out (`simulate.cool_archetypes`).")

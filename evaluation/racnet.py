@@ -8,9 +8,55 @@ from zoo.families.racnet.paper import PARAMS_TOLERANCE, TABLE2_FC, TABLE4, param
 
 PAPER_TABLE4 = {**TABLE2_FC, **TABLE4}     # Table 2's FC row first, as the table lists it
 
+
+class _Derived:
+    """Figures docs/racnet.md quotes inline that are computed from the code's constants, a card or a results
+    file (``<!-- v:py:evaluation.racnet#DERIVED/NAME -->``), each when it is read."""
+
+    @property
+    def grid_end(self) -> float:
+        """Last wavelength (A, vacuum) of the contract grid of the exported models (card ``input``)."""
+        c = card("racnet_ds1")["input"]
+        return c["wavelength_start"] * 10 ** (c["step"] * (c["n_pixels"] - 1))
+
+    @property
+    def cnet_flat_length(self) -> int:
+        """Length C-Net's Flatten sees: N_PIXELS through its "same"-padded max-poolings (CNET_POOLS)."""
+        from zoo.families.racnet.models import CNET_POOLS, N_PIXELS
+        n = N_PIXELS
+        for p in CNET_POOLS:
+            n = -(-n // p) if p else n
+        return n
+
+    @property
+    def star_shift_kms(self) -> float:
+        """The largest radial velocity (km/s) of the template fits' stellar shifts (tplfit.STAR_SHIFTS bins)."""
+        import math
+
+        from zoo.families.racnet.simulate import C_KMS, DLOGLAM
+        from zoo.families.racnet.tplfit import REBIN, STAR_SHIFTS
+        return max(STAR_SHIFTS) * REBIN * DLOGLAM * math.log(10) * C_KMS
+
+    @property
+    def params(self) -> dict:
+        """Parameters per registered name, as the runs of racnet_table4.json recorded them."""
+        return _params(load("racnet_table4"))
+
+    @property
+    def selection_seeds(self) -> list:
+        """Seeds of the out-of-domain probes the knn candidates were selected on (racnet_knn_selection.json)."""
+        return [int(k) for k in next(iter(load("racnet_knn_selection")["models"].values()))]
+
+
+DERIVED = _Derived()
+
+
 @block("racnet_survey_calibration")
 def racnet_survey_calibration() -> str:
+    from zoo.families.racnet.simulate import SNR_BAND, SimConfig
     r = load("racnet_survey_calibration")
+    old, new = SimConfig.legacy(), SimConfig()
+    band = f"{SNR_BAND[0]:.0f}-{SNR_BAND[1]:.0f} A"
     b, a, mk = r["boundaries"], r["agreement_with_pipeline_fgk"], r["agreement_with_mk_standards"]
     n = a["n"]
     out = [f"Measured on {r['n_stars']} real LAMOST DR1 stars ("
@@ -21,12 +67,13 @@ def racnet_survey_calibration() -> str:
            f"| index labels = pipeline F/G/K type | {a['old']}/{n} | {a['new_heldout_cv']}/{n} held-out (4-fold CV; "
            f"{a['new_fit_on_all']}/{n} fitted on all) |",
            f"| index labels = MK type of the libr18 F/G/K standards | {mk['old']}/{mk['n']} | {mk['new']}/{mk['n']} |",
-           f"| S/N at 6000-7000 A | per class (STAR 25, GALAXY 10, QSO 8) | every class: log-normal, median "
+           f"| S/N at {band} | per class (STAR {old.snr_star[0]:g}, GALAXY {old.snr_galaxy[0]:g}, QSO "
+           f"{old.snr_qso[0]:g}) | every class: log-normal, median "
            f"{r['snr_all'][0]}, width {r['snr_all'][1]} |",
-           f"| star E(B-V) | exponential, mean 0.15 | a real star's effective value: median {r['ebv']['median']:.3f}, "
+           f"| star E(B-V) | exponential, mean {old.ebv_star:g} | a real star's effective value: median {r['ebv']['median']:.3f}, "
            f"16-84 % {r['ebv']['p16']:.3f} to {r['ebv']['p84']:.3f} |",
-           "| flux-calibration error | Legendre P1-P3, N(0, 0.08) | that star's residual (rms P1-P3 "
-           + ", ".join(f"{v:.3f}" for v in r["resid_rms"]) + ") plus N(0, 0.08) |",
+           f"| flux-calibration error | Legendre P1-P3, N(0, {old.calib_sigma:g}) | that star's residual (rms P1-P3 "
+           + ", ".join(f"{v:.3f}" for v in r["resid_rms"]) + f") plus N(0, {new.calib_sigma:g}) |",
            f"| F/G/K archetype pools | every A/F/G/K archetype by its index | intrinsic log10(f4500/f6100) >= "
            f"{r['colour_min']} |", "",
            "Held-out checks (4 folds over stars: calibrated on three, simulated "
@@ -46,7 +93,7 @@ def racnet_survey_calibration() -> str:
     side = "redder" if new[worst]["colour_offset_real_minus_sim_dex"] > 0 else "bluer"
     out += ["", f"The {worst} stars stay about {abs(new[worst]['colour_offset_real_minus_sim_dex']):.2f} dex {side} in the "
             f"simulation at a fixed index than the held-out real ones ({' and '.join(rest)} within {within:.2f} dex): left "
-            f"alone. The dev sample holds bright stars only (S/N in 6000-7000 A: median {r['snr_all'][0]}), so the shared "
+            f"alone. The dev sample holds bright stars only (S/N in {band}: median {r['snr_all'][0]}), so the shared "
             "S/N distribution has few spectra below S/N 10 for any class."]
     return "\n".join(out)
 
@@ -158,10 +205,17 @@ def racnet_trust() -> str:
         out.append(f"| {name} | {fmt_cut(cuts['signal'])} / {fmt_cut(cuts['GALAXY'])} / {fmt_cut(cuts['QSO'])}; "
                    f"{t['knn']['threshold']} | {allr.get('k', '?')}/{allr.get('n', '?')} ({sim}) | {no_obj} | {pr} | "
                    f"{flagged} | {wrong} |")
+    from training.racnet import N_OOD, PROBE_SEED_OFFSET
+    from training.racnet.trust import NOISE_SEED, TEST_SEED_OFFSET
+    m = card("racnet_ds1")["trust"]["measured"]
+    n_test = next(v["n"] for k, v in m["simulated_test"].items() if isinstance(v, dict) and not k.startswith("all"))
+    n_none = next(iter(m["no_object"].values()))["n"]
+    n_real = next((x["n"] for x in real.values() if "n" in x), "?")
     out += ["", "From each card's `trust` block (written by its training run, `python -m training.racnet`; "
-            "simulated test: seed recipe.seed + 202, 200 per class; inputs without an object: 100 each, seed 4242, "
-            "for racnet_ds1 flagged or UNKNOWN) and `metrics.trust` (probes of seed recipe.seed + 23, 150 each), "
-            "and docs/results/racnet_real_dev_after.json (the 88 real dev stars)."]
+            f"simulated test: seed recipe.seed + {TEST_SEED_OFFSET}, {n_test} per class; inputs without an object: "
+            f"{n_none} each, seed {NOISE_SEED}, for racnet_ds1 flagged or UNKNOWN) and `metrics.trust` (probes of seed "
+            f"recipe.seed + {PROBE_SEED_OFFSET}, {N_OOD} each), and docs/results/racnet_real_dev_after.json (the "
+            f"{n_real} real dev stars)."]
     return "\n".join(out)
 
 

@@ -32,7 +32,7 @@ def _blocks(res: dict) -> dict:
                                                    for m, a in mk['ablation'].items()) + ".")
     rows = [["validation: libr18 augmented with the model's recipe, own star left out",
              *[fmt_rate(mk['results'][m]["false_flags"]["validation"]) for m in MK_MODELS]],
-            ["**test: libr18_27, the card's test set (2940)**",
+            [f"**test: libr18_27, the card's test set ({mk['results'][MK_MODELS[0]]['false_flags']['test']['n']})**",
              *[f"**{fmt_rate(mk['results'][m]['false_flags']['test'])}**" for m in MK_MODELS]]]
     b["mk_false"] = md_table(["in-domain input (false flags)", *MK_MODELS], rows)
     rows = []
@@ -186,6 +186,56 @@ def _robustness_reading(mk: dict, models) -> str:
         out.append(f"- **{what}** (libr18_27): " + "; ".join(parts) + ".")
     return "\n".join(out + [f"\n(\"Holds\": SC exact within {HOLDS} of the curve's first point, "
                              "from `docs/results/trust_mk_apogee.json`.)"])
+
+
+def _curve_points(mk: dict, model: str, what: str) -> tuple:
+    """``(held, fallen)`` on a model's libr18_27 curve by the rule of :data:`HOLDS`: the last point before
+    the spectral-class accuracy first falls more than HOLDS below the first point, and that point (None
+    when it never does)."""
+    pts = mk["curves"][model].get("libr18_27", {}).get(what) or []
+    base, held = pts[0]["sc_accuracy"], pts[0]
+    for p in pts[1:]:
+        if p["sc_accuracy"] < base - HOLDS:
+            return held, p
+        held = p
+    return held, None
+
+
+class _Derived:
+    """Figures docs/trust.md (and docs/autoclassmk.md) quote inline that are computed from the results file,
+    the cards or code constants (``<!-- v:py:evaluation.trust#DERIVED/NAME -->``), evaluated on first use."""
+
+    #: the exported models whose trust docs/trust.md describes (MK, APOGEE, RAC-Net)
+    MODELS = ("autoclassmk", "autoclassmk_broad", "apogeenet", "starnet", "racnet_ds1", "racnet_ds2", "racnet_fgk")
+
+    @functools.cached_property
+    def thresholds(self) -> list:
+        """The distinct ``trust["threshold"]`` of those models' exported cards."""
+        return sorted({card(m)["trust"]["threshold"] for m in self.MODELS})
+
+    @functools.cached_property
+    def snr(self) -> float:
+        """S/N of the continuum of the paper's augmentation: sqrt of its Poisson gain (``recipes.PAPER.gain``)."""
+        from zoo.families.autoclassmk.recipes import PAPER
+        return PAPER.gain ** 0.5
+
+    @functools.cached_property
+    def holds(self) -> dict:
+        """``{model: {varied: value}}``: the last value of the robustness curve (libr18_27) where the SC accuracy
+        still holds (:data:`HOLDS`)."""
+        mk = load("trust_mk_apogee")["mk"]
+        return {m: {w: _curve_points(mk, m, w)[0]["value"] for w in ("resolution", "snr", "tilt")}
+                for m in mk["curves"]}
+
+    @functools.cached_property
+    def falls(self) -> dict:
+        """``{model: {varied: value}}``: the first value where it no longer holds (None: never)."""
+        mk = load("trust_mk_apogee")["mk"]
+        return {m: {w: (_curve_points(mk, m, w)[1] or {}).get("value") for w in ("resolution", "snr", "tilt")}
+                for m in mk["curves"]}
+
+
+DERIVED = _Derived()
 
 
 def _all() -> dict:

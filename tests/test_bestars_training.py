@@ -97,8 +97,9 @@ def test_networks_are_the_thesis_architectures():
     import keras
 
     from zoo import create_model
+    from zoo.families.bestars.models import PARAMETERS
     fc, cnn = create_model("emission_fc"), create_model("emission_cnn")
-    assert fc.count_params() == 1_124_355 and cnn.count_params() == 2_481_731
+    assert fc.count_params() == PARAMETERS["emission_fc"] and cnn.count_params() == PARAMETERS["emission_cnn"]
     dense = [l for l in fc.layers if isinstance(l, keras.layers.Dense)]
     assert [l.units for l in dense] == [512] * 5 + [3]
     assert all(l.rate == 0.5 for l in fc.layers if isinstance(l, keras.layers.Dropout))

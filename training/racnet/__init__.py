@@ -29,6 +29,10 @@ TASK_NAME = {"ds1": "ds1", "ds2": "ds2", "fgk": "fgk"}
 #: out-of-domain probes per task (simulator kinds); "noise" and "flat" are made here
 OOD_KINDS = {"ds1": ("WD", "CV", "B"), "ds2": ("WD", "CV", "B"),
              "fgk": ("GALAXY", "QSO", "M", "A", "WD", "CV", "B")}
+#: spectra per out-of-domain probe kind (--n-ood), and further GALAXY and QSO test spectra each for the accuracy
+#: against redshift (--n-redshift)
+N_OOD = 150
+N_REDSHIFT = 400
 SHARED = os.environ.get("ZOO_SHARED_DATA", os.path.join(os.path.dirname(REPO), "shared", "data"))
 
 
@@ -62,8 +66,8 @@ class RacNetTask(Task):
         p.add_argument("--cache", default=os.path.join(REPO, "runs", "racnet_cache"),
                        help="folder caching the simulated, prepared data per task and seed")
         p.add_argument("--no-cache", action="store_true", help="simulate afresh, cache nothing")
-        p.add_argument("--n-ood", type=int, default=150, help="spectra per out-of-domain probe")
-        p.add_argument("--n-redshift", type=int, default=400,
+        p.add_argument("--n-ood", type=int, default=N_OOD, help="spectra per out-of-domain probe")
+        p.add_argument("--n-redshift", type=int, default=N_REDSHIFT,
                        help="extra GALAXY and QSO test spectra each for accuracy against redshift")
 
     # ------------------------------------------------------------------ data

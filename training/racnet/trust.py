@@ -37,6 +37,8 @@ from zoo.stats import clopper_pearson
 MODELS = ("racnet_ds1", "racnet_ds2", "racnet_fgk")
 TEST_SEED_OFFSET = 202
 NOISE_SEED = 4242
+#: simulated validation spectra per class that set the template cuts (``fit_template_cuts``)
+N_VALIDATION = 400
 
 
 def rate(mask) -> dict:
@@ -241,7 +243,7 @@ def report(res: dict) -> list[str]:
     return lines
 
 
-def template_trust(directory: str, card, recipe, n_val: int = 400, n_probe: int = 100, n_test: int = 200,
+def template_trust(directory: str, card, recipe, n_val: int = N_VALIDATION, n_probe: int = 100, n_test: int = 200,
                    command: str = "") -> dict:
     """The ``pca_knn_tpl`` trust block of a freshly exported RAC-Net in ``directory``.
 

@@ -32,7 +32,10 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["cells", "single_star_cells", "star_folds", "fold_split", "bootstrap_accuracy",
-           "bootstrap_difference", "per_star_counts"]
+           "bootstrap_difference", "per_star_counts", "LEVEL"]
+
+#: confidence level of the percentile bootstrap intervals (:func:`bootstrap_accuracy`, :func:`bootstrap_difference`)
+LEVEL = 0.95
 
 
 def cells(spectral_type, luminosity_class) -> np.ndarray:
@@ -97,7 +100,7 @@ def per_star_counts(star, correct) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return stars, k, n
 
 
-def bootstrap_accuracy(star, correct, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> dict:
+def bootstrap_accuracy(star, correct, n_boot: int = 2000, seed: int = 0, level: float = LEVEL) -> dict:
     """Accuracy (correct spectra / spectra) with a percentile bootstrap interval over stars.
 
     ``star`` names the star of each test spectrum, ``correct`` says whether the
@@ -118,7 +121,7 @@ def bootstrap_accuracy(star, correct, n_boot: int = 2000, seed: int = 0, level: 
 
 
 def bootstrap_difference(star, correct_a, correct_b, n_boot: int = 2000, seed: int = 0,
-                         level: float = 0.95) -> dict:
+                         level: float = LEVEL) -> dict:
     """Accuracy of A minus accuracy of B on the same spectra, with a paired bootstrap over stars."""
     stars, ka, n = per_star_counts(star, correct_a)
     _, kb, _ = per_star_counts(star, correct_b)

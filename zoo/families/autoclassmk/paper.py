@@ -10,3 +10,7 @@ TABLE1 = {"spectral_class": {"accuracy": 0.88, "macro_f1": 0.86},
           "luminosity_class": {"accuracy": 0.97, "macro_f1": 0.97}}
 #: Sec. II: the pruned training atlas as the paper reports it
 ATLAS = {"spectra": 122, "classes": 31}
+#: Sec. III.4: the weights' initial N(0, sigma), biases zero (the models' ``init="normal"``)
+INIT_STDDEV = 0.1
+#: the MK atlases libr18 and libr18_27 as the paper cites them (its Sec. I and reference list)
+ATLAS_CITATION = "Gray & Corbally 2014"

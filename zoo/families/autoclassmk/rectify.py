@@ -246,8 +246,13 @@ def blackbody(wave_aa, teff) -> np.ndarray:
     return 1.0 / (lam ** 5 * np.expm1(x))
 
 
-def smooth_sed(wave_aa, teff, rng: np.random.Generator, response_sigmas=(0.3, 0.2, 0.1),
-               log_scale=(-17.0, -13.0)) -> np.ndarray:
+#: :func:`smooth_sed`: sigmas of the response coefficients a1, a2, a3 and the range of log10(flux level)
+SED_RESPONSE_SIGMAS = (0.3, 0.2, 0.1)
+SED_LOG_SCALE = (-17.0, -13.0)
+
+
+def smooth_sed(wave_aa, teff, rng: np.random.Generator, response_sigmas=SED_RESPONSE_SIGMAS,
+               log_scale=SED_LOG_SCALE) -> np.ndarray:
     """Test SEDs, one per ``teff``: a blackbody times a smooth random instrument response
     ``exp(a1 u + a2 u^2 + a3 u^3)`` (``u`` in [-1, 1] over the grid, ``a_k ~ N(0,
     response_sigmas[k-1])``: throughput changing by tens of percent across 3800-4600 A),

@@ -23,11 +23,21 @@ CLASSES = ("emission", "absorption", "double-peak")
 HEAD = "halpha_class"
 #: Input length (Sec. 7.2: 140 uniform points over 6519-6732 A).
 N_PIXELS = 140
+#: ``emission_fc``'s hidden Dense ReLU layers (Sec. 9.1.2: 5 x 512).
+FC_HIDDEN = (512, 512, 512, 512, 512)
+#: ``emission_cnn``'s six convolutions (Sec. 9.1.3, Fig. 9.1), a max-pool of 2 after every second.
+CNN_FILTERS = (64, 64, 128, 128, 256, 256)
+#: ``emission_cnn``'s kernel width ("valid" padding).
+CNN_KERNEL_SIZE = 3
+#: ``emission_cnn``'s two fully connected ReLU layers.
+CNN_DENSE = (512, 512)
+#: parameters of the two networks as built here (tested: tests/test_bestars_training.py).
+PARAMETERS = {"emission_fc": 1_124_355, "emission_cnn": 2_481_731}
 
 
 @register_model("emission_fc", preset="emission_fc", recipe=FC_RECIPE,
                 command="python -m training.emission_fc")
-def emission_fc(n_pixels: int = N_PIXELS, hidden=(512, 512, 512, 512, 512), dropout: float = 0.5,
+def emission_fc(n_pixels: int = N_PIXELS, hidden=FC_HIDDEN, dropout: float = 0.5,
                 n_classes: int = len(CLASSES), seed: int | None = None,
                 name: str = "emission_fc") -> "keras.Model":  # noqa: F821
     """Feedforward H-alpha classifier (Podsztavek 2017, Sec. 9.1.2): 5 x Dense 512, 1,124,355 parameters.
@@ -59,8 +69,8 @@ def emission_fc(n_pixels: int = N_PIXELS, hidden=(512, 512, 512, 512, 512), drop
 
 @register_model("emission_cnn", preset="emission_cnn", recipe=CNN_RECIPE,
                 command="python -m training.emission_cnn")
-def emission_cnn(n_pixels: int = N_PIXELS, filters=(64, 64, 128, 128, 256, 256), kernel_size: int = 3,
-                 dense=(512, 512), dropout: float = 0.5, n_classes: int = len(CLASSES),
+def emission_cnn(n_pixels: int = N_PIXELS, filters=CNN_FILTERS, kernel_size: int = CNN_KERNEL_SIZE,
+                 dense=CNN_DENSE, dropout: float = 0.5, n_classes: int = len(CLASSES),
                  seed: int | None = None, name: str = "emission_cnn") -> "keras.Model":  # noqa: F821
     """Convolutional H-alpha classifier (Podsztavek 2017, Sec. 9.1.3, Fig. 9.1), 2,481,731 parameters.
 

@@ -123,6 +123,9 @@ CLASSES = ("emission", "absorption", "double-peak")
 COOL_GROUPS = ("G", "K", "M")
 #: LAMOST's log-linear vacuum pixel grid (every DR1-DR5 low-resolution file): log10(A) = 3.5682 + 1e-4 k.
 LAMOST_LOGLAM0, LAMOST_DLOGLAM = 3.5682, 1e-4
+#: LAMOST's resolving power around H-alpha, for comparison only (the survey rendering uses the thesis's blur,
+#: not this; the thesis, Sec. 2.8, quotes 500, 1000 or 1500 for the telescope's modes).
+LAMOST_RESOLVING_POWER = 1800.0
 #: Index of the LAMOST rendering in ``params["grid"]`` (after the CCD700 grids).
 SURVEY_GRID = len(GRIDS)
 
@@ -212,6 +215,8 @@ PRESETS = ("survey", "legacy")
 # ----------------------------------------------------------------------------- cool photospheres
 #: Rest-frame vacuum range of the archetypes kept (the CCD700 range, +-150 km/s, and margins).
 _ARCH_RANGE = (6250.0, 6780.0)
+#: Half-width [A] of the window around H-alpha where :func:`cool_archetypes` looks for a peak.
+COOL_HALPHA_CORE_HALF_WIDTH = 3.5
 
 
 @lru_cache(maxsize=4)
@@ -238,7 +243,7 @@ def cool_archetypes(excess_max: float = 0.02) -> dict:
             flux = d[f"star_{g}_coeff"].astype(float) @ d[f"star_{g}_basis"].astype(float)[:, sel]
             flux = flux[flux.min(1) > 0]
             rect = _rectify(wave, flux)
-            core = np.abs(wave - 6564.6) < 3.5
+            core = np.abs(wave - 6564.6) < COOL_HALPHA_CORE_HALF_WIDTH
             side = ((wave > 6540) & (wave < 6552)) | ((wave > 6577) & (wave < 6590))
             ok = rect[:, core].max(1) <= (1 + excess_max) * np.median(rect[:, side], 1)
             out[g] = (wave, rect[ok])
@@ -532,6 +537,10 @@ def lamost_grid() -> np.ndarray:
     return _lamost_grid().copy()
 
 
+#: the median absolute deviation of Gaussian noise in sigmas (:func:`input_noise`)
+MAD_TO_SIGMA = 1.4826
+
+
 def input_noise(x) -> np.ndarray:
     """The noise of each standardized 140-pixel input row, measured on the row itself: 1.4826 x
     the median absolute deviation of its second differences / sqrt(6), the sigma of
@@ -540,7 +549,7 @@ def input_noise(x) -> np.ndarray:
     reads low.  One statistic for simulated and real inputs alike
     (``scripts/bestars_sim_realism.py``, docs/bestars.md)."""
     d2 = np.diff(np.atleast_2d(np.asarray(x, float)), 2, axis=1)
-    return 1.4826 * np.median(np.abs(d2 - np.median(d2, axis=1, keepdims=True)), axis=1) / np.sqrt(6)
+    return MAD_TO_SIGMA * np.median(np.abs(d2 - np.median(d2, axis=1, keepdims=True)), axis=1) / np.sqrt(6)
 
 
 # ----------------------------------------------------------------------------- a dataset

@@ -37,7 +37,7 @@ import math
 
 from zoo.registry import register_model
 
-from .paper import params_text
+from .paper import FC_DROPOUT, FC_UNITS, params_text
 from .recipes import RECIPES
 
 __all__ = ["cnet", "rcnet", "racnet", "fcnet", "FILTERS", "N_PIXELS", "CLASSES"]
@@ -47,6 +47,8 @@ FILTERS = (16, 32, 32, 32, 64, 64, 128, 128)
 CNET_POOLS = (2, 2, 2, 3, 0, 0, 0, 0)
 #: max-pooling after each residual block of RC-Net / RAC-Net (4 early: CPU cost, see docs)
 RES_POOLS = (4, 4, 2, 2, 2, 2, 1, 1)
+#: hidden layers of the FC baseline (Table 2's "FC network", whose sizes the paper does not give: ours)
+FC_HIDDEN = (256, 128)
 #: output classes per task (the card's ``outputs[0].classes``)
 CLASSES = {"ds1": ("STAR", "GALAXY", "QSO", "UNKNOWN"), "ds2": ("STAR", "GALAXY", "QSO"),
            "fgk": ("F", "G", "K")}
@@ -167,7 +169,7 @@ def _register(arch, factory, description):
 
 
 def racnet(n_classes: int = 4, n_pixels: int = N_PIXELS, filters=FILTERS, kernel_size: int = 3,
-           pool=RES_POOLS, dense: int = 128, dropout: float = 0.5, input_scale=None, seed=None,
+           pool=RES_POOLS, dense: int = FC_UNITS, dropout: float = FC_DROPOUT, input_scale=None, seed=None,
            name: str = "racnet"):
     """RAC-Net (Zou et al. 2020, Sec. 2.7, Fig. 7): eight residual blocks with channel attention.
 
@@ -179,7 +181,7 @@ def racnet(n_classes: int = 4, n_pixels: int = N_PIXELS, filters=FILTERS, kernel
 
 
 def rcnet(n_classes: int = 4, n_pixels: int = N_PIXELS, filters=FILTERS, kernel_size: int = 3,
-          pool=RES_POOLS, dense: int = 128, dropout: float = 0.5, input_scale=None, seed=None,
+          pool=RES_POOLS, dense: int = FC_UNITS, dropout: float = FC_DROPOUT, input_scale=None, seed=None,
           name: str = "rcnet"):
     """RC-Net (Sec. 3.2, Fig. 6): RAC-Net without the attention blocks."""
     return _residual_net(n_classes, False, n_pixels, tuple(filters), kernel_size, pool, dense, dropout,
@@ -187,7 +189,7 @@ def rcnet(n_classes: int = 4, n_pixels: int = N_PIXELS, filters=FILTERS, kernel_
 
 
 def cnet(n_classes: int = 4, n_pixels: int = N_PIXELS, filters=FILTERS, kernel_size: int = 3,
-         pools=CNET_POOLS, dense: int = 128, dropout: float = 0.5, input_scale=None, seed=None,
+         pools=CNET_POOLS, dense: int = FC_UNITS, dropout: float = FC_DROPOUT, input_scale=None, seed=None,
          name: str = "cnet"):
     """C-Net (Sec. 3.1, Fig. 5): eight plain convolutional layers with max-pooling, Flatten, FC 128."""
     import keras
@@ -202,7 +204,7 @@ def cnet(n_classes: int = 4, n_pixels: int = N_PIXELS, filters=FILTERS, kernel_s
     return keras.Model(inputs, {"class": out}, name=name)
 
 
-def fcnet(n_classes: int = 4, n_pixels: int = N_PIXELS, hidden=(256, 128), dropout: float = 0.5,
+def fcnet(n_classes: int = 4, n_pixels: int = N_PIXELS, hidden=FC_HIDDEN, dropout: float = FC_DROPOUT,
           input_scale=None, seed=None, name: str = "fcnet"):
     """Fully connected baseline (the "FC network" row of Table 2; sizes ours)."""
     import keras

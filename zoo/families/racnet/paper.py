@@ -7,6 +7,17 @@ text of the cards and the rendered tables of docs/racnet.md read these; nothing 
 """
 from __future__ import annotations
 
+#: Sec. 2.1: "approximately 3800 dimensional data with a wavelength ranging from 3690 to 9100 A" (LAMOST DR5)
+PIXELS_APPROX = 3800
+WAVELENGTH_RANGE = (3690, 9100)
+#: Sec. 2.1 (and the abstract): "we used 70,000 pieces of spectral data to construct three data sets"
+N_SPECTRA = 70_000
+#: Table 1 (Sec. 2.7): spectra per class in each data set
+PER_CLASS = 10_000
+#: Sec. 2.7: "an FC layer of 128 neurons", neurons dormant "with a probability of 0.5" (dropout); the
+#: reconstruction's head uses these (``models.py``)
+FC_UNITS = 128
+FC_DROPOUT = 0.5
 #: Table 4: parameters and test accuracy (%) on Data sets 1, 2 and 3 (DS3 is the F/G/K task, ``*_fgk``)
 TABLE4 = {
     "cnet": {"params": 2.89e6, "ds1": 88.75, "ds2": 98.58, "fgk": 91.97},

@@ -63,6 +63,33 @@ STAR_TYPES = ("A", "F", "G", "K", "M")
 #: every kind simulate() knows: the classes and the out-of-domain probes
 KINDS = ("STAR", "GALAXY", "QSO", "UNKNOWN", "A", "B", "F", "G", "K", "M", "WD", "CV")
 C_KMS = 299792.458
+#: R_V of the CCM89 extinction curve
+R_V = 3.1
+#: cap of the legacy simulator's exponential stellar E(B-V) (``SimConfig.legacy()``; survey mode draws real stars')
+EBV_STAR_MAX = 0.8
+#: quasars use the DR16Q LOZ eigenspectra below this redshift, HIZ at and above it
+QSO_HIZ_Z = 1.6
+#: pivot wavelength (rest frame, A) of the quasars' power-law tilt (lambda / QSO_PIVOT) ** d_alpha
+QSO_PIVOT = 2500.0
+#: a quasar draw with more than this share of negative flux in band is drawn again
+QSO_MAX_NEGATIVE = 0.05
+#: the band (A) whose median S/N a spectrum is scaled to
+SNR_BAND = (6000.0, 7000.0)
+#: noise doubled within this many A of the arm join, and the join masked in this share of spectra
+JOIN_NOISE_HALF_WIDTH = 40
+JOIN_MASK_PROB = 0.3
+#: UNKNOWN kinds: (a) the S/N range of a low-S/N spectrum; (b) a sky-dominated one: the object's S/N, the sky
+#: level over the usual and the wrong sky subtraction (share of the sky lines, either sign); (c) a broken one:
+#: the sigma of a failed flux calibration (Legendre coefficients of log flux, degree UNKNOWN_CALIB_DEGREE), the
+#: factor of a jump at the arm join, the number of cosmic-ray spikes
+UNKNOWN_LOW_SNR = (0.3, 2.0)
+UNKNOWN_SKY_SNR = (1.0, 5.0)
+UNKNOWN_SKY_FACTOR = (3.0, 30.0)
+UNKNOWN_SKY_RESID = (0.5, 3.0)
+UNKNOWN_CALIB_SIGMA = 1.2
+UNKNOWN_CALIB_DEGREE = 4
+UNKNOWN_JUMP = (2.0, 6.0)
+UNKNOWN_SPIKES = (50, 300)
 
 
 def contract_loglam(n: int = N_PIXELS) -> np.ndarray:
@@ -165,12 +192,12 @@ def templates() -> Templates:
 
 
 # --------------------------------------------------------------------------- physics pieces
-def ccm_extinction(wave_aa: np.ndarray, ebv: float, r_v: float = 3.1) -> np.ndarray:
+def ccm_extinction(wave_aa: np.ndarray, ebv: float, r_v: float = R_V) -> np.ndarray:
     """Transmission 10**(-0.4 A_lambda) of Cardelli, Clayton & Mathis (1989) for E(B-V)."""
     return 10 ** (-0.4 * r_v * ebv * _ccm_curve(wave_aa, r_v))
 
 
-def _ccm_curve(wave_aa: np.ndarray, r_v: float = 3.1) -> np.ndarray:
+def _ccm_curve(wave_aa: np.ndarray, r_v: float = R_V) -> np.ndarray:
     """A_lambda / A_V of CCM89 (IR below x = 1.1 / um, optical polynomial above)."""
     x = 1e4 / np.asarray(wave_aa, float)
     a = np.empty_like(x)
@@ -350,7 +377,7 @@ def _star_ebv(rng, cfg):
     """Stars' E(B-V): the exponential prior, or (survey mode) None: the library row decides."""
     if cfg.survey != "none":
         return None
-    return min(rng.exponential(cfg.ebv_star), 0.8)
+    return min(rng.exponential(cfg.ebv_star), EBV_STAR_MAX)
 
 
 def _star(tpl, rng, subtype, cfg):
@@ -381,16 +408,16 @@ def _galaxy(tpl, rng, cfg):
 
 def _qso(tpl, rng, cfg, z=None):
     z = rng.uniform(*cfg.qso_z) if z is None else z
-    sub = "loz" if z < 1.6 else "hiz"
+    sub = "loz" if z < QSO_HIZ_Z else "hiz"
     basis, grid = tpl.basis(f"qso_{sub}"), tpl.grid(f"qso_{sub}")
     norm0 = float(np.sqrt(np.sum(basis[0] ** 2)))
     for _ in range(20):
         c = np.concatenate([[1.0], rng.normal(0, 1, 3) * np.asarray(cfg.qso_eigen_sigma) * norm0])
         f = c @ basis
         lam = 10 ** grid
-        f = f * (lam / 2500.0) ** rng.normal(0, cfg.qso_slope_sigma)
+        f = f * (lam / QSO_PIVOT) ** rng.normal(0, cfg.qso_slope_sigma)
         band = (grid >= LOGLAM0 - np.log10(1 + z)) & (grid <= LOGLAM0 + DLOGLAM * N_PIXELS - np.log10(1 + z))
-        if np.mean(f[band] < 0) < 0.05:
+        if np.mean(f[band] < 0) < QSO_MAX_NEGATIVE:
             break
     forest = lam < LYA
     if forest.any():
@@ -418,8 +445,8 @@ def _instrument(rest, rest_grid, z, ebv, snr, rng, cfg, tpl, loglam, *, sky_fact
         if ebv is None:
             ebv = float(lib["ebv"][row])
     bands, ccm = _contract_profiles(n)
-    f = f * 10 ** (-0.4 * 3.1 * ebv * ccm) * np.prod(1 - rng.uniform(0.7, 1.3) * bands, axis=0)
-    red = (wave > 6000) & (wave < 7000)
+    f = f * 10 ** (-0.4 * R_V * ebv * ccm) * np.prod(1 - rng.uniform(0.7, 1.3) * bands, axis=0)
+    red = (wave > SNR_BAND[0]) & (wave < SNR_BAND[1])
     med = np.median(f[red])
     if not med > 0:
         med = np.mean(np.abs(f)) + 1e-30
@@ -443,7 +470,7 @@ def _instrument(rest, rest_grid, z, ebv, snr, rng, cfg, tpl, loglam, *, sky_fact
     ratio = np.median((f / np.sqrt(var_shape))[red])
     k = max(ratio, 1e-6) / snr
     sigma = k * np.sqrt(var_shape)
-    sigma = np.where(np.abs(wave - join) < 40, 2 * sigma, sigma)
+    sigma = np.where(np.abs(wave - join) < JOIN_NOISE_HALF_WIDTH, 2 * sigma, sigma)
     resid = rng.normal(0, cfg.sky_residual) if sky_resid is None else sky_resid
     flux = f + resid * sky_level * lines + rng.normal(size=n) * sigma
     # masks
@@ -457,7 +484,7 @@ def _instrument(rest, rest_grid, z, ebv, snr, rng, cfg, tpl, loglam, *, sky_fact
                 mask[np.abs(wave - w0) < 2.5] = True
     if rng.random() < cfg.mask_blue_end_prob:
         mask[:rng.integers(0, 150)] = True
-    if rng.random() < 0.3:
+    if rng.random() < JOIN_MASK_PROB:
         mask[np.abs(wave - join) < rng.uniform(2, 15)] = True
     flux = np.where(mask, 0.0, flux)
     sigma = np.where(mask, 0.0, sigma)
@@ -492,11 +519,11 @@ def _one(kind, rng, cfg, tpl, loglam, z=None, snr=None):
     wave = 10 ** loglam
     n = loglam.size
     if how == "low_snr":
-        flux, err, mask, inst = _instrument(rest, grid, zz, ebv, rng.uniform(0.3, 2.0), rng, cfg, tpl, loglam)
+        flux, err, mask, inst = _instrument(rest, grid, zz, ebv, rng.uniform(*UNKNOWN_LOW_SNR), rng, cfg, tpl, loglam)
     elif how == "sky":
-        flux, err, mask, inst = _instrument(rest, grid, zz, ebv, rng.uniform(1.0, 5.0), rng, cfg, tpl, loglam,
-                                            sky_factor=rng.uniform(3.0, 30.0),
-                                            sky_resid=rng.choice([-1, 1]) * rng.uniform(0.5, 3.0))
+        flux, err, mask, inst = _instrument(rest, grid, zz, ebv, rng.uniform(*UNKNOWN_SKY_SNR), rng, cfg, tpl, loglam,
+                                            sky_factor=rng.uniform(*UNKNOWN_SKY_FACTOR),
+                                            sky_resid=rng.choice([-1, 1]) * rng.uniform(*UNKNOWN_SKY_RESID))
         if np.median(flux[flux != 0]) <= 0:    # over-subtracted below zero: keep a positive pedestal
             flux = np.where(flux != 0, flux - 2 * np.median(flux[flux != 0]), 0.0)
     else:
@@ -509,12 +536,12 @@ def _one(kind, rng, cfg, tpl, loglam, z=None, snr=None):
             flux = np.where(side & good, scale * (rng.uniform(0.0, 0.3) + rng.normal(0, rng.uniform(0.2, 1.0), n)),
                             flux)
         elif fault == "calibration":
-            flux = np.where(good, flux * np.exp(_legendre_poly(n, rng.normal(0, 1.2, 4))), flux)
+            flux = np.where(good, flux * np.exp(_legendre_poly(n, rng.normal(0, UNKNOWN_CALIB_SIGMA, UNKNOWN_CALIB_DEGREE))), flux)
         elif fault == "jump":
-            fac = rng.uniform(2.0, 6.0) ** rng.choice([-1, 1])
+            fac = rng.uniform(*UNKNOWN_JUMP) ** rng.choice([-1, 1])
             flux = np.where(good & (wave > inst["join"]), flux * fac, flux)
         else:
-            idx = rng.integers(0, n, rng.integers(50, 300))
+            idx = rng.integers(0, n, rng.integers(*UNKNOWN_SPIKES))
             flux[idx] += scale * rng.uniform(3, 30, idx.size)
         inst["fault"] = fault
         flux = np.where(mask, 0.0, flux)

@@ -92,6 +92,8 @@ TPL_QUANTILE_STELLAR = 0.99
 #: a part grows by 1 / TPL_SCALE per sigma below its cut; parts are capped at TPL_CAP
 TPL_SCALE = 10.0
 TPL_CAP = 100.0
+#: the tilt of ``detrend(kind="poly")`` is fitted over the pixels above this share of the median |flux|
+TILT_MIN_FLUX = 0.05
 #: the keys :func:`fit_template_cuts` adds to trust.npz
 TPL_KEYS = ("knn_threshold", "tpl_cut_signal", "tpl_cut_GALAXY", "tpl_cut_QSO", "tpl_quantile_signal",
             "tpl_quantile_consistency", "tpl_scale", "tpl_degree", "tpl_rebin", "tpl_join_mask", "tpl_n_validation",
@@ -163,8 +165,8 @@ def detrend(flux: np.ndarray, degree: int = 1, kind: str = "poly", block: int = 
     med = np.median(np.abs(x), axis=1, keepdims=True)
     if kind == "poly":
         a = np.polynomial.legendre.legvander(np.linspace(-1.0, 1.0, p), int(degree))   # (p, degree + 1)
-        w = (x > 0.05 * med).astype(np.float64)
-        y = np.log(np.maximum(x, 0.05 * med + 1e-30))
+        w = (x > TILT_MIN_FLUX * med).astype(np.float64)
+        y = np.log(np.maximum(x, TILT_MIN_FLUX * med + 1e-30))
         lhs = np.einsum("np,pi,pj->nij", w, a, a) + 1e-9 * np.eye(a.shape[1])
         rhs = np.einsum("np,pi->ni", w * y, a)
         cont = np.exp(np.linalg.solve(lhs, rhs[..., None])[..., 0] @ a.T)
