@@ -58,6 +58,10 @@ def test_apogeenet_appendix_b(apogeenet):
     drops = [l for l in m.layers if isinstance(l, keras.layers.Dropout)]
     assert [d.rate for d in drops] == [0.1, 0.1]
     assert m.count_params() == 4_655_275
+    # the arithmetic sizes docs/apogeenet.md renders are the built model's
+    from zoo.families.apogeenet.models import APOGEENET_SIZES
+    assert APOGEENET_SIZES == {"pooled": tuple(p.output.shape[1] for p in pools), "flat": 8512,
+                               "params": m.count_params()}
     assert m.input.shape == (None, 8575) and m.input.name == "flux"
     out = m(np.ones((2, 8575), np.float32))
     assert list(out) == ["labels"] and out["labels"].shape == (2, 3)
@@ -70,6 +74,9 @@ def test_starnet_architecture():
     assert m.get_layer("pool").output.shape == (None, 2143, 16)
     assert [l.units for l in m.layers if isinstance(l, keras.layers.Dense)] == [256, 128, 3]
     assert m.count_params() == 8_811_831
+    from zoo.families.apogeenet.models import STARNET_SIZES, starnet_sizes
+    assert STARNET_SIZES == {"pooled": 2143, "flat": 2143 * 16, "params": m.count_params()}
+    assert starnet_sizes(7214)["params"] == zoo.create_model("starnet", n_pixels=7214).count_params()
     assert m(np.ones((1, 8575), np.float32))["labels"].shape == (1, 3)
 
 

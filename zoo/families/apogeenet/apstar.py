@@ -79,6 +79,10 @@ APSTAR_DLOGLAM = 6e-6
 APSTAR_CHIP_SLICES = (slice(322, 3242), slice(3648, 6048), slice(6412, 8306))
 #: Number of ASPCAP pixels (sum of the chip lengths).
 N_ASPCAP_PIX = sum(s.stop - s.start for s in APSTAR_CHIP_SLICES)
+#: The chips' (first, last) pixels, inclusive (:data:`APSTAR_CHIP_SLICES` as docs write them).
+APSTAR_CHIP_PIXELS = tuple((s.start, s.stop - 1) for s in APSTAR_CHIP_SLICES)
+#: Pixels of the apStar grid outside the chips (the two gaps and the two ends).
+N_NON_ASPCAP_PIX = APSTAR_NPIX - N_ASPCAP_PIX
 #: APOGEE_PIXMASK bits that make a pixel unusable (SDSS bitmask documentation):
 #: BADPIX, CRPIX, SATPIX, UNFIXABLE, BADDARK, BADFLAT, BADERR, NOSKY.
 APSTAR_BAD_BITS = {"BADPIX": 0, "CRPIX": 1, "SATPIX": 2, "UNFIXABLE": 3,

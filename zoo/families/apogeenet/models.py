@@ -20,17 +20,74 @@ from zoo.registry import register_model
 if TYPE_CHECKING:   # annotations only: Keras is imported inside the factories
     import keras
 
+from .apstar import APSTAR_NPIX, N_ASPCAP_PIX
 from .recipes import APOGEENET, STARNET
 
-__all__ = ["apogeenet", "starnet", "APOGEENET_FILTERS"]
+__all__ = ["apogeenet", "starnet", "APOGEENET_FILTERS", "apogeenet_sizes", "starnet_sizes",
+           "APOGEENET_SIZES", "STARNET_SIZES", "STARNET_SIZES_ASPCAP"]
 
 #: Appendix B filter counts of the twelve convolutions.
 APOGEENET_FILTERS = (8, 8, 16, 16, 16, 16, 32, 32, 32, 32, 64, 64)
+#: Appendix B: convolution kernel, max-pool window (after every second convolution), hidden dense
+#: widths, dropout rate (Sec. 3.3 / Appendix A.2), outputs (Teff, log g, [Fe/H]).
+APOGEENET_KERNEL = 3
+APOGEENET_POOL = 2
+APOGEENET_DENSE = (512, 512)
+APOGEENET_DROPOUT = 0.1
+N_LABELS = 3
+#: StarNet (Fabbro et al. 2018 Fig. 2 / astroNN ``StarNet2017``): filters of the two convolutions, their
+#: kernel, the max-pool window, the hidden dense widths.
+STARNET_FILTERS = (4, 16)
+STARNET_KERNEL = 8
+STARNET_POOL = 4
+STARNET_DENSE = (256, 128)
+
+
+def _dense_params(n_in: int, widths) -> int:
+    n = 0
+    for w in widths:
+        n, n_in = n + n_in * w + w, w
+    return n
+
+
+def apogeenet_sizes(n_pixels: int = APSTAR_NPIX, filters=APOGEENET_FILTERS, kernel_size: int = APOGEENET_KERNEL,
+                    dense=APOGEENET_DENSE, n_labels: int = N_LABELS) -> dict:
+    """Sizes of :func:`apogeenet` by arithmetic, without Keras: ``pooled`` (the length after each
+    max-pool), ``flat`` (the flattened features) and ``params`` (weights and biases; the built model's
+    count is checked in tests/test_apogeenet.py).  docs/apogeenet.md renders them."""
+    pooled, n, conv, c_in = [], n_pixels, 0, 1
+    for i, f in enumerate(filters):
+        conv, c_in = conv + (kernel_size * c_in + 1) * f, f
+        if i % 2:
+            n //= APOGEENET_POOL
+            pooled.append(n)
+    flat = n * filters[-1]
+    return {"pooled": tuple(pooled), "flat": flat,
+            "params": conv + _dense_params(flat, tuple(dense) + (n_labels,))}
+
+
+def starnet_sizes(n_pixels: int = APSTAR_NPIX, filters=STARNET_FILTERS, kernel_size: int = STARNET_KERNEL,
+                  pool_size: int = STARNET_POOL, dense=STARNET_DENSE, n_labels: int = N_LABELS) -> dict:
+    """Sizes of :func:`starnet` by arithmetic, without Keras: ``pooled``, ``flat`` and ``params`` (the
+    built model's count is checked in tests/test_apogeenet.py)."""
+    conv, c_in = 0, 1
+    for f in filters:
+        conv, c_in = conv + (kernel_size * c_in + 1) * f, f
+    pooled = n_pixels // pool_size
+    flat = pooled * filters[-1]
+    return {"pooled": pooled, "flat": flat, "params": conv + _dense_params(flat, tuple(dense) + (n_labels,))}
+
+
+#: The zoo's APOGEE Net and StarNet on the 8575-pixel apStar grid, and StarNet on the paper's 7214
+#: ASPCAP pixels (the figures docs/apogeenet.md and docs/starnet.md render).
+APOGEENET_SIZES = apogeenet_sizes()
+STARNET_SIZES = starnet_sizes()
+STARNET_SIZES_ASPCAP = starnet_sizes(N_ASPCAP_PIX)
 
 
 @register_model("apogeenet", preset="apogeenet", recipe=APOGEENET, init="he_normal", input_shift=-1.0)
-def apogeenet(n_pixels: int = 8575, filters=APOGEENET_FILTERS, kernel_size: int = 3,
-              dense=(512, 512), dropout: float = 0.1, n_labels: int = 3,
+def apogeenet(n_pixels: int = APSTAR_NPIX, filters=APOGEENET_FILTERS, kernel_size: int = APOGEENET_KERNEL,
+              dense=APOGEENET_DENSE, dropout: float = APOGEENET_DROPOUT, n_labels: int = N_LABELS,
               init: str = "glorot_uniform", input_shift: float = 0.0, input_scale: float = 1.0,
               seed: int | None = None,
               name: str = "apogeenet") -> keras.Model:
@@ -71,7 +128,7 @@ def apogeenet(n_pixels: int = 8575, filters=APOGEENET_FILTERS, kernel_size: int 
         return keras.initializers.get({"class_name": init, "config": {"seed": None if seed is None else seed + i}})
 
     for i, f in enumerate(filters):
-        x = conv1d_stack(x, [f], kernel_size, pool_every=1 if i % 2 else 0, pool_size=2,
+        x = conv1d_stack(x, [f], kernel_size, pool_every=1 if i % 2 else 0, pool_size=APOGEENET_POOL,
                          padding="same", kernel_initializer=ini(i), prefix=f"conv{i + 1}")
     x = layers.Flatten(name="flatten")(x)
     for i, units in enumerate(dense):
@@ -83,8 +140,8 @@ def apogeenet(n_pixels: int = 8575, filters=APOGEENET_FILTERS, kernel_size: int 
 
 
 @register_model("starnet", preset="starnet", recipe=STARNET)
-def starnet(n_pixels: int = 8575, filters=(4, 16), kernel_size: int = 8, pool_size: int = 4,
-            dense=(256, 128), n_labels: int = 3, seed: int | None = None,
+def starnet(n_pixels: int = APSTAR_NPIX, filters=STARNET_FILTERS, kernel_size: int = STARNET_KERNEL,
+            pool_size: int = STARNET_POOL, dense=STARNET_DENSE, n_labels: int = N_LABELS, seed: int | None = None,
             name: str = "starnet") -> keras.Model:
     """StarNet (Fabbro et al. 2018): Conv1D 4x8, Conv1D 16x8, MaxPool 4, Dense 256, 128, 3.
 

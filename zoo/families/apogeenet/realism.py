@@ -102,6 +102,8 @@ SPLINE_KNOTS = 18
 TEMPLATE_FILE = "apStar-r6-2M14305591+0858023.fits"
 #: Template shifts: whole pixels within +- this (~ +-80 km/s).
 TEMPLATE_SHIFT = 20
+#: The sky template is the sky spectrum over this percentile of itself (on the chips).
+SKY_PERCENTILE = 99.0
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,7 @@ def _templates():
         sky = np.atleast_2d(np.asarray(h[4].data, float))[0][chips]
         tel = np.atleast_2d(np.asarray(h[6].data, float))[0][chips]
     sky = np.clip(np.nan_to_num(sky), 0.0, None)
-    sky /= np.percentile(sky, 99.0)
+    sky /= np.percentile(sky, SKY_PERCENTILE)
     tel = np.clip(np.nan_to_num(tel, nan=1.0), 1e-3, 1.0)
     return sky.astype(np.float32), tel.astype(np.float32)
 

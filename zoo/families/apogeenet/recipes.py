@@ -89,7 +89,8 @@ def realism_of(recipe):
 
 def simulation_kwargs(recipe) -> dict:
     """Keyword arguments of :func:`zoo.families.apogeenet.simulate.simulate_apogee` from ``recipe``."""
-    return {"snr_range": (float(recipe.snr_min), 500.0), "snr_sigma": float(recipe.snr_sigma),
+    from .simulate import SNR_RANGE
+    return {"snr_range": (float(recipe.snr_min), SNR_RANGE[1]), "snr_sigma": float(recipe.snr_sigma),
             "dwarf_network_fraction": float(recipe.dwarf_network_fraction), "realism": realism_of(recipe)}
 
 

@@ -72,6 +72,16 @@ EMULATOR_FILES = {
 GROUP_NAMES = ("large", "mdwarf", "yso")
 #: Default group fractions: a large majority and two small groups (~7.5 % each).
 DEFAULT_GROUP_FRACTIONS = (0.85, 0.075, 0.075)
+#: Per-pixel S/N: lognormal around this median (APOGEE's requirement is S/N ~100 per pixel) ...
+SNR_MEDIAN = 100.0
+#: ... clipped to this range by default (the realism switches reach down to 10).
+SNR_RANGE = (30.0, 500.0)
+#: [Fe/H] ~ N(mean, sigma) for every star (the small groups then draw their own), clipped at feh_min.
+FEH_NORMAL = (-0.1, 0.25)
+#: Metal-poor stars of the realism switch: [Fe/H] uniform in [feh_min, this].
+METAL_POOR_FEH_MAX = -0.5
+#: The sky residual's amplitude ``sky_residual`` is its std at this S/N (it scales as this / S/N).
+SKY_RESIDUAL_SNR = 100.0
 
 
 @lru_cache(maxsize=None)
@@ -245,7 +255,7 @@ def _draw_labels(rng, group, bounds, feh_min=-0.95, feh_replace=None):
     lo, hi = bounds
     teff = np.empty(n)
     logg = np.empty(n)
-    feh = np.clip(rng.normal(-0.1, 0.25, n), feh_min, 0.45)
+    feh = np.clip(rng.normal(*FEH_NORMAL, n), feh_min, 0.45)
     if feh_replace is not None:
         feh[feh_replace[0]] = feh_replace[1]
 
@@ -354,8 +364,8 @@ def observe(flux7214, snr, seed=None, *, rng=None, scale_range=(1.0, 1.0e4),
 
 def simulate_apogee(n: int, seed=None, *, rng=None,
                     group_fractions=DEFAULT_GROUP_FRACTIONS,
-                    snr_median: float = 100.0, snr_sigma: float = 0.6,
-                    snr_range=(30.0, 500.0), bad_pixel_fraction=(0.005, 0.04),
+                    snr_median: float = SNR_MEDIAN, snr_sigma: float = 0.6,
+                    snr_range=SNR_RANGE, bad_pixel_fraction=(0.005, 0.04),
                     scale_range=(1.0, 1.0e4), dwarf_network_fraction: float = 0.5,
                     chunk: int = 1024, return_noiseless: bool = False,
                     realism: Realism | None = None) -> SimulatedSet:
@@ -422,7 +432,7 @@ def simulate_apogee(n: int, seed=None, *, rng=None,
     effects = {}
     if real.metal_poor_fraction > 0:
         mp = np.flatnonzero((group == 0) & (urng.random(n) < real.metal_poor_fraction))
-        feh_replace = (mp, urng.uniform(real.feh_min, -0.5, mp.size))
+        feh_replace = (mp, urng.uniform(real.feh_min, METAL_POOR_FEH_MAX, mp.size))
         effects["metal_poor"] = np.isin(np.arange(n), mp)
     labels4 = _draw_labels(rng, group, kur.bounds, feh_min=real.feh_min, feh_replace=feh_replace)
     # spots (YSOs and M dwarfs) and veiling (YSOs): per-spectrum parameters, 0 = none
@@ -447,7 +457,7 @@ def simulate_apogee(n: int, seed=None, *, rng=None,
         effects["telluric_delta"] = tel_delta
     snr = np.clip(snr_median * np.exp(rng.normal(0.0, snr_sigma, n)), *snr_range)
     if real.sky_residual > 0:   # the sky is relatively brighter for fainter (lower S/N) stars
-        sky_amp = (urng.normal(0.0, real.sky_residual, n) * 100.0 / snr).astype(np.float32)
+        sky_amp = (urng.normal(0.0, real.sky_residual, n) * SKY_RESIDUAL_SNR / snr).astype(np.float32)
         effects["sky_amp"] = sky_amp
 
     use_dwarf = np.zeros(n, dtype=bool)
