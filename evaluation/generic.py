@@ -4,8 +4,78 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 
 from evaluation.common import REPO, RESULTS, _json, block, load, provenance
+
+
+def _pinned() -> dict:
+    """``{package: "major.minor"}`` of the versions ``constraints.txt`` pins (verified together; what the
+    README and docs name), and ``"python"``: the oldest Python ``setup.cfg`` accepts."""
+    out = {}
+    with open(os.path.join(REPO, "constraints.txt"), encoding="utf-8") as fh:
+        for line in fh:
+            name, eq, version = line.split("#")[0].strip().partition("==")
+            if eq:
+                out[name.lower()] = ".".join(version.split(".")[:2])
+    with open(os.path.join(REPO, "setup.cfg"), encoding="utf-8") as fh:
+        out["python"] = re.search(r"python_requires\s*=\s*>=\s*([\d.]+)", fh.read()).group(1)
+    return out
+
+
+#: the pinned versions, for inline values (``py:evaluation.generic#PINNED/keras``)
+PINNED = _pinned()
+
+
+def _profile(path: str) -> dict:
+    """A recorded ``python -m benchmarks.onnx_profile NAME --onnx FILE`` printout (docs/profiles/): the
+    batch, the kernel time per batch [ms], each op type's share of it and its milliseconds per batch, and
+    the ONNX Runtime (major.minor) it ran on."""
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
+    head = re.search(r"batch (\d+), .*kernel time ([\d.]+) ms per batch", text)
+    kernel_ms = float(head.group(2))
+    part = text.split("share of kernel time by op type:", 1)[1].split("\n\n", 1)[0]
+    by_op = {m.group(1): float(m.group(2)) / 100 for m in re.finditer(r"^\s+(\w+)\s+([\d.]+)%", part, re.M)}
+    ort = re.search(r"ONNX Runtime (\d+\.\d+)", text).group(1)
+    return {"batch": int(head.group(1)), "kernel_ms": kernel_ms, "by_op": by_op, "onnxruntime": ort,
+            "ms_by_op": {k: v * kernel_ms for k, v in by_op.items()}}
+
+
+#: the profiles of earlier exports that docs/deploy.md compares with (docs/profiles/NAME_before.txt)
+PROFILES_BEFORE = {os.path.basename(f).removesuffix("_before.txt"): _profile(f)
+                   for f in sorted(glob.glob(os.path.join(REPO, "docs", "profiles", "*_before.txt")))}
+
+
+def _starnet_first_dense() -> tuple:
+    """(rows, columns) of StarNet's first dense kernel, from the factory's defaults: the last
+    convolution's filters times the max-pooled length ("valid" pooling), by the first dense width."""
+    import inspect
+
+    from zoo.families.apogeenet.models import starnet
+    p = {k: v.default for k, v in inspect.signature(starnet).parameters.items()}
+    return p["filters"][-1] * (p["n_pixels"] // p["pool_size"]), p["dense"][0]
+
+
+#: StarNet's first dense kernel, (rows, columns)
+STARNET_FIRST_DENSE = _starnet_first_dense()
+
+def _linear_grid_ranges() -> dict:
+    """``{model: (first, last wavelength)}`` of the exported models whose contract grid is linear."""
+    out = {}
+    for f in sorted(glob.glob(os.path.join(REPO, "exported", "*", "card.json"))):
+        x = _json(f).get("input") or {}
+        if x.get("grid") == "linear" and x.get("step") and x.get("n_pixels"):
+            start = x["wavelength_start"]
+            out[os.path.basename(os.path.dirname(f))] = (start, start + x["step"] * (x["n_pixels"] - 1))
+    return out
+
+
+#: the wavelength range of each linear contract grid (the cards' ``input``), for inline values
+GRID_RANGE = _linear_grid_ranges()
+
+#: the onnx_profile block lists an op type from this share of the kernel time on
+PROFILE_MIN_SHARE = 0.02
 
 @block("finetune_cv")
 def finetune_cv() -> str:
@@ -183,7 +253,7 @@ def onnx_profile() -> str:
              "all_1d": "every convolution 1-D"}
     out = []
     for name, x in r["models"].items():
-        ops = ", ".join(f"{op} {100 * s:.0f} %" for op, s in x["by_op"].items() if s >= 0.02)
+        ops = ", ".join(f"{op} {100 * s:.0f} %" for op, s in x["by_op"].items() if s >= PROFILE_MIN_SHARE)
         rated = x["flop_nodes"]
         share = sum(n["share"] for n in rated)
         together = sum(n["share"] * n["gflops"] for n in rated) / share if share else 0.0

@@ -20,10 +20,10 @@ def test_a_drifted_number_is_caught():
 #: A ratchet: a page may only lose pasted figures; lower a ceiling when a page moves numbers into
 #: generated blocks.  Issue "One home per paper" asks for 0 measured figures pasted anywhere.
 PASTED_CEILING = {
-    "README.md": 11, "docs/apogeenet.md": 32, "docs/apogeenet_normalization.md": 3,
-    "docs/autoclassmk.md": 12, "docs/bestars.md": 5, "docs/contributing.md": 6, "docs/deploy.md": 20,
-    "docs/finetune.md": 18, "docs/hub.md": 6, "docs/index.md": 4, "docs/performance.md": 0,
-    "docs/racnet.md": 12, "docs/scale.md": 19, "docs/starnet.md": 11, "docs/trust.md": 13,
+    "README.md": 8, "docs/apogeenet.md": 32, "docs/apogeenet_normalization.md": 3,
+    "docs/autoclassmk.md": 12, "docs/bestars.md": 5, "docs/contributing.md": 4, "docs/deploy.md": 5,
+    "docs/finetune.md": 7, "docs/hub.md": 5, "docs/index.md": 4, "docs/performance.md": 0,
+    "docs/racnet.md": 12, "docs/scale.md": 12, "docs/starnet.md": 11, "docs/trust.md": 13,
 }
 
 

@@ -49,6 +49,10 @@ __all__ = ["read_table", "TableData", "load_table_data", "run_table", "evaluate_
            "lamost_table"]
 
 SPLITS = ("train", "val", "test")
+#: confidence level of the bootstrap intervals (``bootstrap_ci``)
+CI_LEVEL = 0.95
+#: simulated spectra of the base model's classes scored before and after a fine-tune (what the mixing kept)
+SIMULATED_TEST_SPECTRA = 300
 
 from zoo.tables import blank, grouped_split, prepare_rows, read_table, row_spectrum, table_files  # noqa: E402  (one reader for the core and training)
 
@@ -163,7 +167,7 @@ def load_table_data(table, predictor, cache_dir=None, log=print, progress=True) 
 
 
 # ----------------------------------------------------------------------------- metrics
-def bootstrap_ci(fn, n: int, n_boot: int = 1000, seed: int = 0, level: float = 0.95):
+def bootstrap_ci(fn, n: int, n_boot: int = 1000, seed: int = 0, level: float = CI_LEVEL):
     """``[lo, hi]`` of ``fn(idx)`` over bootstrap resamples of ``range(n)``."""
     rng = np.random.default_rng(seed)
     vals = np.array([fn(rng.integers(0, n, n)) for _ in range(n_boot)], float)
@@ -458,13 +462,13 @@ def run_table(task, recipe, ctx) -> dict:
                 "pretrained_unchanged": evaluate_outputs(base.forward(data.X[idx]), data, idx, base.card),
                 "trained": evaluate_outputs(_predict(model, data.X[idx]), data, idx, base.card)}
     if getattr(task, "simulated", None) is not None:      # what the simulated classes kept (or lost)
-        Xs, ts = task.simulated(recipe.replace(seed=recipe.seed + 1), ctx, 300)
+        Xs, ts = task.simulated(recipe.replace(seed=recipe.seed + 1), ctx, SIMULATED_TEST_SPECTRA)
         sim = TableData(X=Xs, targets=ts, groups=np.array([]), split=np.array([]), files=[], labels={}, skipped=[])
         idx = np.arange(len(Xs))
         res["evaluation"]["simulated_test"] = {
             "pretrained_unchanged": evaluate_outputs(base.forward(Xs), sim, idx, base.card),
             "trained": evaluate_outputs(_predict(model, Xs), sim, idx, base.card),
-            "note": "300 simulated spectra of the base model's classes, equal numbers, seed + 1 + 77"}
+            "note": f"{SIMULATED_TEST_SPECTRA} simulated spectra of the base model's classes, equal numbers, seed + 1 + 77"}
     res["evaluation"]["note"] = ("'val' chose the stopping epoch (early stopping), so its figures are optimistic; "
                                  "'test' (rows with split=test) was never used; --cv gives held-out folds")
     if args.name and not args.no_export:

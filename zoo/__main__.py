@@ -152,7 +152,7 @@ def _cmd_predict(args):
 
 def _cmd_predict_archive(args):
     """``--out DIR``: the streaming, resumable batch pipeline of :mod:`zoo.batch`."""
-    from zoo.batch import predict_archive
+    from zoo.batch import SHARD_SIZE, predict_archive
     import zoo
     if os.path.splitext(args.out)[1].lower() in (".csv", ".parquet", ".tsv") and not os.path.isdir(args.out):
         print(f"error: --out is a directory (Parquet shards, or CSV ones with --format csv), "
@@ -161,7 +161,7 @@ def _cmd_predict_archive(args):
     try:
         res = predict_archive(args.name, args.files, args.out, engine=args.engine, fmt=args.format,
                               backend=args.backend, batch_size=args.batch_size,
-                              shard_size=args.shard_size or 1000, readers=args.readers,
+                              shard_size=args.shard_size or SHARD_SIZE, readers=args.readers,
                               scheduler=args.scheduler, workers=args.workers, max_shards=args.max_shards,
                               onnx_threads=args.onnx_threads, trust=args.trust,
                               progress=not args.no_progress,

@@ -78,6 +78,10 @@ SCALE_EXTRA = ('pip install "stellar-spectra-zoo[scale]" (from a clone of the re
 ID_COLUMNS = ("object", "obsid", "ra", "dec")
 MANIFEST = "manifest.json"
 ERRORS = "errors.jsonl"
+#: spectra per model call (``--batch-size``)
+BATCH_SIZE = 256
+#: files per shard (``--shard-size``): the unit of output, of resumption and of Dask tasks
+SHARD_SIZE = 1000
 _MANIFEST_VERSION = 1
 
 
@@ -839,7 +843,7 @@ def _remove_stale_temps(out: str) -> None:
 
 def predict_archive(name: str, inputs, out, *, engine: str = "local", fmt: str = "parquet",
                     backend: str = "auto", device: str = "auto", directory=None,
-                    batch_size: int = 256, shard_size: int = 1000, readers: int | None = None,
+                    batch_size: int = BATCH_SIZE, shard_size: int = SHARD_SIZE, readers: int | None = None,
                     prefetch: int | None = None, scheduler=None, workers: int | None = None,
                     max_shards: int | None = None, onnx_threads: int | None = None, progress: bool = True,
                     predict_kw: dict | None = None, client=None, chunk_size: int = CHUNK_SIZE,

@@ -20,10 +20,13 @@ import numpy as np
 from .stats import clopper_pearson
 from .tables import grouped_split, prepare_rows
 
-__all__ = ["refit_domain"]
+__all__ = ["refit_domain", "HOLDOUT"]
+
+#: share of the table's groups held out to measure the false-flag rates (``--holdout``'s default)
+HOLDOUT = 0.3
 
 
-def refit_domain(name: str, table, new_name: str, *, holdout: float = 0.3, seed: int = 0,
+def refit_domain(name: str, table, new_name: str, *, holdout: float = HOLDOUT, seed: int = 0,
                  export_dir=None, command: str = "", progress: bool = True, log=print) -> dict:
     """Write ``new_name``: ``name``'s network with its domain score refit on ``table``'s spectra."""
     from . import load_model

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from math import exp, lgamma, log, log1p
 
-__all__ = ["clopper_pearson"]
+__all__ = ["clopper_pearson", "LEVEL"]
+
+#: the confidence level of the intervals the zoo reports (``clopper_pearson``'s default)
+LEVEL = 0.95
 
 
-def clopper_pearson(k: int, n: int, level: float = 0.95) -> list[float]:
+def clopper_pearson(k: int, n: int, level: float = LEVEL) -> list[float]:
     """Exact (Clopper-Pearson) binomial interval of ``k`` successes in ``n`` (bisection on the
     binomial tail sums: no scipy in the base install); ``[nan, nan]`` for ``n = 0``."""
     if n == 0:
