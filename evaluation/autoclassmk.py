@@ -13,6 +13,13 @@ from zoo.families.autoclassmk.paper import ATLAS as PAPER_ATLAS
 from zoo.families.autoclassmk.paper import INIT_STDDEV
 
 MODELS = ("autoclassmk", "autoclassmk_broad")
+#: the accuracy targets docs/autoclassmk.md holds the exported models to (ours, not the paper's: its Table 1 is
+#: ``paper.TABLE1``), per head, on the card's test set
+TARGETS = {"spectral_class": 0.93, "luminosity_class": 0.99}
+#: the page's abbreviations of the heads
+HEAD_ABBR = {"spectral_class": "SC", "luminosity_class": "LC"}
+#: the atlas description the package ships (libr18_27's resolution is stated there)
+PROVENANCE = "zoo/families/autoclassmk/data/mk_atlas/PROVENANCE.md"
 
 
 def _report_recall(report: str) -> dict:
@@ -68,6 +75,31 @@ class _Derived:
         return {"classes": sorted(low, key=low.get),
                 "range": f"{min(low.values()):.2f}–{max(low.values()):.2f}" if low else "-"}
 
+
+    @functools.cached_property
+    def libr18_27(self) -> dict:
+        """libr18_27's resolution as the shipped atlas description states it (:data:`PROVENANCE`): the Gaussian
+        sigma [px] that turns libr18 into it and the resulting FWHM [A]."""
+        import os
+
+        from evaluation.common import REPO
+        with open(os.path.join(REPO, PROVENANCE), encoding="utf-8") as fh:
+            m = re.search(r"sigma ~ ([\d.]+) px,\s+~([\d.]+) A FWHM", fh.read())
+        if not m:
+            raise KeyError(f"{PROVENANCE}: no 'sigma ~ S px, ~F A FWHM' statement")
+        return {"sigma_px": float(m.group(1)), "fwhm": float(m.group(2))}
+
+    @functools.cached_property
+    def targets(self) -> dict:
+        """Per model, what it does against :data:`TARGETS` (its card's test accuracy): "reaches both targets"
+        or "misses SC 0.93 (0.927) ..." (target, then the model's accuracy)."""
+        out = {}
+        for name in MODELS:
+            m = card(name)["metrics"]
+            missed = [f"{HEAD_ABBR[h]} {t:.2f} ({m[h]['accuracy']:.3f})" for h, t in TARGETS.items()
+                      if m[h]["accuracy"] < t]
+            out[name] = "misses " + " and ".join(missed) if missed else "reaches both targets"
+        return out
 
     @functools.cached_property
     def coverage_missing(self) -> list:
@@ -490,3 +522,39 @@ def wall_times() -> str:
         parts.append(f"`{m}` ({met['command']}): {met['wall_time_s']:.0f} s in all, {c['recipe'].get('epochs', '?')} "
                      f"epochs, on {met.get('machine', '?')}")
     return "Wall time of the committed runs (the exported cards' `metrics`): " + "; ".join(parts) + "."
+
+
+@block("autoclassmk_broad_trained")
+def broad_trained() -> str:
+    """How ``autoclassmk_broad`` was trained: its epochs and its command (the exported card)."""
+    c = card("autoclassmk_broad")
+    return f"Trained for {c['recipe']['epochs']} epochs (`{c['metrics']['command']}`):"
+
+
+@block("autoclassmk_retraining")
+def retraining() -> str:
+    """The commands behind docs/autoclassmk.md; the epochs from the recipes, each command and time a card or
+    results file recorded from it."""
+    from training.autoclassmk import AutoClassMK
+    from zoo.families.autoclassmk.recipes import PAPER
+    exact, broad = card("autoclassmk"), card("autoclassmk_broad")
+    cv, rect, seeds, es = (load(n) for n in ("autoclassmk_grouped_cv", "autoclassmk_rectification",
+                                             "autoclassmk_head_seeds", "autoclassmk_early_stopping"))
+
+    def minutes(s):
+        return f"{s / 60:.0f} min"
+    rows = [(exact["metrics"]["command"], f"the paper's recipe, {PAPER.epochs} epochs "
+             f"({minutes(exact['metrics']['wall_time_s'])} in the exported run), evaluate + export"),
+            ("python -m training.autoclassmk --quick", f"smoke run (~1 min): {AutoClassMK.quick['epochs']} epochs, "
+             "few variants, exports under runs/"),
+            (broad["metrics"]["command"], f"autoclassmk_broad, as exported ({minutes(broad['metrics']['wall_time_s'])})"),
+            ("python -m training.autoclassmk --help", "epochs, lr, --lr-halving, batch, --head-weights, seed, variants, "
+             "out dir, ..."),
+            (cv["command"], f"grouped CV by star, bootstrap intervals ({minutes(cv['duration_s'])} recorded)"),
+            (rect["command"], f"flux-calibrated input through mk_rectify ({rect['duration_s']:.0f} s recorded)"),
+            (seeds["command"], f"shared vs own head seeds, validation only ({minutes(seeds['duration_s'])} recorded)"),
+            (es["command"], f"the paper's recipe with a real early stop (until patience fires; "
+             f"{minutes(es['duration_s'])} recorded)"),
+            ("tensorboard --logdir runs/autoclassmk/tensorboard", "")]
+    width = max(len(c) for c, _ in rows if len(c) <= 60)      # a longer command: its comment right after it
+    return "```\n" + "\n".join(f"{c:<{width}}   # {w}" if w else c for c, w in rows) + "\n```"

@@ -297,3 +297,19 @@ def racnet_params() -> str:
     return (f"**Parameter counts** (`tests/test_racnet.py::test_parameter_counts_match_table4`, "
             f"±{100 * PARAMS_TOLERANCE:.0f} %):\n\n"
             + md_table(("network", "paper (Table 4)", "ours (DS1 head / 3-class head)", "difference"), rows))
+
+
+@block("racnet_reproduce")
+def racnet_reproduce() -> str:
+    """The commands behind docs/racnet.md, those a results file recorded taken from it (its ``command``)."""
+    cal, dev, knn = load("racnet_survey_calibration"), load("racnet_real_dev_after"), load("racnet_knn_selection")
+    rows = [("python scripts/racnet_trim_templates.py", "zoo/data/redrock/redrock_lamost.npz from ../shared (once)"),
+            (cal["command"], f"the simulator's survey calibration (~{cal['duration_s'] / 60:.0f} min)"),
+            ("sh scripts/racnet_train_all.sh", "the training runs above, then the tables and figures"),
+            ("python -m training.racnet --task fgk --evaluate --backend onnx", "score the exported model only"),
+            (dev["command"], "real dev stars, legacy vs calibrated simulations"),
+            (knn["command"], "the knn selection table (writes no model)"),
+            ("python scripts/racnet_trust_real.py --json /tmp/trust_real.json", "trust rates with intervals, timing"),
+            ("python -m evaluation.render", "the generated blocks of this page")]
+    width = max(len(c) for c, _ in rows)
+    return "```\n" + "\n".join(f"{c:<{width}}   # {w}" for c, w in rows) + "\n```"
