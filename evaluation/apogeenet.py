@@ -4,6 +4,7 @@
 the paper's text (``../shared/papers``) in ``zoo/families/apogeenet/paper.py``.  Replaces ``scripts/apogeenet_compare.py``."""
 from __future__ import annotations
 
+import functools
 import os
 
 from evaluation.common import REPO, block, card, coverage_row, load, provenance, run_provenance
@@ -20,6 +21,62 @@ READING_MISSING_A = 50.0
 
 PAPER_GROUP = {"Full": "all", "MStar": "mdwarf", "YSO": "yso"}
 UNIT = {"teff": "Teff [K]", "logg": "log g [dex]", "feh": "[Fe/H] [dex]"}
+
+
+class _Data:
+    """Facts of the data files the family ships that the pages quote inline
+    (``<!-- v:py:evaluation.apogeenet#DATA/NAME/... -->``), read on first use."""
+
+    @functools.cached_property
+    def emulator(self) -> dict:
+        """``{kind: {label: (min, max)}}``: the label range of each of The Payne's bundled emulators
+        (``x_min``/``x_max`` of its ``NN_*.npz``, :attr:`zoo.families.apogeenet.simulate.PayneEmulator.bounds`;
+        the Kurucz emulator's Teff floor is ``emulator/kurucz/teff/0``)."""
+        from importlib import resources
+
+        import numpy as np
+
+        from zoo.families.apogeenet.simulate import EMULATOR_FILES
+        out = {}
+        for kind, (fname, names) in EMULATOR_FILES.items():
+            ref = resources.files("zoo") / "families" / "apogeenet" / "data" / "payne" / fname
+            with resources.as_file(ref) as p, np.load(p) as d:
+                lo, hi = np.asarray(d["x_min"], float), np.asarray(d["x_max"], float)
+            out[kind] = {n: (float(a), float(b)) for n, a, b in zip(names, lo, hi)}
+        return out
+
+    @functools.cached_property
+    def real(self) -> dict:
+        """``{star: {"teff", "logg", "feh", "snr"}}``: the RV-pipeline mini-grid labels and the median S/N in
+        the headers of the bundled apStar files (``zoo/families/apogeenet/data/apogee``; read by
+        :func:`zoo.families.apogeenet.apstar.read_apstar`); ``star`` is the 2MASS id up to its sign
+        (``2M12241699``)."""
+        import glob
+        import re
+
+        from zoo.families.apogeenet.apstar import read_apstar
+        out = {}
+        for path in sorted(glob.glob(os.path.join(REPO, "zoo", "families", "apogeenet", "data", "apogee",
+                                                  "apStar-*.fits"))):
+            meta = read_apstar(path).meta
+            out[re.split(r"[+-]", meta["object"])[0]] = {k: meta[k] for k in ("teff", "logg", "feh", "snr")}
+        return out
+
+    @functools.cached_property
+    def cannon_pixels(self) -> int:
+        """How many ASPCAP pixels The Cannon's continuum mask marks (``cannon_cont_pixels_apogee.npz``)."""
+        from zoo.families.apogeenet.continuum import _cannon_pixels_aspcap
+        return int(_cannon_pixels_aspcap().sum())
+
+    @functools.cached_property
+    def apstar_range(self) -> tuple:
+        """``(first, last)`` wavelength of the apStar grid, Angstrom (vacuum)."""
+        from zoo.families.apogeenet.apstar import apstar_wavelength
+        w = apstar_wavelength().value
+        return float(w[0]), float(w[-1])
+
+
+DATA = _Data()
 
 
 def _cards() -> dict:

@@ -77,6 +77,62 @@ GRID_RANGE = _linear_grid_ranges()
 #: the onnx_profile block lists an op type from this share of the kernel time on
 PROFILE_MIN_SHARE = 0.02
 
+
+def _file_constant(rel: str, name: str):
+    """A module-level constant (``NAME = literal``) of the file ``rel``, read without importing it: for a
+    test module, whose imports (pytest, its fixtures) belong to pytest's run."""
+    import ast
+    with open(os.path.join(REPO, rel), encoding="utf-8") as fh:
+        tree = ast.parse(fh.read())
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        if any(isinstance(x, ast.Name) and x.id == name for x in targets):
+            return ast.literal_eval(node.value)
+    raise KeyError(f"{rel} has no module-level constant {name}")
+
+
+#: seconds after which tests/test_hub.py's HTTP server stops itself at the latest (its SERVER_LIFETIME_S)
+HUB_TEST_SERVER_LIFETIME_S = _file_constant(os.path.join("tests", "test_hub.py"), "SERVER_LIFETIME_S")
+
+#: the model whose committed release record docs/hub.md shows
+HUB_RECORD_EXAMPLE = "starnet"
+
+
+@block("hub_record_example")
+def hub_record_example() -> str:
+    """A committed release record (``zoo/data/hub/<name>.json``, written by ``python -m zoo publish``), verbatim."""
+    with open(os.path.join(REPO, "zoo", "data", "hub", f"{HUB_RECORD_EXAMPLE}.json"), encoding="utf-8") as fh:
+        text = fh.read().rstrip("\n")
+    return f"`{HUB_RECORD_EXAMPLE}`'s record, `zoo/data/hub/{HUB_RECORD_EXAMPLE}.json` as committed:\n\n```json\n{text}\n```"
+
+
+@block("finetune_cv_commands")
+def finetune_cv_commands() -> str:
+    """The command of each cross-validation run that the finetune_cv table quotes, as its results file records it."""
+    out = []
+    for f in sorted(glob.glob(os.path.join(RESULTS, "*.json"))):
+        r = _json(f)
+        if "folds" in r and "results" in r:
+            out.append(f"- {r['model']}: `{r['command']}` (docs/results/{os.path.basename(f)})")
+    return "\n".join(out)
+
+
+@block("finetune_models_commands")
+def finetune_models_commands() -> str:
+    """The command that made each model of the finetune_models table, as its card records it (a domain refit:
+    ``trust.refit.command``; a fine-tune: ``recipe.command``)."""
+    out = []
+    for f in sorted(glob.glob(os.path.join(REPO, "exported", "*", "card.json"))):
+        c = _json(f)
+        rec = c.get("recipe") or {}
+        if not rec.get("base_model"):
+            continue
+        if (c.get("metrics") or {}).get("finetune_evaluation"):
+            out.append(f"- `{c['name']}`: `{rec['command']}`")
+        elif "refit" in (c.get("trust") or {}):
+            out.append(f"- `{c['name']}`: `{c['trust']['refit']['command']}`")
+    return "\n".join(out)
+
 @block("finetune_cv")
 def finetune_cv() -> str:
     def ci(x, key):

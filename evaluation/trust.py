@@ -47,7 +47,9 @@ def _blocks(res: dict) -> dict:
     b["mk_hits"] = md_table(["known-outside input (hits)", *MK_MODELS], rows)
     rows = [[k, *[mk['results'][m]["probability"].get(k, "-") for m in MK_MODELS]]
             for k in mk['results'][MK_MODELS[0]]["probability"]]
-    b["mk_probability"] = md_table(["input", *[f"{m}: fraction with p > 0.9" for m in MK_MODELS]], rows)
+    from scripts.trust_evaluate import PROB_CONFIDENT     # the threshold the script counted with
+    b["mk_probability"] = md_table(["input", *[f"{m}: fraction with p > {PROB_CONFIDENT:g}" for m in MK_MODELS]],
+                                   rows)
     rows = [[k, *[mk['results'][m]["test_detail"][k] if k != "flagged_standards" else
                   "; ".join(f"{f} ({v})" for f, v in mk['results'][m]["test_detail"][k].items())
                   for m in MK_MODELS]] for k in mk['results'][MK_MODELS[0]]["test_detail"]]
@@ -155,6 +157,9 @@ def _blocks(res: dict) -> dict:
 
 
 #: "holds its accuracy": SC exact within this of its accuracy at the first (easiest) point of a curve
+#: the in-domain false-flag rate docs/trust.md states as the target on a test set (tests/test_trust.py holds
+#: the exported models to it)
+FALSE_FLAG_TARGET = 0.05
 HOLDS = 0.03
 
 

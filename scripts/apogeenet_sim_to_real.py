@@ -70,6 +70,12 @@ LABELS = ("teff", "logg", "feh")
 UNITS = ("K", "dex", "dex")
 ARMS = ("current", "upgraded", "upgraded_raw")
 RAW_NORMALIZATION = "apogee_median_scale"
+#: The upgraded arms' per-pixel S/N: clipped to this range, lognormal of this sigma (``simulate_apogee``'s
+#: ``snr_range``, ``snr_sigma``).
+UPGRADED_SNR_RANGE, UPGRADED_SNR_SIGMA = (10.0, 500.0), 0.8
+#: The test sets' dwarf labels: Teff uniform in TEST_TEFF (K); log g on a main-sequence relation clipped to
+#: TEST_LOGG; [Fe/H] ~ N(-0.1, 0.25) clipped to TEST_FEH; v_macro ~ N(TEST_VMACRO) km/s, clipped to 2-12.
+TEST_TEFF, TEST_LOGG, TEST_FEH, TEST_VMACRO = (4200.0, 6800.0), (4.05, 4.9), (-0.75, 0.35), (6.0, 1.5)
 
 
 # ----------------------------------------------------------------------------- input variants
@@ -115,18 +121,18 @@ def sim_kwargs(arm: str) -> dict:
     from zoo.families.apogeenet.realism import UPGRADED
     kw = {"dwarf_network_fraction": 0.0}
     if arm.startswith("upgraded"):
-        kw.update(realism=UPGRADED, snr_range=(10.0, 500.0), snr_sigma=0.8)
+        kw.update(realism=UPGRADED, snr_range=UPGRADED_SNR_RANGE, snr_sigma=UPGRADED_SNR_SIGMA)
     return kw
 
 
 def test_labels(n: int, seed: int):
     """Dwarf labels inside the real-data emulator's domain and the zoo's training box."""
     rng = np.random.default_rng(seed)
-    teff = rng.uniform(4200.0, 6800.0, n)
-    logg = np.clip(4.6 - 2.0e-4 * (teff - 4500.0) + rng.normal(0.0, 0.12, n), 4.05, 4.9)
-    feh = np.clip(rng.normal(-0.1, 0.25, n), -0.75, 0.35)
+    teff = rng.uniform(*TEST_TEFF, n)
+    logg = np.clip(4.6 - 2.0e-4 * (teff - 4500.0) + rng.normal(0.0, 0.12, n), *TEST_LOGG)
+    feh = np.clip(rng.normal(-0.1, 0.25, n), *TEST_FEH)
     alpha = np.clip(np.clip(-0.3 * feh, 0.0, 0.3) + rng.normal(0.0, 0.04, n), -0.1, 0.4)
-    vmacro = np.clip(rng.normal(6.0, 1.5, n), 2.0, 12.0)
+    vmacro = np.clip(rng.normal(*TEST_VMACRO, n), 2.0, 12.0)
     return np.column_stack([teff, logg, feh, alpha]), vmacro
 
 

@@ -32,6 +32,8 @@ from zoo.errors import SpectrumError  # noqa: E402
 
 CUTS = (0.0, 25.0, 50.0, 100.0)
 ENDS = ("blue", "red", "both")
+#: The APOGEE Net / StarNet test set: this many simulated apStar spectra, drawn with this seed (no training run uses it).
+APOGEE_N, APOGEE_SEED = 300, 2024
 
 
 def _cut(flux, wave, d, end):
@@ -67,7 +69,7 @@ def mk_row(model, x, wave, y, d, end):
 def apogee_test_set(model):
     from zoo.families.apogeenet.simulate import simulate_apogee
     from zoo.families.apogeenet.apstar import apstar_wavelength
-    sim = simulate_apogee(300, seed=2024)
+    sim = simulate_apogee(APOGEE_N, seed=APOGEE_SEED)
     return sim, apstar_wavelength().value
 
 

@@ -78,8 +78,14 @@ TEST_VARIANTS = None        # None: the recipe's 30 per libr18_27 standard
 AP_CHI2_Q, AP_AMP_Q = 99.0, (0.5, 99.5)
 AP_METHOD = {"trim": 0.01, "bounds_scale": 0.05, "label_bounds": {"teff": [3530.0, 6800.0], "logg": [0.5, 5.2], "feh": [-0.95, 0.45]}}
 AP_MISMATCH_SEED, AP_MISMATCH_N = 4000, 300
-#: Resolving powers (at 4200 A) of the bundled atlases: libr18 1.8 A, libr18_27 2.7 A FWHM.
-R_LIBR18, R_LIBR18_27 = 4200.0 / 1.8, 4200.0 / 2.7
+#: The wavelength (A) at which a resolving power R = lambda / FWHM is stated for the MK spectra.
+R_WAVELENGTH = 4200.0
+#: Resolving powers (at R_WAVELENGTH) of the bundled atlases: libr18 1.8 A, libr18_27 2.7 A FWHM.
+R_LIBR18, R_LIBR18_27 = R_WAVELENGTH / 1.8, R_WAVELENGTH / 2.7
+#: A "confident" class probability: the fraction of each input kind with p above this is reported.
+PROB_CONFIDENT = 0.9
+#: The calibrated uncertainties' coverage targets: (k, share of |error| within k sigma), the Gaussian shares.
+COVERAGE_TARGETS = ((1, 0.6827), (2, 0.9545))
 
 
 def log(*a):
@@ -251,8 +257,9 @@ class MK:
                                       "within_1_flagged": round(float(near[ft].mean()), 4) if ft.any() else None,
                                       "lc_accuracy": round(float(np.mean(t["lc"] == lc_true)), 4),
                                       "flagged_standards": flagged_stars},
-                      "probability": {"test (libr18_27)": round(float(np.mean(t["p"] > 0.9)), 3),
-                                      **{k: round(float(np.mean(p > 0.9)), 3) for k, p in probs.items() if len(p)}},
+                      "probability": {"test (libr18_27)": round(float(np.mean(t["p"] > PROB_CONFIDENT)), 3),
+                                      **{k: round(float(np.mean(p > PROB_CONFIDENT)), 3) for k, p in probs.items()
+                                         if len(p)}},
                       "scores": {"validation": self.T.score_from_fit(v["fit"], self.trust),
                                  "test": self.T.score_from_fit(t["fit"], self.trust)}}
             # real LAMOST stars rectified by our continuum fit: in the classifier's domain, for information
@@ -304,8 +311,8 @@ class MK:
                     x = clean.copy()
                     snr = 70.7
                     if what == "resolution":
-                        sig_t = 4200.0 / (val * 2.3548) / 0.5
-                        sig_n = 4200.0 / (native * 2.3548) / 0.5
+                        sig_t = R_WAVELENGTH / (val * 2.3548) / 0.5
+                        sig_n = R_WAVELENGTH / (native * 2.3548) / 0.5
                         if sig_t > sig_n:
                             x = self.T.gaussian_smooth(x, float(np.sqrt(sig_t ** 2 - sig_n ** 2)))
                     elif what == "snr":
@@ -334,7 +341,7 @@ class MK:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
         fig, axes = plt.subplots(2, 3, figsize=(14, 7.5), sharey="row")
-        titles = {"resolution": "resolving power R (at 4200 A)", "snr": "S/N (continuum)",
+        titles = {"resolution": f"resolving power R (at {R_WAVELENGTH:g} A)", "snr": "S/N (continuum)",
                   "tilt": "continuum tilt t: flux x (1 + t u), u in [-1, 1]"}
         colors = {"autoclassmk": "C0", "autoclassmk_broad": "C1"}
         for j, what in enumerate(("resolution", "snr", "tilt")):
@@ -563,7 +570,7 @@ def fit_sigma(err, sn, snr, n_bins: int = 3):
     for a in np.exp(np.linspace(np.log(0.5), np.log(8.0), 81)):
         for sm in np.linspace(0.0, 2.0 * sd, 121):
             z = err / np.maximum(np.hypot(a * sn, sm), 1e-300)
-            miss = [abs(np.mean(z[b] <= k) - t) for b in bins for k, t in ((1, 0.6827), (2, 0.9545))]
+            miss = [abs(np.mean(z[b] <= k) - t) for b in bins for k, t in COVERAGE_TARGETS]
             key = (round(max(miss), 3), float(np.sum(np.square(miss))))
             if best is None or key < best[0]:
                 best = (key, a, sm)
@@ -614,7 +621,7 @@ def plot_apogee(ap):
                 z_noise = np.abs(r["err"][:, j]) / r["sn"][:, j]
                 ax.plot(k, [np.mean(z_tot <= x) for x in k], color=c, label=f"{name}: calibrated")
                 ax.plot(k, [np.mean(z_noise <= x) for x in k], ":", color=c, label=f"{name}: noise only")
-            for x, y in ((1, 0.6827), (2, 0.9545)):
+            for x, y in COVERAGE_TARGETS:
                 ax.plot([x], [y], "k+", ms=10)
             ax.set_title(f"{m}: {lab}", fontsize=9)
             if i == 1:

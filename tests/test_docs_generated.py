@@ -20,10 +20,10 @@ def test_a_drifted_number_is_caught():
 #: A ratchet: a page may only lose pasted figures; lower a ceiling when a page moves numbers into
 #: generated blocks.  Issue "One home per paper" asks for 0 measured figures pasted anywhere.
 PASTED_CEILING = {
-    "README.md": 0, "docs/apogeenet.md": 25, "docs/apogeenet_normalization.md": 1,
+    "README.md": 0, "docs/apogeenet.md": 10, "docs/apogeenet_normalization.md": 0,
     "docs/autoclassmk.md": 3, "docs/bestars.md": 4, "docs/contributing.md": 4, "docs/deploy.md": 5,
-    "docs/finetune.md": 6, "docs/hub.md": 5, "docs/index.md": 0, "docs/performance.md": 0,
-    "docs/racnet.md": 6, "docs/scale.md": 12, "docs/starnet.md": 5, "docs/trust.md": 13,
+    "docs/finetune.md": 4, "docs/hub.md": 3, "docs/index.md": 0, "docs/performance.md": 0,
+    "docs/racnet.md": 6, "docs/scale.md": 11, "docs/starnet.md": 2, "docs/trust.md": 1,
 }
 
 

@@ -30,6 +30,8 @@ from zoo.predictor import exported_dir
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAME = "autoclassmk"   # the smallest committed model
+#: seconds after which a test's HTTP server stops itself at the latest (never outlives a hung test)
+SERVER_LIFETIME_S = 120.0
 
 
 # ----------------------------------------------------------------------------- the server
@@ -39,7 +41,7 @@ class Server:
     closes), ``"cut_once"`` (the first request only), ``"die"`` (half the bytes, then the whole
     server goes away)."""
 
-    def __init__(self, root, lifetime=120.0):
+    def __init__(self, root, lifetime=SERVER_LIFETIME_S):
         self.root, self.modes, self.requests, self.dead = str(root), {}, [], False
         outer = self
 

@@ -21,6 +21,12 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+#: exit status of a usage or state error (an unknown model, a bad flag value, a checksum that does not
+#: match: a ZooError); argparse exits with the same 2 on a flag it cannot parse
+EXIT_USAGE = 2
+#: exit status of ``predict --out`` interrupted by Ctrl-C (128 + SIGINT, the shell's convention)
+EXIT_INTERRUPTED = 130
+
 
 def _where(name):
     """``exported`` (a clone), ``cached``, ``published`` (downloadable) or ``untrained``."""
@@ -120,7 +126,7 @@ def _cmd_predict(args):
     for opt in ("engine", "scheduler", "workers", "shard_size", "max_shards", "onnx_threads", "readers"):
         if getattr(args, opt) not in (None, "local"):
             print(f"error: --{opt.replace('_', '-')} is for the batch pipeline: give --out DIR", file=sys.stderr)
-            return 2
+            return EXIT_USAGE
     import zoo
     from zoo.batch import column_units
     model = zoo.load_model(args.name, backend=args.backend)
@@ -157,7 +163,7 @@ def _cmd_predict_archive(args):
     if os.path.splitext(args.out)[1].lower() in (".csv", ".parquet", ".tsv") and not os.path.isdir(args.out):
         print(f"error: --out is a directory (Parquet shards, or CSV ones with --format csv), "
               f"not a table file: {args.out}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     try:
         res = predict_archive(args.name, args.files, args.out, engine=args.engine, fmt=args.format,
                               backend=args.backend, batch_size=args.batch_size,
@@ -169,7 +175,7 @@ def _cmd_predict_archive(args):
     except KeyboardInterrupt:
         print(f"interrupted: the shards written so far are kept in {args.out}; run the same command "
               "again to go on", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     print(f"{res.n_files} files in {res.n_shards} shards: {res.shards_skipped} were done before, "
           f"{res.shards_written} written now ({res.rows} rows, {res.seconds:.1f} s) in {res.out}",
           file=sys.stderr)
@@ -421,7 +427,7 @@ def main(argv=None):
         return _run(args)
     except ZooError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except BrokenPipeError:
         # the reader of stdout went away (`python -m zoo cache | head`): stop quietly, as `cat` does
         try:
