@@ -126,13 +126,14 @@ def real_ondrejov(model, paths):
     from zoo.families.bestars.preprocess import air_to_vacuum_thesis, gaussian_blur
     from zoo.families.bestars.simulate import blur_noise_factor
     from zoo.io import read
+    from zoo.stats import MAD_TO_SIGMA
     grid = model.card.input.wavelength()
     names, xs, stated = [], [], []
     for f in paths:
         s = read(f)
         w, fl = s.angstrom, np.asarray(s.flux, float)
         d2 = np.diff(fl, 2)
-        sig = 1.4826 * np.median(np.abs(d2 - np.median(d2))) / np.sqrt(6) * blur_noise_factor()
+        sig = MAD_TO_SIGMA * np.median(np.abs(d2 - np.median(d2))) / np.sqrt(6) * blur_noise_factor()
         raw = np.interp(grid, air_to_vacuum_thesis(w), gaussian_blur(fl))
         names.append(os.path.basename(f))
         xs.append(model.prepare(f).flux[0])

@@ -19,6 +19,7 @@ from scipy.ndimage import median_filter
 from scipy.signal import find_peaks
 
 from zoo.io import read
+from zoo.stats import MAD_TO_SIGMA
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "..", "zoo", "families", "bestars", "data", "ondrejov")
@@ -30,7 +31,7 @@ def dips(path, min_depth=0.015, max_fwhm=0.9):
     step = np.median(np.diff(w))
     cont = median_filter(f, size=int(round(4.0 / step)) | 1, mode="nearest")
     r = f / cont
-    noise = 1.4826 * np.median(np.abs(np.diff(r))) / np.sqrt(2)
+    noise = MAD_TO_SIGMA * np.median(np.abs(np.diff(r))) / np.sqrt(2)
     idx, props = find_peaks(1 - r, height=max(min_depth, 4 * noise), width=(1, max_fwhm / step))
     keep = np.abs(w[idx] - 6562.8) > 4.0           # not inside H-alpha's own core
     return w[idx][keep], props["peak_heights"][keep]

@@ -29,6 +29,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from zoo.stats import MAD_TO_SIGMA
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(REPO, "zoo", "data")
 SHARED = os.environ.get("ZOO_SHARED_DATA", os.path.join(os.path.dirname(REPO), "shared", "data"))
@@ -92,7 +94,7 @@ def rectify(flux, deg: int = 4, n_iter: int = 12, low: float = 1.0, high: float 
             c, *_ = np.linalg.lstsq(V[keep], f[keep], rcond=None)
             fit = V @ c
             r = f - fit
-            s = 1.4826 * np.median(np.abs(r[keep]))
+            s = MAD_TO_SIGMA * np.median(np.abs(r[keep]))
             keep = ok & (r > -low * s) & (r < high * s)
         out[i] = f / fit
     return out

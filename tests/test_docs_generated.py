@@ -21,7 +21,7 @@ def test_a_drifted_number_is_caught():
 #: generated blocks.  Issue "One home per paper" asks for 0 measured figures pasted anywhere.
 PASTED_CEILING = {
     "README.md": 0, "docs/apogeenet.md": 10, "docs/apogeenet_normalization.md": 0,
-    "docs/autoclassmk.md": 3, "docs/bestars.md": 4, "docs/contributing.md": 4, "docs/deploy.md": 5,
+    "docs/autoclassmk.md": 3, "docs/bestars.md": 4, "docs/contributing.md": 4, "docs/deploy.md": 4,
     "docs/finetune.md": 4, "docs/hub.md": 3, "docs/index.md": 0, "docs/performance.md": 0,
     "docs/racnet.md": 6, "docs/scale.md": 11, "docs/starnet.md": 2, "docs/trust.md": 1,
 }

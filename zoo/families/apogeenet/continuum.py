@@ -50,6 +50,7 @@ from importlib import resources
 
 import numpy as np
 
+from zoo.stats import MAD_TO_SIGMA
 from zoo.errors import SpectrumLengthError
 from zoo.families.apogeenet.apstar import (APSTAR_BAD_ERROR, APSTAR_CHIP_SLICES, APSTAR_NPIX,
                         N_ASPCAP_PIX)
@@ -234,7 +235,7 @@ def fit_continuum(flux, error=None, mask=None, *, deg: int = 2, n_iter: int = 2,
                 break
             model = coef @ V.T
             r = np.where(w > 0, yc - model, np.nan)
-            sig = 1.4826 * _nanmedian_rows(np.abs(r - _nanmedian_rows(r)))
+            sig = MAD_TO_SIGMA * _nanmedian_rows(np.abs(r - _nanmedian_rows(r)))
             sig = np.where(np.isfinite(sig) & (sig > 0), sig, np.inf)
             keep = np.abs(np.nan_to_num(r, nan=np.inf)) <= clip_sigma * sig
             w = np.where(keep, w, 0.0)

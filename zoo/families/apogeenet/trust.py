@@ -63,6 +63,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from zoo.stats import MAD_TO_SIGMA
+
 __all__ = ["METHOD", "DEFAULTS", "emulator_model", "alpha_fe", "consistency", "components", "domain_score",
            "label_uncertainty", "predict_with_uncertainty", "register"]
 
@@ -112,7 +114,7 @@ def _own_noise(x, good):
     d = np.diff(np.where(good, x, np.nan), axis=1)
     with np.errstate(invalid="ignore"):
         med = np.nanmedian(d, axis=1, keepdims=True)
-        return 1.4826 * np.nanmedian(np.abs(d - med), axis=1) / np.sqrt(2.0)
+        return MAD_TO_SIGMA * np.nanmedian(np.abs(d - med), axis=1) / np.sqrt(2.0)
 
 
 def _stats(x, m, err, good, systematic, trim):

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from zoo.stats import MAD_TO_SIGMA
 from zoo.preprocess import register_native_step
 
 __all__ = ["STEP", "INSTRUMENT", "DEFAULTS", "step_params", "continuum", "rectify_continuum", "template_continuum",
@@ -83,7 +84,7 @@ def continuum(wave, flux, mask=None, *, degree: int = DEFAULTS["degree"], low: f
         for _ in range(n_iter):
             c, *_ = np.linalg.lstsq(V[keep], y[keep], rcond=None)
             r = y - V @ c
-            s = 1.4826 * np.median(np.abs(r[keep]))
+            s = MAD_TO_SIGMA * np.median(np.abs(r[keep]))
             if not s > 0:
                 break
             new = ok & (r > -low * s) & (r < high * s)

@@ -97,6 +97,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from zoo.stats import MAD_TO_SIGMA
+
 __all__ = ["SimConfig", "simulate_spectrum", "simulate_dataset", "SimData", "HALPHA_AIR",
            "TELLURIC_LINES", "GRIDS", "C_KMS", "profile_peaks", "input_view", "cool_archetypes",
            "COOL_GROUPS", "lamost_grid", "PRESETS", "LEGACY_CHANGES", "input_noise", "blur_noise_factor"]
@@ -535,10 +537,6 @@ def lamost_grid() -> np.ndarray:
     """The LAMOST pixels (vacuum A) of the survey rendering: LAMOST's fixed log-linear grid from
     6500 A to the red end of the CCD700 grids (covering the model's 6519-6732 A)."""
     return _lamost_grid().copy()
-
-
-#: the median absolute deviation of Gaussian noise in sigmas (:func:`input_noise`)
-MAD_TO_SIGMA = 1.4826
 
 
 def input_noise(x) -> np.ndarray:

@@ -30,6 +30,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from zoo.stats import MAD_TO_SIGMA
+
 from .simulate import DLOGLAM, LOGLAM0, templates
 
 __all__ = ["DEGREE", "REBIN", "STAR_SETS", "GALAXY_SETS", "QSO_SETS", "working_data", "chi2_poly",
@@ -75,7 +77,7 @@ def working_data(flux: np.ndarray, filled: np.ndarray | None = None) -> tuple[np
         blk = np.where(dok[:, a:e], d[:, a:e], np.nan)
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            s = 1.4826 * np.nanmedian(blk, axis=1) / np.sqrt(2.0)
+            s = MAD_TO_SIGMA * np.nanmedian(blk, axis=1) / np.sqrt(2.0)
         s = np.where(np.sum(dok[:, a:e], axis=1) >= 8, s, np.nan)
         sig[:, a:e + 1 if b == nb - 1 else e] = s[:, None]
     # blocks without an estimate (or zero scatter: a noise-free line) get the spectrum's median estimate,

@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from zoo.stats import MAD_TO_SIGMA
 from zoo.registry import register_trust, register_trust_variant
 
 __all__ = ["DESCRIPTION", "DESCRIPTION_V1", "DESCRIPTION_TPL", "METHOD", "METHOD_FOR_TASK", "METHOD_TPL",
@@ -274,7 +275,7 @@ def fit_trust(train_flux: np.ndarray, val_flux: np.ndarray, *, method: str = MET
     arrays = _space(sub, k, seed)
     rough = roughness(sub)
     med = np.median(rough)
-    sig = 1.4826 * np.median(np.abs(rough - med)) or 1.0
+    sig = MAD_TO_SIGMA * np.median(np.abs(rough - med)) or 1.0
     arrays.update(k_nn=np.int64(k_nn), rough_median=np.float64(med), rough_sigma=np.float64(sig),
                   scale=np.float64(1.0), quantile=np.float64(quantile))
     if method == "pca_knn2":
