@@ -298,3 +298,18 @@ def test_paper_quotes_live_in_their_family():
                         if any(re.match(r"(PAPER|THESIS)_|TABLE\d", n) for n in names) and _numeric_literals(node.value):
                             hits.append(f"{os.path.relpath(path, REPO)}:{node.lineno} {names}")
     assert not hits, hits
+
+
+def test_exported_stays_within_its_budget():
+    """The tracked files of exported/ (what every clone carries) stay under the budget docs/contributing.md states."""
+    import shutil
+
+    from zoo.artifacts import EXPORTED_BUDGET_MB
+    root = REPO
+    if shutil.which("git") is None or not os.path.isdir(os.path.join(root, ".git")):
+        pytest.skip("not a git checkout")
+    files = subprocess.run(["git", "ls-files", "-z", "exported"], cwd=root, capture_output=True, check=True,
+                           text=True).stdout.split("\0")
+    total = sum(os.path.getsize(os.path.join(root, f)) for f in files if f and os.path.exists(os.path.join(root, f)))
+    assert total > 0, "exported/ holds no tracked file"
+    assert total < EXPORTED_BUDGET_MB * 1e6, f"exported/ holds {total / 1e6:.1f} MB, over {EXPORTED_BUDGET_MB} MB"

@@ -11,7 +11,11 @@ import shutil
 
 import numpy as np
 
-__all__ = ["sha256", "write_test_data", "read_test_data"]
+__all__ = ["sha256", "write_test_data", "read_test_data", "EXPORTED_BUDGET_MB"]
+
+#: the most ``exported/`` may hold in git, in MB (10^6 bytes): every retrain adds to the history, so what can
+#: be derived is derived (tests/test_layout.py checks the tracked files)
+EXPORTED_BUDGET_MB = 150
 
 
 def sha256(path) -> str:
