@@ -147,3 +147,13 @@ def test_every_layer_has_its_own_initializer_stream():
             for b in names[i + 1:]:
                 # same stream = the same draws, maybe scaled (Glorot's limit depends on the shape)
                 assert abs(np.corrcoef(firsts[a], firsts[b])[0, 1]) < 0.9, (init, a, b)
+
+
+def test_the_paper_initialization_is_the_quoted_one():
+    """``init="normal"`` draws the weights from Sec. III.4's N(0, sigma) (paper.INIT_STDDEV) and zero biases."""
+    from zoo.families.autoclassmk.paper import INIT_STDDEV
+    from zoo.registry import get_entry
+    m = get_entry("autoclassmk").build(seed=0, init="normal")
+    w, b = m.get_layer("dense_1").get_weights()
+    assert abs(w.std() - INIT_STDDEV) < 0.02 * INIT_STDDEV and abs(w.mean()) < 0.01 * INIT_STDDEV
+    assert not b.any()

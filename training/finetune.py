@@ -49,12 +49,11 @@ __all__ = ["read_table", "TableData", "load_table_data", "run_table", "evaluate_
            "lamost_table"]
 
 SPLITS = ("train", "val", "test")
-#: confidence level of the bootstrap intervals (``bootstrap_ci``)
-CI_LEVEL = 0.95
 #: simulated spectra of the base model's classes scored before and after a fine-tune (what the mixing kept)
 SIMULATED_TEST_SPECTRA = 300
 
 from zoo.tables import blank, grouped_split, prepare_rows, read_table, row_spectrum, table_files  # noqa: E402  (one reader for the core and training)
+from zoo.stats import LEVEL  # noqa: E402  (the zoo's one interval level)
 
 
 # ----------------------------------------------------------------------------- the table
@@ -167,7 +166,7 @@ def load_table_data(table, predictor, cache_dir=None, log=print, progress=True) 
 
 
 # ----------------------------------------------------------------------------- metrics
-def bootstrap_ci(fn, n: int, n_boot: int = 1000, seed: int = 0, level: float = CI_LEVEL):
+def bootstrap_ci(fn, n: int, n_boot: int = 1000, seed: int = 0, level: float = LEVEL):
     """``[lo, hi]`` of ``fn(idx)`` over bootstrap resamples of ``range(n)``."""
     rng = np.random.default_rng(seed)
     vals = np.array([fn(rng.integers(0, n, n)) for _ in range(n_boot)], float)

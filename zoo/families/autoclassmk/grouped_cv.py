@@ -31,11 +31,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from zoo.stats import LEVEL   # the confidence level of the percentile bootstrap intervals (the zoo's one level)
+
 __all__ = ["cells", "single_star_cells", "star_folds", "fold_split", "bootstrap_accuracy",
            "bootstrap_difference", "per_star_counts", "LEVEL"]
-
-#: confidence level of the percentile bootstrap intervals (:func:`bootstrap_accuracy`, :func:`bootstrap_difference`)
-LEVEL = 0.95
 
 
 def cells(spectral_type, luminosity_class) -> np.ndarray:
