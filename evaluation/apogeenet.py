@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import os
 
-from evaluation.common import REPO, block, card, coverage_row, load, provenance, run_provenance
+from evaluation.common import REPO, block, commands_block, card, coverage_row, load, provenance, run_provenance
 from zoo.families.apogeenet.paper import TABLE2 as PAPER_TABLE2
 from zoo.families.apogeenet.paper import TABLE3 as PAPER_TABLE3
 from zoo.families.apogeenet.paper import TYPICAL_AGREEMENT as PAPER_TYPICAL
@@ -629,3 +629,62 @@ def apogeenet_splits() -> str:
         return f"{sum(g.values())} = " + " + ".join(f"{k} {v}" for k, v in g.items())
     return (f"Run with the defaults ({d['n_spectra']} simulated spectra, seed {d['seed']}; splits train {one('train')}, "
             f"dev {one('dev')}, test {one('test')}; from the card's `data`).")
+
+
+def _flags(changed: dict) -> str:
+    """``--name value`` for each field (underscores as dashes; tuples as their values)."""
+    def val(v):
+        return " ".join(f"{x:g}" for x in v) if isinstance(v, tuple) else f"{v:g}"
+    return " ".join(f"--{k.replace('_', '-')} {val(v)}" for k, v in changed.items())
+
+
+def _wrap(command: str, width: int = 90) -> str:
+    """A long shell command over several lines (``\\`` continuations), broken before ``--`` options."""
+    lines, cur = [], ""
+    for part in command.split(" --"):
+        piece = part if not cur and not lines else "--" + part
+        if cur and len(cur) + 1 + len(piece) > width:
+            lines.append(cur)
+            cur = "    " + piece
+        else:
+            cur = f"{cur} {piece}" if cur else piece
+    return " \\\n".join(lines + [cur])
+
+
+@block("apogeenet_retraining")
+def apogeenet_retraining() -> str:
+    """The commands behind docs/apogeenet.md: the exported run's time from its card, each script's command and
+    duration from its results file, the upgraded simulation's flags from ``realism.UPGRADED`` and the
+    benchmark's S/N (``scripts/apogeenet_sim_to_real.py``)."""
+    from dataclasses import asdict
+
+    from scripts.apogeenet_sim_to_real import UPGRADED_SNR_RANGE, UPGRADED_SNR_SIGMA
+    from zoo.families.apogeenet.realism import UPGRADED, Realism
+    from zoo.families.apogeenet.recipes import APOGEENET
+    c = card("apogeenet")
+    n = APOGEENET.n_spectra
+    ctl, mom, ini, s2r = (load(k) for k in ("apogeenet_stratified_control", "apogeenet_momentum",
+                                             "apogeenet_init_probe", "apogeenet_sim_to_real"))
+
+    def took(r):
+        s = r["duration_s"]
+        return f"{s / 60:.0f} min recorded" if s >= 90 else f"{s:.0f} s recorded"
+    upgraded = {k: v for k, v in asdict(UPGRADED).items() if v != getattr(Realism(), k)}
+    snr = {"snr_min": UPGRADED_SNR_RANGE[0], "snr_sigma": UPGRADED_SNR_SIGMA}
+    rows = [("python -m training.apogeenet --help", ""),
+            ("python -m training.apogeenet --quick", "smoke run, exports under runs/apogeenet_quick/"),
+            (c["recipe"]["command"], f"full run ({c['metrics']['training_run']['wall_time_minutes']} min in the "
+             "exported run) -> exported/apogeenet/"),
+            ("python -m training.apogeenet --momentum 0 --init glorot_uniform --input-shift 0",
+             "the paper's optimizer and plain arch (input still continuum-normalized)"),
+            (f"python -m training.apogeenet --n-spectra {4 * n}", f"4x the simulated data ({n} by default)"),
+            ("python -m training.apogeenet --labels-csv my_stars.csv",
+             "real apStar files with your labels instead of simulations"),
+            ("python -m evaluation.render", "the tables above, from the exported cards and results files"),
+            (ctl["command"], f"the control: ordinary training instead of stratified ({took(ctl)})"),
+            (mom["command"], f"deviation 3: the paper's plain SGD, main phase ({took(mom)})"),
+            (ini["command"], f"deviation 2: the first steps of each initialization ({took(ini)})"),
+            ("python -m benchmarks.performance --models apogeenet starnet", "every backend, spectra/s and files/s"),
+            (s2r["command"], f"the sim-to-real benchmark, both seeds ({took(s2r)})"),
+            (_wrap("python -m training.apogeenet " + _flags({**upgraded, **snr})), "the upgraded simulation")]
+    return commands_block(rows, lang="bash", max_width=70)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import re
 
-from evaluation.common import block, card, coverage_row, load, md_table, provenance, run_provenance
+from evaluation.common import commands_block, block, card, coverage_row, load, md_table, provenance, run_provenance
 from zoo.families.autoclassmk.grouped_cv import LEVEL
 from zoo.families.autoclassmk.paper import ATLAS as PAPER_ATLAS
 from zoo.families.autoclassmk.paper import INIT_STDDEV
@@ -556,5 +556,4 @@ def retraining() -> str:
             (es["command"], f"the paper's recipe with a real early stop (until patience fires; "
              f"{minutes(es['duration_s'])} recorded)"),
             ("tensorboard --logdir runs/autoclassmk/tensorboard", "")]
-    width = max(len(c) for c, _ in rows if len(c) <= 60)      # a longer command: its comment right after it
-    return "```\n" + "\n".join(f"{c:<{width}}   # {w}" if w else c for c, w in rows) + "\n```"
+    return commands_block(rows, max_width=60)

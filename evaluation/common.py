@@ -45,6 +45,13 @@ def md_table(header, rows) -> str:
     return "\n".join(out)
 
 
+def commands_block(rows, lang: str = "", max_width: int | None = None) -> str:
+    """A fenced block of shell commands, each ``(command, comment)`` with its comment aligned after it
+    (none when the comment is empty; a command longer than ``max_width`` does not widen the column)."""
+    width = max([len(c) for c, _ in rows if max_width is None or len(c) <= max_width] or [0])
+    return (f"```{lang}\n" + "\n".join(f"{c:<{width}}   # {w}" if w else c for c, w in rows) + "\n```")
+
+
 def coverage_row(name: str, end: str = "none", missing: float = 0.0) -> dict:
     """One row of ``docs/results/coverage_<name>.json`` (``python scripts/coverage_table.py NAME``): the
     figures with ``missing`` Angstrom cut at ``end`` (``"none"``: the full range)."""

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from evaluation.common import REPO, RESULTS, _json, block, card, load, md_table, pct, provenance
+from evaluation.common import commands_block, REPO, RESULTS, _json, block, card, load, md_table, pct, provenance
 from zoo.families.racnet.paper import PARAMS_TOLERANCE, TABLE2_FC, TABLE4, params_text
 
 PAPER_TABLE4 = {**TABLE2_FC, **TABLE4}     # Table 2's FC row first, as the table lists it
@@ -311,5 +311,4 @@ def racnet_reproduce() -> str:
             (knn["command"], "the knn selection table (writes no model)"),
             ("python scripts/racnet_trust_real.py --json /tmp/trust_real.json", "trust rates with intervals, timing"),
             ("python -m evaluation.render", "the generated blocks of this page")]
-    width = max(len(c) for c, _ in rows)
-    return "```\n" + "\n".join(f"{c:<{width}}   # {w}" for c, w in rows) + "\n```"
+    return commands_block(rows)

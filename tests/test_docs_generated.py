@@ -20,7 +20,7 @@ def test_a_drifted_number_is_caught():
 #: A ratchet: a page may only lose pasted figures; lower a ceiling when a page moves numbers into
 #: generated blocks.  Issue "One home per paper" asks for 0 measured figures pasted anywhere.
 PASTED_CEILING = {
-    "README.md": 0, "docs/apogeenet.md": 8, "docs/apogeenet_normalization.md": 0,
+    "README.md": 0, "docs/apogeenet.md": 4, "docs/apogeenet_normalization.md": 0,
     "docs/autoclassmk.md": 0, "docs/bestars.md": 0, "docs/contributing.md": 0, "docs/deploy.md": 3,
     "docs/finetune.md": 2, "docs/hub.md": 0, "docs/index.md": 0, "docs/performance.md": 0,
     "docs/racnet.md": 2, "docs/scale.md": 4, "docs/starnet.md": 1, "docs/trust.md": 0,
