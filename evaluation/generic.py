@@ -48,17 +48,15 @@ PROFILES_BEFORE = {os.path.basename(f).removesuffix("_before.txt"): _profile(f)
 
 
 def _starnet_first_dense() -> tuple:
-    """(rows, columns) of StarNet's first dense kernel, from the factory's defaults: the last
-    convolution's filters times the max-pooled length ("valid" pooling), by the first dense width."""
-    import inspect
-
-    from zoo.families.apogeenet.models import starnet
-    p = {k: v.default for k, v in inspect.signature(starnet).parameters.items()}
-    return p["filters"][-1] * (p["n_pixels"] // p["pool_size"]), p["dense"][0]
+    """(rows, columns) of StarNet's first dense kernel: the flattened features by the first dense width
+    (the factory's sizes, :data:`zoo.families.apogeenet.models.STARNET_SIZES`, tested against the built model)."""
+    from zoo.families.apogeenet.models import STARNET_DENSE, STARNET_SIZES
+    return STARNET_SIZES["flat"], STARNET_DENSE[0]
 
 
 #: StarNet's first dense kernel, (rows, columns)
 STARNET_FIRST_DENSE = _starnet_first_dense()
+
 
 def _linear_grid_ranges() -> dict:
     """``{model: (first, last wavelength)}`` of the exported models whose contract grid is linear."""

@@ -43,6 +43,17 @@ def test_exact_counts_and_heads(name):
     assert m.input_shape == (None, card.input.n_pixels) == (None, 3899)
 
 
+def test_the_documented_sizes_are_the_built_ones():
+    """docs/racnet.md's derived figures: C-Net's flattened length (163 x 128) and the template fit's shifts."""
+    import keras
+
+    from evaluation.racnet import DERIVED
+    m = zoo.create_model("cnet_ds1")
+    flat = next(l for l in m.layers if isinstance(l, keras.layers.Flatten))
+    assert tuple(flat.input.shape[1:]) == (DERIVED.cnet_flat_length, 128)
+    assert 270 < DERIVED.star_shift_kms < 280      # 2 bins of 2e-4 dex
+
+
 def test_registered_names_and_classes():
     names = zoo.list_models()
     for arch in ("racnet", "rcnet", "cnet", "fcnet"):
