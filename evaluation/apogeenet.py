@@ -32,17 +32,11 @@ class _Data:
         """``{kind: {label: (min, max)}}``: the label range of each of The Payne's bundled emulators
         (``x_min``/``x_max`` of its ``NN_*.npz``, :attr:`zoo.families.apogeenet.simulate.PayneEmulator.bounds`;
         the Kurucz emulator's Teff floor is ``emulator/kurucz/teff/0``)."""
-        from importlib import resources
-
-        import numpy as np
-
-        from zoo.families.apogeenet.simulate import EMULATOR_FILES
+        from zoo.families.apogeenet.simulate import EMULATOR_FILES, _load   # the emulators' one reader (cached)
         out = {}
-        for kind, (fname, names) in EMULATOR_FILES.items():
-            ref = resources.files("zoo") / "families" / "apogeenet" / "data" / "payne" / fname
-            with resources.as_file(ref) as p, np.load(p) as d:
-                lo, hi = np.asarray(d["x_min"], float), np.asarray(d["x_max"], float)
-            out[kind] = {n: (float(a), float(b)) for n, a, b in zip(names, lo, hi)}
+        for kind in EMULATOR_FILES:
+            arrs, names = _load(kind)
+            out[kind] = {n: (float(a), float(b)) for n, a, b in zip(names, arrs["x_min"], arrs["x_max"])}
         return out
 
     @functools.cached_property

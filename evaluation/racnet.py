@@ -159,10 +159,10 @@ def racnet_table4() -> str:
                        f"{gap:.2f} points); paper {' > '.join(ARCH_LABEL[a] for _, a in reversed(paper))}"
                        + ("; the paper's ordering holds" if [a for _, a in ours] == [a for _, a in paper]
                           else "; **the paper's ordering does not hold**"))
-    from zoo.stats import clopper_pearson
+    from zoo.stats import LEVEL, clopper_pearson
     half = [50 * (hi - lo) for x in r["rows"]
             for lo, hi in [clopper_pearson(round(x["test_accuracy"] * x["test_n"]), x["test_n"])]]
-    out += ["", f"Binomial 95 % intervals (Clopper-Pearson) of these accuracies, with {min(x['test_n'] for x in r['rows'])}-"
+    out += ["", f"Binomial {100 * LEVEL:.0f} % intervals (Clopper-Pearson) of these accuracies, with {min(x['test_n'] for x in r['rows'])}-"
             f"{max(x['test_n'] for x in r['rows'])} test spectra: half-widths {min(half):.1f}-{max(half):.1f} points."]
     out += ["", "| run | command | simulated test spectra | wall time | s/epoch | load average (1 min, at epoch ends) |",
             "|---|---|---|---|---|---|"]

@@ -174,11 +174,7 @@ def _robustness_reading(mk: dict, models) -> str:
             if not pts:
                 continue
             base = pts[0]["sc_accuracy"]
-            held = pts[0]
-            for p in pts[1:]:
-                if p["sc_accuracy"] < base - HOLDS:
-                    break
-                held = p
+            held, _ = _curve_points(mk, m, what)
             last = pts[-1]
             txt = (f"`{m}` holds its SC accuracy ({base:.2f} at {unit}{pts[0]['value']}) to {unit}{held['value']}"
                    + (f", then falls to {last['sc_accuracy']:.2f} at {unit}{last['value']}" if held is not last

@@ -157,3 +157,14 @@ def test_the_paper_initialization_is_the_quoted_one():
     w, b = m.get_layer("dense_1").get_weights()
     assert abs(w.std() - INIT_STDDEV) < 0.02 * INIT_STDDEV and abs(w.mean()) < 0.01 * INIT_STDDEV
     assert not b.any()
+
+
+def test_the_documented_set_sizes_are_the_exported_runs():
+    """docs/autoclassmk.md's sizes, computed from the atlases and the recipe (evaluation.autoclassmk.DERIVED),
+    are those the exported card recorded."""
+    from evaluation.autoclassmk import DERIVED
+    from evaluation.common import card
+    data = card("autoclassmk")["data"]
+    s = DERIVED.sizes
+    assert f"pruned to {s['stars']} spectra in {s['classes']} spectral classes" in data["train"]
+    assert f"{s['test_stars']} spectra" in data["test"] and f"({s['test']})" in data["test"]
